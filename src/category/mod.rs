@@ -1,0 +1,1 @@
+//! The category core: finite functions, pushouts, wiring diagrams, open objectives, the GD functor.

@@ -1,0 +1,5 @@
+//! Check: name resolution, shape inference, data loading; produces the typed [`Program`].
+
+pub mod program;
+
+pub use program::Program;

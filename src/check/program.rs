@@ -1,0 +1,465 @@
+//! The typed program: what the checker hands to the later stages.
+//!
+//! Every name is resolved to an index, every expression carries its [`Shape`], loops are
+//! unrolled, junction types are inferred, and data files are loaded. Composites are stored
+//! compactly (flat arrays with ranges) because a loop may create a million boxes.
+
+use crate::diagnostic::{SourceFile, Span};
+use crate::shape::Shape;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A checked `.opt` file.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The source the spans point into.
+    pub source: Arc<SourceFile>,
+    /// `const` items, values already computed.
+    pub consts: Vec<Const>,
+    /// Loaded `data` items; a data family contributes one item per member.
+    pub data: Vec<DataItem>,
+    /// `objective` items, in source order.
+    pub objectives: Vec<Objective>,
+    /// `composite` items, in source order.
+    pub composites: Vec<Composite>,
+    /// `solve` blocks, in source order.
+    pub solves: Vec<Solve>,
+}
+
+impl Program {
+    /// The objective with this name.
+    pub fn objective(&self, name: &str) -> Option<(ObjectiveId, &Objective)> {
+        self.objectives
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.name == name)
+            .map(|(i, o)| (ObjectiveId(i as u32), o))
+    }
+
+    /// The composite with this name.
+    pub fn composite(&self, name: &str) -> Option<(CompositeId, &Composite)> {
+        self.composites
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == name)
+            .map(|(i, c)| (CompositeId(i as u32), c))
+    }
+}
+
+/// Index of an objective in [`Program::objectives`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectiveId(pub u32);
+
+/// Index of a composite in [`Program::composites`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CompositeId(pub u32);
+
+/// Index of a data item in [`Program::data`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DataId(pub u32);
+
+/// Index of a junction in [`Composite::junctions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JunctionId(pub u32);
+
+/// A `const` item.
+#[derive(Debug, Clone)]
+pub struct Const {
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: f64,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A name, possibly a member of a family: `x` or `x[3]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IndexedName {
+    /// The base name (`x`).
+    pub base: Arc<str>,
+    /// The member index, for a family member.
+    pub index: Option<i64>,
+}
+
+impl fmt::Display for IndexedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "{}[{}]", self.base, i),
+            None => f.write_str(&self.base),
+        }
+    }
+}
+
+/// A constant value (data), flat in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataValue {
+    /// Its shape.
+    pub shape: Shape,
+    /// `shape.len()` numbers, row-major. Always finite.
+    pub values: Arc<[f64]>,
+}
+
+/// A `data` item (or one member of a data family).
+#[derive(Debug, Clone)]
+pub struct DataItem {
+    /// `X` or `X[3]`.
+    pub name: IndexedName,
+    /// The loaded value.
+    pub value: DataValue,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A decision variable of an objective: a port or a private `var`.
+#[derive(Debug, Clone)]
+pub struct Variable {
+    /// Its name.
+    pub name: String,
+    /// Its shape.
+    pub shape: Shape,
+    /// The initial value of every entry (`var v: real[3] = 0.1;`), if given.
+    pub init: Option<f64>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A data parameter of an objective (after the `;` in its header).
+#[derive(Debug, Clone)]
+pub struct DataParam {
+    /// Its name.
+    pub name: String,
+    /// Its declared shape.
+    pub shape: Shape,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A `let` binding inside an objective.
+#[derive(Debug, Clone)]
+pub struct Let {
+    /// Its name.
+    pub name: String,
+    /// Its value; may refer to earlier lets.
+    pub expr: Expr,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// `minimize` or `maximize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sense {
+    /// Minimise the expression.
+    Minimize,
+    /// Maximise the expression, i.e. minimise its negation.
+    Maximize,
+}
+
+/// An `objective` item: one open objective (box type).
+#[derive(Debug, Clone)]
+pub struct Objective {
+    /// Its name.
+    pub name: String,
+    /// Where it is declared (the name).
+    pub span: Span,
+    /// Exposed decision variables, in header order.
+    pub ports: Vec<Variable>,
+    /// Data parameters, in header order.
+    pub data_params: Vec<DataParam>,
+    /// Private decision variables, in declaration order.
+    pub vars: Vec<Variable>,
+    /// `let` bindings, in order.
+    pub lets: Vec<Let>,
+    /// Minimise or maximise.
+    pub sense: Sense,
+    /// The scalar expression after `minimize`/`maximize`, as written (not negated).
+    pub body: Expr,
+}
+
+/// A typed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    /// What it computes.
+    pub kind: ExprKind,
+    /// Its inferred shape.
+    pub shape: Shape,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// The kinds of typed expressions. Consts are folded into numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// A literal or const.
+    Number(f64),
+    /// The i-th port of the enclosing objective.
+    Port(usize),
+    /// The i-th private `var` of the enclosing objective.
+    Var(usize),
+    /// The i-th data parameter of the enclosing objective.
+    DataParam(usize),
+    /// A global data item used directly.
+    Data(DataId),
+    /// The i-th `let` of the enclosing objective.
+    Let(usize),
+    /// Unary minus.
+    Neg(Box<Expr>),
+    /// Postfix transpose `x'`.
+    Transpose(Box<Expr>),
+    /// A binary operator.
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// A function call.
+    Call(Function, Vec<Expr>),
+    /// `[e1, e2, e3]`: a vector of scalar expressions.
+    Vector(Vec<Expr>),
+    /// `[a, b; c, d]`: a matrix of scalar expressions, row by row.
+    Matrix(Vec<Vec<Expr>>),
+    /// `x[i]` or `A[i, j]` with constant, in-range, 0-based indices.
+    Index(Box<Expr>, Vec<usize>),
+}
+
+/// Binary operators. All but `MatMul` are elementwise with broadcasting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `^`
+    Pow,
+    /// `@`
+    MatMul,
+}
+
+/// Built-in functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// Elementwise `exp`.
+    Exp,
+    /// Elementwise `log`.
+    Log,
+    /// Elementwise `sqrt`.
+    Sqrt,
+    /// Elementwise `abs`.
+    Abs,
+    /// Elementwise `tanh`.
+    Tanh,
+    /// Elementwise `sigmoid`.
+    Sigmoid,
+    /// Elementwise `relu`.
+    Relu,
+    /// Elementwise `softplus`.
+    Softplus,
+    /// Elementwise `sin`.
+    Sin,
+    /// Elementwise `cos`.
+    Cos,
+    /// Sum of all entries.
+    Sum,
+    /// Mean of all entries.
+    Mean,
+    /// `dot(a, b)`: sum of the elementwise product (same shapes).
+    Dot,
+    /// `sumsq(x)`: sum of squares.
+    SumSq,
+    /// `logsumexp(x)` over all entries.
+    LogSumExp,
+}
+
+impl Function {
+    /// The function's name in the language.
+    pub fn name(self) -> &'static str {
+        use Function::*;
+        match self {
+            Exp => "exp",
+            Log => "log",
+            Sqrt => "sqrt",
+            Abs => "abs",
+            Tanh => "tanh",
+            Sigmoid => "sigmoid",
+            Relu => "relu",
+            Softplus => "softplus",
+            Sin => "sin",
+            Cos => "cos",
+            Sum => "sum",
+            Mean => "mean",
+            Dot => "dot",
+            SumSq => "sumsq",
+            LogSumExp => "logsumexp",
+        }
+    }
+
+    /// Every built-in function.
+    pub const ALL: [Function; 15] = [
+        Function::Exp,
+        Function::Log,
+        Function::Sqrt,
+        Function::Abs,
+        Function::Tanh,
+        Function::Sigmoid,
+        Function::Relu,
+        Function::Softplus,
+        Function::Sin,
+        Function::Cos,
+        Function::Sum,
+        Function::Mean,
+        Function::Dot,
+        Function::SumSq,
+        Function::LogSumExp,
+    ];
+}
+
+/// A junction of a composite: a shared variable.
+#[derive(Debug, Clone)]
+pub struct Junction {
+    /// `b` or `x[3]` (a member of the junction family `x`).
+    pub name: IndexedName,
+    /// Declared in `where (...)` or inferred from the ports wired to it.
+    pub shape: Shape,
+    /// The initial value of every entry, from `where (W: real[2] = 0.01)`.
+    pub init: Option<f64>,
+    /// The declaration, or the first use.
+    pub span: Span,
+}
+
+/// What a box instantiates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callee {
+    /// An objective (a leaf box).
+    Objective(ObjectiveId),
+    /// Another composite (a nested diagram; operad substitution).
+    Composite(CompositeId),
+}
+
+/// A data argument of a box call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DataArg {
+    /// A data item (or data family member).
+    Data(DataId),
+    /// A number (literal or const).
+    Number(f64),
+}
+
+/// One box of a composite: `label: callee(j1, ..., jk; d1, ...)`.
+#[derive(Debug, Clone)]
+pub struct BoxCall {
+    /// Its label: given, or the callee's name, or `name[k]` (see LANGUAGE.md).
+    pub label: IndexedName,
+    /// What it instantiates.
+    pub callee: Callee,
+    /// Its junctions, one per callee port: a range into [`Composite::box_junctions`].
+    pub junctions: Range<u32>,
+    /// Its data arguments: a range into [`Composite::box_data_args`].
+    pub data_args: Range<u32>,
+    /// Where the call is written (for a box in a loop, the call inside the loop).
+    pub span: Span,
+}
+
+/// A `composite` item: an undirected wiring diagram, loops unrolled.
+#[derive(Debug, Clone)]
+pub struct Composite {
+    /// Its name.
+    pub name: String,
+    /// Where it is declared (the name).
+    pub span: Span,
+    /// The outer ports: the junctions exposed when this composite is used as a box.
+    pub outer_ports: Vec<JunctionId>,
+    /// Every junction, in order of declaration or first use.
+    pub junctions: Vec<Junction>,
+    /// Every box, in source (and loop) order.
+    pub boxes: Vec<BoxCall>,
+    /// The junction of each port of each box, flat; see [`BoxCall::junctions`].
+    pub box_junctions: Vec<JunctionId>,
+    /// The data arguments of each box, flat; see [`BoxCall::data_args`].
+    pub box_data_args: Vec<DataArg>,
+}
+
+impl Composite {
+    /// The junctions that box `b`'s ports are wired to, in port order.
+    pub fn junctions_of(&self, b: usize) -> &[JunctionId] {
+        let r = &self.boxes[b].junctions;
+        &self.box_junctions[r.start as usize..r.end as usize]
+    }
+
+    /// The data arguments of box `b`.
+    pub fn data_args_of(&self, b: usize) -> &[DataArg] {
+        let r = &self.boxes[b].data_args;
+        &self.box_data_args[r.start as usize..r.end as usize]
+    }
+}
+
+/// A `solve` block.
+#[derive(Debug, Clone)]
+pub struct Solve {
+    /// The composite it solves.
+    pub composite: CompositeId,
+    /// Where it is declared.
+    pub span: Span,
+    /// `method = gd(lr = 0.05);`
+    pub method: Option<MethodSetting>,
+    /// `steps = 200;`
+    pub steps: Option<u64>,
+    /// `tolerance = 1e-8;` (stop when the gradient norm falls below).
+    pub tolerance: Option<f64>,
+    /// `rel_tolerance = 1e-12;` (stop when the relative objective change falls below).
+    pub rel_tolerance: Option<f64>,
+    /// `seed = 42;`
+    pub seed: Option<u64>,
+    /// `init TARGET = VALUE;` lines, in order.
+    pub inits: Vec<Init>,
+}
+
+/// `method = NAME(param = value, ...)`.
+#[derive(Debug, Clone)]
+pub struct MethodSetting {
+    /// `gd`, `momentum`, ...
+    pub name: String,
+    /// Named numeric parameters, in order.
+    pub params: Vec<(String, f64)>,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// One `init` line of a solve block.
+#[derive(Debug, Clone)]
+pub struct Init {
+    /// What it sets.
+    pub target: InitTarget,
+    /// To what.
+    pub value: InitValue,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// The target of an `init` line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitTarget {
+    /// A junction of the solved composite.
+    Junction(JunctionId),
+    /// Every member of a junction family of the solved composite (in index order).
+    Family(Vec<JunctionId>),
+    /// A private variable addressed by its label path: `["outer", "inner", "var"]`.
+    /// The checker verifies the first label exists; the rest is resolved when lowering.
+    Private(Vec<String>),
+}
+
+/// The value of an `init` line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitValue {
+    /// Every entry set to this number.
+    Number(f64),
+    /// Values from `csv(...)` (shape checked against the target when known).
+    Data(DataValue),
+    /// Independent draws from a normal distribution, using the solve block's seed.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation (>= 0).
+        sd: f64,
+    },
+}

@@ -1,0 +1,1 @@
+//! Numerics: a compiled expression IR with reverse-mode differentiation.
