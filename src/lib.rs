@@ -14,7 +14,9 @@
 
 pub mod category;
 pub mod check;
+pub mod cli;
 pub mod diagnostic;
+pub mod name;
 pub mod numerics;
 pub mod shape;
 pub mod syntax;

@@ -1,10 +1,5 @@
-//! The `catopt` command line.
+//! The `catopt` command line; see [`catopt::cli`].
 
 fn main() {
-    std::process::exit(catopt_cli_main());
-}
-
-fn catopt_cli_main() -> i32 {
-    eprintln!("catopt: not built yet");
-    2
+    std::process::exit(catopt::cli::main_with_args(std::env::args_os()));
 }

@@ -5,8 +5,8 @@
 //! compactly (flat arrays with ranges) because a loop may create a million boxes.
 
 use crate::diagnostic::{SourceFile, Span};
+pub use crate::name::IndexedName;
 use crate::shape::Shape;
-use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -72,24 +72,6 @@ pub struct Const {
     pub value: f64,
     /// Where it is declared.
     pub span: Span,
-}
-
-/// A name, possibly a member of a family: `x` or `x[3]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IndexedName {
-    /// The base name (`x`).
-    pub base: Arc<str>,
-    /// The member index, for a family member.
-    pub index: Option<i64>,
-}
-
-impl fmt::Display for IndexedName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.index {
-            Some(i) => write!(f, "{}[{}]", self.base, i),
-            None => f.write_str(&self.base),
-        }
-    }
 }
 
 /// A constant value (data), flat in row-major order.

@@ -1,0 +1,59 @@
+//! The command line: the only module that knows clap, terminals, files and rendering.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub mod check;
+
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for a failed law check.
+pub const EXIT_LAW_FAILED: i32 = 1;
+/// Exit code for a bad file or bad command-line arguments.
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit code for a run that diverged (non-finite objective or gradient).
+pub const EXIT_DIVERGED: i32 = 3;
+
+/// catopt: composite optimization by the gradient-descent functor.
+#[derive(Parser, Debug)]
+#[command(name = "catopt", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check .opt files and summarise what they define.
+    Check {
+        /// The files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs the command line with the given arguments (including the program name) and
+/// returns the process exit code.
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OK
+            };
+            let _ = err.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Check { files } => check::run(&files),
+    }
+}
