@@ -4,6 +4,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod check;
+pub mod output;
+pub mod render;
+pub mod run;
 
 /// Exit code for success.
 pub const EXIT_OK: i32 = 0;
@@ -13,6 +16,8 @@ pub const EXIT_LAW_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 /// Exit code for a run that diverged (non-finite objective or gradient).
 pub const EXIT_DIVERGED: i32 = 3;
+/// Exit code for a run stopped by Ctrl-C (after reporting the results so far).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// catopt: composite optimization by the gradient-descent functor.
 #[derive(Parser, Debug)]
@@ -32,6 +37,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Solve a composite by distributed gradient descent.
+    Run(run::RunArgs),
 }
 
 /// Runs the command line with the given arguments (including the program name) and
@@ -55,5 +62,6 @@ where
     };
     match cli.command {
         Command::Check { files } => check::run(&files),
+        Command::Run(args) => run::run(&args),
     }
 }

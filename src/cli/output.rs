@@ -1,0 +1,157 @@
+//! Named values as JSON: the `values` object of `catopt run --format json`, `--output` and
+//! `--init` files.
+//!
+//! A scalar is a number, a vector an array, a matrix an array of rows. The members of a
+//! junction family `x[0]`, `x[1]`, ... are gathered into one array `x` when their indices
+//! are exactly 0..n, and into an object keyed by index otherwise. Non-finite numbers (which
+//! JSON cannot hold) are written as `null`.
+
+use crate::lower::NamedVariable;
+use crate::shape::Shape;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The JSON value of one variable at `state`.
+pub fn variable_value(variable: &NamedVariable, state: &[f64]) -> Value {
+    let number = |g: usize| {
+        serde_json::Number::from_f64(state[g])
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    };
+    match variable.shape {
+        Shape::Scalar => number(variable.coordinates[0]),
+        Shape::Vector(_) => Value::Array(variable.coordinates.iter().map(|&g| number(g)).collect()),
+        Shape::Matrix(_, cols) => Value::Array(
+            variable
+                .coordinates
+                .chunks(cols.max(1))
+                .map(|row| Value::Array(row.iter().map(|&g| number(g)).collect()))
+                .collect(),
+        ),
+    }
+}
+
+/// The `values` object: every variable by name, families gathered.
+pub fn values_object(variables: &[NamedVariable], state: &[f64]) -> Map<String, Value> {
+    let mut out = Map::new();
+    let mut families: BTreeMap<String, Vec<(i64, Value)>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for variable in variables {
+        let value = variable_value(variable, state);
+        match variable.name.index {
+            None => {
+                order.push(variable.name.base.to_string());
+                out.insert(variable.name.base.to_string(), value);
+            }
+            Some(index) => {
+                let base = variable.name.base.to_string();
+                let members = families.entry(base.clone()).or_default();
+                if members.is_empty() {
+                    order.push(base);
+                }
+                members.push((index, value));
+            }
+        }
+    }
+    for (base, mut members) in families {
+        members.sort_by_key(|(i, _)| *i);
+        let dense = members.iter().enumerate().all(|(k, (i, _))| *i == k as i64);
+        let value = if dense {
+            Value::Array(members.into_iter().map(|(_, v)| v).collect())
+        } else {
+            Value::Object(members.into_iter().map(|(i, v)| (i.to_string(), v)).collect())
+        };
+        out.insert(base, value);
+    }
+    // Keep declaration order (serde_json's Map is sorted unless preserve_order; rebuild).
+    let mut ordered = Map::new();
+    for name in order {
+        if let Some(v) = out.remove(&name) {
+            ordered.insert(name, v);
+        }
+    }
+    ordered
+}
+
+/// Reads values from a `values` object (as written by `--output`) into `state`. Every
+/// name in the object must be a known variable with the right shape; variables not in the
+/// object keep their values. Returns how many variables were set.
+pub fn apply_values(
+    variables: &[NamedVariable],
+    values: &Map<String, Value>,
+    state: &mut [f64],
+) -> Result<usize, String> {
+    let mut by_name: BTreeMap<String, Vec<&NamedVariable>> = BTreeMap::new();
+    for v in variables {
+        by_name.entry(v.name.base.to_string()).or_default().push(v);
+    }
+    let mut set = 0;
+    for (name, value) in values {
+        let Some(candidates) = by_name.get(name) else {
+            let known: Vec<&str> = by_name.keys().map(String::as_str).take(12).collect();
+            return Err(format!(
+                "`{name}` is not a variable of this composite (known: {})",
+                known.join(", ")
+            ));
+        };
+        let is_family = candidates.iter().any(|v| v.name.index.is_some());
+        if is_family {
+            let members: Vec<(i64, &Value)> = match value {
+                Value::Array(items) => items.iter().enumerate().map(|(i, v)| (i as i64, v)).collect(),
+                Value::Object(items) => {
+                    let mut members = Vec::new();
+                    for (k, v) in items {
+                        let i: i64 = k
+                            .parse()
+                            .map_err(|_| format!("`{name}`: member key `{k}` is not an index"))?;
+                        members.push((i, v));
+                    }
+                    members
+                }
+                _ => return Err(format!("`{name}` is a family: expected an array of its members")),
+            };
+            for (index, member_value) in members {
+                let Some(variable) = candidates.iter().find(|v| v.name.index == Some(index)) else {
+                    return Err(format!("`{name}[{index}]` is not a member of the family"));
+                };
+                write_value(variable, member_value, state)
+                    .map_err(|e| format!("`{name}[{index}]`: {e}"))?;
+                set += 1;
+            }
+        } else {
+            write_value(candidates[0], value, state).map_err(|e| format!("`{name}`: {e}"))?;
+            set += 1;
+        }
+    }
+    Ok(set)
+}
+
+fn write_value(variable: &NamedVariable, value: &Value, state: &mut [f64]) -> Result<(), String> {
+    let mut flat = Vec::with_capacity(variable.coordinates.len());
+    flatten_json(value, &mut flat)?;
+    if flat.len() != variable.coordinates.len() {
+        return Err(format!(
+            "expected {} numbers ({}), found {}",
+            variable.coordinates.len(),
+            variable.shape,
+            flat.len()
+        ));
+    }
+    for (&g, v) in variable.coordinates.iter().zip(flat) {
+        state[g] = v;
+    }
+    Ok(())
+}
+
+fn flatten_json(value: &Value, out: &mut Vec<f64>) -> Result<(), String> {
+    match value {
+        Value::Number(n) => {
+            let v = n.as_f64().ok_or("a number out of range")?;
+            out.push(v);
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| flatten_json(item, out)),
+        Value::Null => Err("null (a non-finite value) cannot be used as a starting point".into()),
+        other => Err(format!("expected numbers, found {other}")),
+    }
+}

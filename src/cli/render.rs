@@ -1,0 +1,68 @@
+//! Rendering diagnostics and writing files safely.
+
+use crate::diagnostic::Report;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// Prints a report's diagnostics on stderr: miette's fancy rendering (source line and
+/// caret) on a terminal, the plain `file:line:col: error[CODE]: message` form otherwise.
+pub fn print_report(report: &Report) {
+    if report.diagnostics.is_empty() {
+        return;
+    }
+    if std::io::stderr().is_terminal() {
+        for diagnostic in report.to_miette() {
+            eprintln!("{diagnostic:?}");
+        }
+    } else {
+        eprint!("{}", report.to_plain_string());
+    }
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, flushed
+/// to disk, then renamed over the target. A crash leaves either the old file or the new one.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let temporary = directory.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("catopt-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.json");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(leftovers.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn atomic_write_into_a_missing_directory_fails_cleanly() {
+        let path = Path::new("/nonexistent-catopt-dir/x.json");
+        assert!(write_atomically(path, b"x").is_err());
+    }
+}

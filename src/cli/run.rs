@@ -1,0 +1,720 @@
+//! `catopt run FILE`: solve a composite by distributed gradient descent.
+
+use super::output::{apply_values, values_object};
+use super::render::{print_report, write_atomically};
+use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::check::program::{CompositeId, Program, Solve};
+use crate::diagnostic::{Diagnostic, Report};
+use crate::lower::{lower, NamedVariable, Problem};
+use crate::run::plan::{Backend, Executor, Plan, PlanInput};
+use crate::run::solver::{
+    solve, Method, Observer, Outcome, SolverState, StepInfo, StopReason, StopRule,
+};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Default step budget when neither the solve block nor `--steps` gives one.
+pub const DEFAULT_STEPS: u64 = 1000;
+
+/// Backends for `--backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// One thread, the reference.
+    Serial,
+    /// A thread pool (rayon); the default.
+    Threads,
+}
+
+/// Output formats for `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A human summary.
+    Text,
+    /// One JSON object on stdout (schema in docs/cli.md).
+    Json,
+}
+
+/// The arguments of `catopt run`.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = method_help())]
+pub struct RunArgs {
+    /// The .opt file.
+    pub file: PathBuf,
+    /// The composite to solve (default: the one with a solve block, or the only one).
+    #[arg(long)]
+    pub composite: Option<String>,
+    /// At most this many updates (overrides `steps`).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// The step size (overrides the method's `lr`).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// The optimiser: gd or momentum (overrides `method`).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Momentum's coefficient (default 0.9).
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// Stop when the gradient norm falls to or below this (overrides `tolerance`).
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// Stop when the relative objective change falls to or below this.
+    #[arg(long)]
+    pub rel_tolerance: Option<f64>,
+    /// Seed for `normal(...)` initial values (overrides `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where boxes are evaluated.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Threads)]
+    pub backend: BackendChoice,
+    /// Worker threads for the threads backend (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also report inner junctions and every private variable (`label.var`).
+    #[arg(long)]
+    pub all: bool,
+    /// Write one CSV row per step (step, objective, gradient norm).
+    #[arg(long, value_name = "FILE.csv")]
+    pub trace: Option<PathBuf>,
+    /// With --trace, add one column per box with its own objective.
+    #[arg(long, requires = "trace")]
+    pub trace_boxes: bool,
+    /// Write the final values as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub output: Option<PathBuf>,
+    /// Start from values saved by --output (names not in the file keep their initial values).
+    #[arg(long, value_name = "FILE.json")]
+    pub init: Option<PathBuf>,
+    /// Write the full solver state to this file every --checkpoint-every steps (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// How often to checkpoint.
+    #[arg(long, default_value_t = 100, requires = "checkpoint")]
+    pub checkpoint_every: u64,
+    /// Continue a run from a checkpoint (`--steps` counts from the original start).
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn method_help() -> String {
+    let mut text = String::from("Optimisers (method = NAME(...) in a solve block, or --method):\n");
+    for (signature, description) in Method::CATALOGUE {
+        text.push_str(&format!("  {signature:<20} {description}\n"));
+    }
+    text.push_str("\nExit codes: 0 done, 2 bad file or arguments, 3 diverged, 130 interrupted.");
+    text
+}
+
+/// A checkpoint file's contents.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    format: String,
+    version: u32,
+    composite: String,
+    variables: usize,
+    method: Method,
+    state: SolverState,
+}
+
+const CHECKPOINT_FORMAT: &str = "catopt-checkpoint";
+
+/// Runs `catopt run` and returns the exit code.
+pub fn run(args: &RunArgs) -> i32 {
+    match run_inner(args) {
+        Ok(code) => code,
+        Err(Failure::Reported) => EXIT_BAD_INPUT,
+        Err(Failure::Message(message)) => {
+            eprintln!("error: {message}");
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+enum Failure {
+    /// Diagnostics were already printed.
+    Reported,
+    /// A plain message (arguments, files).
+    Message(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Message(message)
+    }
+}
+
+/// The settings of a run: solve block, overridden by flags.
+struct Settings {
+    method: Method,
+    stop: StopRule,
+}
+
+fn settings(args: &RunArgs, solve: Option<&Solve>) -> Result<Settings, String> {
+    let block_method = solve.and_then(|s| s.method.as_ref());
+    let name = args
+        .method
+        .clone()
+        .or_else(|| block_method.map(|m| m.name.clone()))
+        .unwrap_or_else(|| "gd".into());
+    let block_param = |param: &str| {
+        block_method
+            .filter(|m| m.name == name)
+            .and_then(|m| m.params.iter().find(|(p, _)| p == param).map(|(_, v)| *v))
+    };
+    let lr = args.lr.or_else(|| block_param("lr")).ok_or_else(|| {
+        "no step size: give one in the solve block (`method = gd(lr = 0.1);`) or with --lr".to_string()
+    })?;
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(format!("the step size must be a positive number, got {lr}"));
+    }
+    let method = match name.as_str() {
+        "gd" => Method::Gd { lr },
+        "momentum" => {
+            let beta = args.beta.or_else(|| block_param("beta")).unwrap_or(0.9);
+            if !(0.0..1.0).contains(&beta) {
+                return Err(format!("momentum's beta must be in [0, 1), got {beta}"));
+            }
+            Method::Momentum { lr, beta }
+        }
+        other => {
+            return Err(format!(
+                "unknown method `{other}`; the methods are: gd, momentum (see `catopt run --help`)"
+            ))
+        }
+    };
+    let max_steps = args
+        .steps
+        .or(solve.and_then(|s| s.steps))
+        .unwrap_or(DEFAULT_STEPS);
+    let tolerance = args.tolerance.or(solve.and_then(|s| s.tolerance));
+    let rel_tolerance = args.rel_tolerance.or(solve.and_then(|s| s.rel_tolerance));
+    for (name, value) in [("tolerance", tolerance), ("rel-tolerance", rel_tolerance)] {
+        if value.is_some_and(|v| !(v >= 0.0)) {
+            return Err(format!("--{name} must be a non-negative number"));
+        }
+    }
+    Ok(Settings {
+        method,
+        stop: StopRule {
+            max_steps,
+            tolerance,
+            rel_tolerance,
+        },
+    })
+}
+
+/// Chooses the composite: by name, or the one with a solve block, or the only one.
+pub fn choose_composite(
+    program: &Program,
+    requested: Option<&str>,
+) -> Result<CompositeId, String> {
+    let names = || {
+        program
+            .composites
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(name) = requested {
+        return program
+            .composite(name)
+            .map(|(id, _)| id)
+            .ok_or_else(|| format!("no composite named `{name}`; the file defines: {}", names()));
+    }
+    if let Some(solve) = program.solves.first() {
+        return Ok(solve.composite);
+    }
+    match program.composites.len() {
+        1 => Ok(CompositeId(0)),
+        0 => Err("the file defines no composite to run; add `composite NAME() { ... }`".into()),
+        _ => Err(format!(
+            "the file defines several composites ({}) and no solve block; choose one with --composite",
+            names()
+        )),
+    }
+}
+
+/// Checks and lowers a file, printing diagnostics. Shared by `run` and `laws`.
+pub fn load_problem(
+    file: &Path,
+    composite: Option<&str>,
+    seed: Option<u64>,
+) -> Result<(Program, Problem), Failure> {
+    let outcome = crate::check::check_file(file);
+    print_report(&outcome.report);
+    let Some(program) = outcome.program else {
+        return Err(Failure::Reported);
+    };
+    let id = choose_composite(&program, composite)?;
+    let problem = lower(&program, id, seed).map_err(|diagnostics| {
+        print_report(&Report {
+            source: program.source.clone(),
+            diagnostics,
+        });
+        Failure::Reported
+    })?;
+    Ok((program, problem))
+}
+
+fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
+    let started = Instant::now();
+    let (program, problem) = load_problem(&args.file, args.composite.as_deref(), args.seed)?;
+    let solve_block = program
+        .solves
+        .iter()
+        .find(|s| s.composite == problem.composite_id);
+    let settings = settings(args, solve_block)?;
+    let variables = if args.all {
+        problem.all_variables()
+    } else {
+        problem.top_level_variables()
+    };
+    // Starting point: initial values, then --init, then --resume.
+    let mut state = SolverState::new(problem.initial_values.clone());
+    if let Some(path) = &args.init {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --init file {}: {e}", path.display()))?;
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("--init file {} is not JSON: {e}", path.display()))?;
+        let values = json
+            .get("values")
+            .and_then(Value::as_object)
+            .or_else(|| json.as_object())
+            .ok_or_else(|| format!("--init file {} has no `values` object", path.display()))?;
+        apply_values(&problem.all_variables(), values, &mut state.values)
+            .map_err(|e| format!("--init file {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.resume {
+        state = read_checkpoint(path, &problem, settings.method)?;
+    }
+    let plan = Plan::new(&PlanInput {
+        apex: problem.composite.apex(),
+        box_types: &problem.compiled_box_types(),
+        box_type_of: &problem.box_type_of,
+        local_to_global: problem.composite.boxes_to_apex().table(),
+        summand_offsets: problem.composite.box_offsets(),
+    })
+    .map_err(|e| e.to_string())?;
+    let backend = match args.backend {
+        BackendChoice::Serial => Backend::serial(),
+        BackendChoice::Threads => Backend::threads(args.threads.unwrap_or(0))?,
+    };
+    let backend_name = backend.name();
+    let thread_count = backend.thread_count();
+    let mut executor = Executor::new(Arc::new(plan), backend);
+    let compile_seconds = started.elapsed().as_secs_f64();
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // Failing to install the handler (e.g. twice in one process) only loses Ctrl-C handling.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let mut observer = RunObserver::new(args, &problem, &settings, &state, interrupted.clone())?;
+    let solve_started = Instant::now();
+    let start_step = state.step;
+    let outcome = solve(
+        &mut executor,
+        settings.method,
+        settings.stop,
+        &mut state,
+        &mut observer,
+    )?;
+    let seconds = solve_started.elapsed().as_secs_f64();
+    observer.finish()?;
+    let steps_done = state.step - start_step;
+    if outcome.stop_reason == StopReason::Interrupted || interrupted.load(Ordering::SeqCst) {
+        if let Some(path) = &args.checkpoint {
+            write_checkpoint(path, &problem, settings.method, &state)?;
+        }
+    }
+    let diverged = (outcome.stop_reason == StopReason::Diverged).then(|| {
+        let label = outcome
+            .diverged_box
+            .map(|b| {
+                let type_name = &problem.box_types[problem.box_type_of[b] as usize].name;
+                format!("{} (objective `{type_name}`)", problem.diagram.box_name(b))
+            })
+            .unwrap_or_else(|| "an unknown box".into());
+        let step = if outcome.evaluation.objective.is_finite() && steps_done + start_step > 0 {
+            state.step + 1
+        } else {
+            state.step
+        };
+        (step, label)
+    });
+    let report = RunReport {
+        file: &args.file,
+        problem: &problem,
+        settings: &settings,
+        outcome: &outcome,
+        state: &state,
+        variables: &variables,
+        seconds,
+        compile_seconds,
+        steps_done,
+        backend: backend_name,
+        threads: thread_count,
+        diverged: diverged.as_ref(),
+    };
+    if let Some(path) = &args.output {
+        let json = report.values_json();
+        let text = serde_json::to_string_pretty(&json).expect("JSON values serialise");
+        write_atomically(path, text.as_bytes())
+            .map_err(|e| format!("cannot write --output file {}: {e}", path.display()))?;
+    }
+    match args.format {
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&report.json()).expect("JSON serialises");
+            println!("{text}");
+        }
+        Format::Text => print!("{}", report.text()),
+    }
+    if let Some((step, label)) = &diverged {
+        eprintln!(
+            "error[R0001]: the run diverged at step {step}: box {label} produced a non-finite objective or gradient.\n  \
+             The values reported are the last finite iterate (step {}).\n  \
+             help: try a smaller step size, e.g. --lr {}",
+            state.step,
+            settings.method.learning_rate() / 2.0
+        );
+        return Ok(EXIT_DIVERGED);
+    }
+    if outcome.stop_reason == StopReason::Interrupted {
+        eprintln!("interrupted at step {}: the results so far are reported", state.step);
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(EXIT_OK)
+}
+
+struct RunReport<'a> {
+    file: &'a Path,
+    problem: &'a Problem,
+    settings: &'a Settings,
+    outcome: &'a Outcome,
+    state: &'a SolverState,
+    variables: &'a [NamedVariable],
+    seconds: f64,
+    compile_seconds: f64,
+    steps_done: u64,
+    backend: &'static str,
+    threads: usize,
+    diverged: Option<&'a (u64, String)>,
+}
+
+impl RunReport<'_> {
+    fn steps_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.steps_done as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    fn values_json(&self) -> Value {
+        json!({
+            "composite": self.problem.name,
+            "step": self.state.step,
+            "values": values_object(self.variables, &self.state.values),
+        })
+    }
+
+    fn json(&self) -> Value {
+        let mut object = json!({
+            "file": self.file.display().to_string(),
+            "composite": self.problem.name,
+            "method": self.settings.method,
+            "steps": self.state.step,
+            "stop_reason": self.outcome.stop_reason.as_str(),
+            "objective": finite_or_null(self.outcome.evaluation.objective),
+            "gradient_norm": finite_or_null(self.outcome.evaluation.gradient_norm),
+            "seconds": self.seconds,
+            "compile_seconds": self.compile_seconds,
+            "steps_per_second": self.steps_per_second(),
+            "backend": self.backend,
+            "threads": self.threads,
+            "variables": self.problem.variable_count(),
+            "boxes": self.problem.diagram.box_count(),
+            "box_types": self.problem.box_types.len(),
+            "values": values_object(self.variables, &self.state.values),
+        });
+        if let Some((step, label)) = self.diverged {
+            object["diverged"] = json!({ "step": step, "box": label });
+        }
+        object
+    }
+
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let p = self.problem;
+        out.push_str(&format!(
+            "catopt run {}: composite `{}` ({} variables, {} boxes, {} box types)\n",
+            self.file.display(),
+            p.name,
+            p.variable_count(),
+            p.diagram.box_count(),
+            p.box_types.len()
+        ));
+        out.push_str(&format!(
+            "method {}, backend {} ({} thread{})\n",
+            self.settings.method.describe(),
+            self.backend,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        ));
+        out.push_str(&format!(
+            "stopped after {} steps: {}\n",
+            self.state.step,
+            self.outcome.stop_reason.describe()
+        ));
+        out.push_str(&format!("objective      {:.12e}\n", self.outcome.evaluation.objective));
+        out.push_str(&format!("gradient norm  {:.6e}\n", self.outcome.evaluation.gradient_norm));
+        out.push_str(&format!(
+            "time           {:.6} s ({:.0} steps/s; compile {:.6} s)\n",
+            self.seconds,
+            self.steps_per_second(),
+            self.compile_seconds
+        ));
+        out.push_str("values:\n");
+        const MAX_ENTRIES: usize = 12;
+        let values = values_object(self.variables, &self.state.values);
+        for (name, value) in values.iter().take(200) {
+            out.push_str(&format!("  {name} = {}\n", abbreviate(value, MAX_ENTRIES)));
+        }
+        if values.len() > 200 {
+            out.push_str(&format!(
+                "  ... and {} more (use --format json or --output)\n",
+                values.len() - 200
+            ));
+        }
+        out
+    }
+}
+
+fn finite_or_null(value: f64) -> Value {
+    serde_json::Number::from_f64(value)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+/// A JSON value printed with long arrays shortened: `[1, 2, 3, ... (1000 entries)]`.
+fn abbreviate(value: &Value, max_entries: usize) -> String {
+    match value {
+        Value::Array(items) if items.len() > max_entries => {
+            let head: Vec<String> = items[..max_entries]
+                .iter()
+                .map(|v| abbreviate(v, max_entries))
+                .collect();
+            format!("[{}, ... ({} entries)]", head.join(", "), items.len())
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|v| abbreviate(v, max_entries))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Number(n) => match n.as_f64() {
+            Some(v) => format!("{v}"),
+            None => n.to_string(),
+        },
+        Value::Null => "non-finite".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Trace, progress bar, checkpoints and Ctrl-C.
+struct RunObserver<'a> {
+    args: &'a RunArgs,
+    problem: &'a Problem,
+    method: Method,
+    trace: Option<(PathBuf, PathBuf, std::io::BufWriter<std::fs::File>)>,
+    progress: Option<indicatif::ProgressBar>,
+    interrupted: Arc<AtomicBool>,
+    line: String,
+}
+
+impl<'a> RunObserver<'a> {
+    fn new(
+        args: &'a RunArgs,
+        problem: &'a Problem,
+        settings: &Settings,
+        state: &SolverState,
+        interrupted: Arc<AtomicBool>,
+    ) -> Result<RunObserver<'a>, String> {
+        let trace = match &args.trace {
+            None => None,
+            Some(path) => {
+                let temporary = path.with_extension("csv.partial");
+                let file = std::fs::File::create(&temporary)
+                    .map_err(|e| format!("cannot write trace file {}: {e}", path.display()))?;
+                let mut writer = std::io::BufWriter::new(file);
+                let mut header = String::from("step,objective,gradient_norm");
+                if args.trace_boxes {
+                    for b in 0..problem.diagram.box_count() {
+                        header.push(',');
+                        header.push_str(&csv_field(&problem.diagram.box_name(b).to_string()));
+                    }
+                }
+                writeln!(writer, "{header}").map_err(|e| e.to_string())?;
+                Some((path.clone(), temporary, writer))
+            }
+        };
+        let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(settings.stop.max_steps);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta}]",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_position(state.step);
+            bar
+        });
+        Ok(RunObserver {
+            args,
+            problem,
+            method: settings.method,
+            trace,
+            progress,
+            interrupted,
+            line: String::new(),
+        })
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+        if let Some((path, temporary, mut writer)) = self.trace.take() {
+            writer
+                .flush()
+                .and_then(|_| writer.get_ref().sync_all())
+                .and_then(|_| std::fs::rename(&temporary, &path))
+                .map_err(|e| format!("cannot write trace file {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Observer for RunObserver<'_> {
+    fn observe(&mut self, info: &StepInfo<'_>) -> Result<bool, String> {
+        if let Some((path, _, writer)) = &mut self.trace {
+            use std::fmt::Write as _;
+            self.line.clear();
+            let _ = write!(
+                self.line,
+                "{},{:e},{:e}",
+                info.step, info.evaluation.objective, info.evaluation.gradient_norm
+            );
+            if self.args.trace_boxes {
+                for b in 0..self.problem.diagram.box_count() {
+                    let _ = write!(self.line, ",{:e}", info.executor.box_value(b));
+                }
+            }
+            writeln!(writer, "{}", self.line)
+                .map_err(|e| format!("cannot write trace file {}: {e}", path.display()))?;
+        }
+        if let Some(bar) = &self.progress {
+            bar.set_position(info.step);
+            if info.step % 16 == 0 {
+                bar.set_message(format!(
+                    "objective {:.6e}  |grad| {:.3e}",
+                    info.evaluation.objective, info.evaluation.gradient_norm
+                ));
+            }
+        }
+        if let Some(path) = &self.args.checkpoint {
+            let every = self.args.checkpoint_every.max(1);
+            if info.step > 0 && info.step % every == 0 {
+                write_checkpoint(path, self.problem, self.method, info.state)?;
+            }
+        }
+        Ok(!self.interrupted.load(Ordering::Relaxed))
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn write_checkpoint(
+    path: &Path,
+    problem: &Problem,
+    method: Method,
+    state: &SolverState,
+) -> Result<(), String> {
+    let checkpoint = Checkpoint {
+        format: CHECKPOINT_FORMAT.into(),
+        version: 1,
+        composite: problem.name.clone(),
+        variables: problem.variable_count(),
+        method,
+        state: state.clone(),
+    };
+    let text = serde_json::to_vec(&checkpoint).map_err(|e| e.to_string())?;
+    write_atomically(path, &text)
+        .map_err(|e| format!("cannot write checkpoint {}: {e}", path.display()))
+}
+
+fn read_checkpoint(path: &Path, problem: &Problem, method: Method) -> Result<SolverState, String> {
+    let text = std::fs::read(path)
+        .map_err(|e| format!("cannot read checkpoint {}: {e}", path.display()))?;
+    let checkpoint: Checkpoint = serde_json::from_slice(&text).map_err(|e| {
+        format!("{} is not a catopt checkpoint ({e})", path.display())
+    })?;
+    if checkpoint.format != CHECKPOINT_FORMAT || checkpoint.version != 1 {
+        return Err(format!("{} is not a version-1 catopt checkpoint", path.display()));
+    }
+    if checkpoint.composite != problem.name || checkpoint.variables != problem.variable_count() {
+        return Err(format!(
+            "checkpoint {} is for composite `{}` with {} variables, not `{}` with {}",
+            path.display(),
+            checkpoint.composite,
+            checkpoint.variables,
+            problem.name,
+            problem.variable_count()
+        ));
+    }
+    if checkpoint.method.name() != method.name() {
+        return Err(format!(
+            "checkpoint {} was written by method {}, this run uses {}",
+            path.display(),
+            checkpoint.method.describe(),
+            method.describe()
+        ));
+    }
+    if checkpoint.state.values.len() != problem.variable_count()
+        || checkpoint.state.values.iter().any(|v| !v.is_finite())
+    {
+        return Err(format!("checkpoint {} holds a damaged state", path.display()));
+    }
+    Ok(checkpoint.state)
+}
+
+/// Formats diagnostics from a stage that produces them outside `check` (used by tests).
+pub fn diagnostics_text(program: &Program, diagnostics: Vec<Diagnostic>) -> String {
+    Report {
+        source: program.source.clone(),
+        diagnostics,
+    }
+    .to_plain_string()
+}
