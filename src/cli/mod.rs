@@ -31,6 +31,9 @@ pub enum Command {
         /// The files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Print diagnostics as plain `file:line:col: error[CODE]: message` lines.
+        #[arg(long)]
+        plain: bool,
     },
 }
 
@@ -54,6 +57,12 @@ where
         }
     };
     match cli.command {
-        Command::Check { files } => check::run(&files),
+        Command::Check { files, plain } => {
+            if plain {
+                check::run_with(&files, true)
+            } else {
+                check::run(&files)
+            }
+        }
     }
 }

@@ -101,11 +101,17 @@ pub fn check_tokens(text: &str) -> Vec<Diagnostic> {
                 errors.push(
                     Diagnostic::error(
                         "E0001",
-                        format!("unknown character `{}` (U+{:04X})", ch.escape_debug(), ch as u32),
+                        format!(
+                            "unknown character `{}` (U+{:04X})",
+                            ch.escape_debug(),
+                            ch as u32
+                        ),
                         Span::new(i, i + len),
                     )
                     .with_label("not part of the .opt language")
-                    .with_help("remove it; comments start with `#` and strings are written in `\"...\"`"),
+                    .with_help(
+                        "remove it; comments start with `#` and strings are written in `\"...\"`",
+                    ),
                 );
                 i += len;
             }

@@ -120,7 +120,9 @@ fn next_item_start(text: &str, from: usize) -> usize {
         for keyword in ITEM_KEYWORDS {
             if text[start..].starts_with(keyword) {
                 let after = start + keyword.len();
-                if after >= bytes.len() || !(bytes[after].is_ascii_alphanumeric() || bytes[after] == b'_') {
+                if after >= bytes.len()
+                    || !(bytes[after].is_ascii_alphanumeric() || bytes[after] == b'_')
+                {
                     return start;
                 }
             }
@@ -148,8 +150,16 @@ fn describe_rule(rule: Rule) -> &'static str {
         Rule::number => "a number",
         Rule::string | Rule::string_raw => "a string",
         Rule::boolean => "`true` or `false`",
-        Rule::expr | Rule::product | Rule::unary | Rule::power | Rule::postfix | Rule::call
-        | Rule::paren | Rule::matrix | Rule::row | Rule::neg => "an expression",
+        Rule::expr
+        | Rule::product
+        | Rule::unary
+        | Rule::power
+        | Rule::postfix
+        | Rule::call
+        | Rule::paren
+        | Rule::matrix
+        | Rule::row
+        | Rule::neg => "an expression",
         Rule::add_op | Rule::mul_op | Rule::pow_op => "an operator",
         Rule::transpose => "`'`",
         Rule::index => "`[`",
@@ -172,7 +182,9 @@ fn describe_rule(rule: Rule) -> &'static str {
         Rule::block => "`{`",
         Rule::for_stmt | Rule::box_stmt | Rule::box_label => "a box call or `for` loop",
         Rule::box_data => "a data argument",
-        Rule::init_setting | Rule::assign | Rule::init_target => "a setting (`name = value;` or `init ...`)",
+        Rule::init_setting | Rule::assign | Rule::init_target => {
+            "a setting (`name = value;` or `init ...`)"
+        }
         Rule::value | Rule::call_value | Rule::arg => "a value",
         Rule::range => "a range `a..b`",
         _ => "something else",
@@ -242,9 +254,13 @@ fn syntax_error(text: &str, base: usize, err: &pest::error::Error<Rule>) -> Diag
     let found = describe_found(text, pos);
     if positives.contains(&Rule::semi) {
         let end = end_of_previous_token(text, pos);
-        return Diagnostic::error("E0003", format!("missing `;` before {found}"), Span::new(end, end))
-            .with_label("expected `;` here")
-            .with_help("end every statement with `;`");
+        return Diagnostic::error(
+            "E0003",
+            format!("missing `;` before {found}"),
+            Span::new(end, end),
+        )
+        .with_label("expected `;` here")
+        .with_help("end every statement with `;`");
     }
     let mut expected: Vec<&str> = Vec::new();
     for rule in positives {
@@ -377,7 +393,10 @@ impl Builder<'_> {
                 self.errors.push(
                     Diagnostic::error(
                         "E0004",
-                        format!("data family `{}[{}]` has no `for` range", name.name, index.name),
+                        format!(
+                            "data family `{}[{}]` has no `for` range",
+                            name.name, index.name
+                        ),
                         index.span,
                     )
                     .with_label("family index declared here")
@@ -392,7 +411,10 @@ impl Builder<'_> {
                 self.errors.push(
                     Diagnostic::error(
                         "E0004",
-                        format!("`for {}` on data `{}`, which is not a family", loop_var.name, name.name),
+                        format!(
+                            "`for {}` on data `{}`, which is not a family",
+                            loop_var.name, name.name
+                        ),
                         loop_var.span,
                     )
                     .with_label("loop without a family index")
@@ -439,7 +461,10 @@ impl Builder<'_> {
                     let mut i = part.into_inner();
                     let name = self.ident(i.next()?);
                     let ty = self.ty(i.next()?);
-                    let init = i.next().filter(|p| p.as_rule() == Rule::expr).map(|p| self.expr(p));
+                    let init = i
+                        .next()
+                        .filter(|p| p.as_rule() == Rule::expr)
+                        .map(|p| self.expr(p));
                     body.push(Stmt::Var {
                         name,
                         ty,
@@ -521,7 +546,9 @@ impl Builder<'_> {
     }
 
     fn block(&mut self, pair: Pair<Rule>) -> Vec<CompositeStmt> {
-        pair.into_inner().filter_map(|s| self.composite_stmt(s)).collect()
+        pair.into_inner()
+            .filter_map(|s| self.composite_stmt(s))
+            .collect()
     }
 
     fn composite_stmt(&mut self, pair: Pair<Rule>) -> Option<CompositeStmt> {
@@ -593,7 +620,10 @@ impl Builder<'_> {
 
     fn value(&mut self, pair: Pair<Rule>) -> Value {
         let span = self.span(&pair);
-        let inner = pair.into_inner().next().expect("grammar: value has one child");
+        let inner = pair
+            .into_inner()
+            .next()
+            .expect("grammar: value has one child");
         let kind = match inner.as_rule() {
             Rule::range => ValueKind::Range(self.range(inner)),
             Rule::string => ValueKind::Str(self.string(inner)),
@@ -779,7 +809,11 @@ impl Builder<'_> {
                             let s = base.span.join(exp.span);
                             (
                                 Expr {
-                                    kind: ExprKind::Binary(BinaryOp::Pow, Box::new(base), Box::new(exp)),
+                                    kind: ExprKind::Binary(
+                                        BinaryOp::Pow,
+                                        Box::new(base),
+                                        Box::new(exp),
+                                    ),
                                     span: s,
                                 },
                                 d.max(de) + 1,
@@ -929,8 +963,12 @@ mod tests {
 
     fn goal_expr(text: &str) -> Expr {
         let file = parse_text(&format!("objective f(x: real) {{ minimize {text}; }}")).unwrap();
-        let Item::Objective(o) = &file.items[0] else { panic!() };
-        let Stmt::Goal { expr, .. } = &o.body[0] else { panic!() };
+        let Item::Objective(o) = &file.items[0] else {
+            panic!()
+        };
+        let Stmt::Goal { expr, .. } = &o.body[0] else {
+            panic!()
+        };
         expr.clone()
     }
 
@@ -970,7 +1008,10 @@ mod tests {
         assert_eq!(show(&goal_expr("x @ P @ x")), "((x @ P) @ x)");
         assert_eq!(show(&goal_expr("-a * b")), "((-a) * b)");
         assert_eq!(show(&goal_expr("A'[1, 0]^2")), "(A'[1, 0] ^ 2)");
-        assert_eq!(show(&goal_expr("f(x)' + [1, 2; 3, 4]")), "(f(x)' + [1, 2; 3, 4])");
+        assert_eq!(
+            show(&goal_expr("f(x)' + [1, 2; 3, 4]")),
+            "(f(x)' + [1, 2; 3, 4])"
+        );
         assert_eq!(show(&goal_expr("2.5E+4 - 1e-3")), "(25000 - 0.001)");
     }
 
@@ -1000,7 +1041,8 @@ mod tests {
     #[test]
     fn long_chains_do_not_overflow() {
         let sum = vec!["x"; 100_000].join(" + ");
-        let errors = parse_text(&format!("objective f(x: real) {{ minimize {sum}; }}")).unwrap_err();
+        let errors =
+            parse_text(&format!("objective f(x: real) {{ minimize {sum}; }}")).unwrap_err();
         assert_eq!(errors[0].code, "E0005");
         let negs = "-".repeat(100_000);
         let errors = parse_text(&format!("const a = {negs}1;")).unwrap_err();
@@ -1015,9 +1057,15 @@ mod tests {
     #[test]
     fn strings_resolve_escapes_and_interpolations() {
         let file = parse_text("data X[t] = csv(\"task{t}_\\\"x\\\".csv\") for t in 0..2;").unwrap();
-        let Item::Data(d) = &file.items[0] else { panic!() };
-        let ValueKind::Call { args, .. } = &d.source.kind else { panic!() };
-        let ValueKind::Str(s) = &args[0].value.kind else { panic!() };
+        let Item::Data(d) = &file.items[0] else {
+            panic!()
+        };
+        let ValueKind::Call { args, .. } = &d.source.kind else {
+            panic!()
+        };
+        let ValueKind::Str(s) = &args[0].value.kind else {
+            panic!()
+        };
         assert_eq!(s.parts.len(), 3);
         assert_eq!(s.parts[2], StringPart::Text("_\"x\".csv".into()));
     }
