@@ -448,70 +448,69 @@ impl Checker<'_> {
         in_loop: bool,
     ) -> Option<BoxPlan<'a>> {
         let name = &stmt.callee.name;
-        let (callee, port_names, port_shapes, param_shapes) = if let Some(&o) =
-            self.objective_names.get(name)
-        {
-            let objective = self.objectives[o].as_ref()?;
-            (
-                Callee::Objective(ObjectiveId(o as u32)),
-                objective
-                    .ports
-                    .iter()
-                    .map(|p| p.name.clone())
-                    .collect::<Vec<_>>(),
-                objective.ports.iter().map(|p| p.shape).collect::<Vec<_>>(),
-                objective
-                    .data_params
-                    .iter()
-                    .map(|p| p.shape)
-                    .collect::<Vec<_>>(),
-            )
-        } else if let Some(&c) = self.composite_names.get(name) {
-            let composite = self.composites[c].as_ref()?;
-            (
-                Callee::Composite(CompositeId(c as u32)),
-                composite
-                    .outer_ports
-                    .iter()
-                    .map(|j| composite.junctions[j.0 as usize].name.to_string())
-                    .collect(),
-                composite
-                    .outer_ports
-                    .iter()
-                    .map(|j| composite.junctions[j.0 as usize].shape)
-                    .collect(),
-                Vec::new(),
-            )
-        } else {
-            let help = match self.globals.get(name) {
-                Some((kind, _)) => {
-                    format!("`{name}` is {kind}; a box calls an objective or a composite")
-                }
-                None => {
-                    let candidates = self
-                        .objective_names
-                        .keys()
-                        .chain(self.composite_names.keys())
-                        .map(String::as_str);
-                    match super::closest(name, candidates) {
-                        Some(best) => format!("did you mean `{best}`?"),
-                        None => format!(
+        let (callee, port_names, port_shapes, param_shapes) =
+            if let Some(&o) = self.objective_names.get(name) {
+                let objective = self.objectives[o].as_ref()?;
+                (
+                    Callee::Objective(ObjectiveId(o as u32)),
+                    objective
+                        .ports
+                        .iter()
+                        .map(|p| p.name.clone())
+                        .collect::<Vec<_>>(),
+                    objective.ports.iter().map(|p| p.shape).collect::<Vec<_>>(),
+                    objective
+                        .data_params
+                        .iter()
+                        .map(|p| p.shape)
+                        .collect::<Vec<_>>(),
+                )
+            } else if let Some(&c) = self.composite_names.get(name) {
+                let composite = self.composites[c].as_ref()?;
+                (
+                    Callee::Composite(CompositeId(c as u32)),
+                    composite
+                        .outer_ports
+                        .iter()
+                        .map(|j| composite.junctions[j.0 as usize].name.to_string())
+                        .collect(),
+                    composite
+                        .outer_ports
+                        .iter()
+                        .map(|j| composite.junctions[j.0 as usize].shape)
+                        .collect(),
+                    Vec::new(),
+                )
+            } else {
+                let help = match self.globals.get(name) {
+                    Some((kind, _)) => {
+                        format!("`{name}` is {kind}; a box calls an objective or a composite")
+                    }
+                    None => {
+                        let candidates = self
+                            .objective_names
+                            .keys()
+                            .chain(self.composite_names.keys())
+                            .map(String::as_str);
+                        match super::closest(name, candidates) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!(
                             "define `objective {name}(...) {{ ... }}` or a composite of that name"
                         ),
+                        }
                     }
-                }
+                };
+                self.error(
+                    Diagnostic::error(
+                        "E0107",
+                        format!("unknown objective or composite `{name}`"),
+                        stmt.callee.span,
+                    )
+                    .with_label("no such box type")
+                    .with_help(help),
+                );
+                return None;
             };
-            self.error(
-                Diagnostic::error(
-                    "E0107",
-                    format!("unknown objective or composite `{name}`"),
-                    stmt.callee.span,
-                )
-                .with_label("no such box type")
-                .with_help(help),
-            );
-            return None;
-        };
         if stmt.junctions.len() != port_shapes.len() {
             self.error(
                 Diagnostic::error(

@@ -550,7 +550,7 @@ pub(crate) fn closest<'c>(
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = edit_distance(name, c);
-        let limit = (name.len().max(c.len()) / 3).max(1);
+        let limit = (name.len().max(c.len()) + 2) / 3;
         if d <= limit && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc)) {
             best = Some((d, c));
         }
