@@ -68,9 +68,13 @@ enum Plan<'a> {
     Skip,
 }
 
+/// A junction being built: name, shape with its origin, initial value, span.
+type JunctionState = (IndexedName, Option<(Shape, Span)>, Option<f64>, Span);
+
 /// The state of one composite being checked.
 struct Wiring {
-    junctions: Vec<(IndexedName, Option<(Shape, Span)>, Option<f64>, Span)>,
+    /// (name, shape and where it came from, initial value, span).
+    junctions: Vec<JunctionState>,
     plain: HashMap<String, JunctionId>,
     families: Vec<Family>,
     family_names: HashMap<String, usize>,
@@ -639,7 +643,7 @@ impl Checker<'_> {
                 if self
                     .globals
                     .get(name)
-                    .is_none_or(|g| g.0 != GlobalKind::Const) =>
+                    .map_or(true, |g| g.0 != GlobalKind::Const) =>
             {
                 // Neither data nor const: maybe a loop variable (checked when unrolled).
                 DataPlan::Number(arg)

@@ -414,8 +414,6 @@ impl<'a> Checker<'a> {
         };
         let bytes = shape.len() as f64 * 8.0;
         if shape.checked_len().is_none() || bytes > self.options.memory_limit_bytes as f64 {
-            let m = ty.dims.iter().map(|_| 0).count();
-            let _ = m;
             let total: f64 = dims.iter().map(|d| d.unwrap_or(1) as f64).product::<f64>() * 8.0;
             self.memory_error(ty.span, &format!("a value of type {shape}"), total);
             return None;
@@ -550,8 +548,8 @@ pub(crate) fn closest<'c>(
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = edit_distance(name, c);
-        let limit = (name.len().max(c.len()) + 2) / 3;
-        if d <= limit && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc)) {
+        let limit = name.len().max(c.len()).div_ceil(3);
+        if d <= limit && best.map_or(true, |(bd, bc)| d < bd || (d == bd && c < bc)) {
             best = Some((d, c));
         }
     }

@@ -392,7 +392,7 @@ impl Checker<'_> {
             let label_exists = composite
                 .boxes
                 .iter()
-                .any(|b| b.label.index == index && &*b.label.base == first.name.name);
+                .any(|b| b.label.index == index && *b.label.base == first.name.name);
             if label_exists {
                 let mut path = Vec::with_capacity(target.len());
                 for seg in target {
