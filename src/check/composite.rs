@@ -21,7 +21,41 @@ use std::sync::Arc;
 struct Family {
     name: Arc<str>,
     shape: Option<(Shape, Span)>,
-    members: HashMap<i64, JunctionId>,
+    /// Members with small non-negative indices, by index (`u32::MAX`: none yet).
+    dense: Vec<u32>,
+    /// Other members.
+    sparse: HashMap<i64, JunctionId>,
+}
+
+impl Family {
+    fn get(&self, i: i64) -> Option<JunctionId> {
+        if i >= 0 && (i as usize) < self.dense.len() {
+            let id = self.dense[i as usize];
+            return (id != u32::MAX).then_some(JunctionId(id));
+        }
+        self.sparse.get(&i).copied()
+    }
+
+    fn insert(&mut self, i: i64, id: JunctionId) {
+        // Grow the dense table while indices stay within twice its size.
+        if i >= 0 && (i as usize) < 2 * self.dense.len() + 1024 {
+            let i = i as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, u32::MAX);
+            }
+            self.dense[i] = id.0;
+        } else {
+            self.sparse.insert(i, id);
+        }
+    }
+
+    fn members(&self) -> impl Iterator<Item = JunctionId> + '_ {
+        self.dense
+            .iter()
+            .filter(|&&id| id != u32::MAX)
+            .map(|&id| JunctionId(id))
+            .chain(self.sparse.values().copied())
+    }
 }
 
 /// A junction reference resolved once per statement.
@@ -68,13 +102,12 @@ enum Plan<'a> {
     Skip,
 }
 
-/// A junction being built: name, shape with its origin, initial value, span.
-type JunctionState = (IndexedName, Option<(Shape, Span)>, Option<f64>, Span);
-
 /// The state of one composite being checked.
 struct Wiring {
     /// (name, shape and where it came from, initial value, span).
-    junctions: Vec<JunctionState>,
+    junctions: Vec<Junction>,
+    /// Shapes of plain junctions known so far, with where they came from.
+    plain_shapes: HashMap<u32, (Shape, Span)>,
     plain: HashMap<String, JunctionId>,
     families: Vec<Family>,
     family_names: HashMap<String, usize>,
@@ -188,6 +221,7 @@ impl Checker<'_> {
         let errors_before = self.error_count();
         let mut w = Wiring {
             junctions: Vec::new(),
+            plain_shapes: HashMap::new(),
             plain: HashMap::new(),
             families: Vec::new(),
             family_names: HashMap::new(),
@@ -201,7 +235,7 @@ impl Checker<'_> {
             let shape = self.shape(&decl.ty);
             let init = decl.init.as_ref().and_then(|e| self.const_eval(e, &[]));
             if let Some(&first) = w.plain.get(&decl.name.name) {
-                let first_span = w.junctions[first.0 as usize].3;
+                let first_span = w.junctions[first.0 as usize].span;
                 self.error(
                     Diagnostic::error(
                         "E0103",
@@ -215,12 +249,15 @@ impl Checker<'_> {
                 continue;
             }
             let id = JunctionId(w.junctions.len() as u32);
-            w.junctions.push((
-                IndexedName::plain(decl.name.name.as_str()),
-                shape.map(|s| (s, decl.ty.span)),
+            w.junctions.push(Junction {
+                name: IndexedName::plain(decl.name.name.as_str()),
+                shape: Shape::Scalar,
                 init,
-                decl.name.span,
-            ));
+                span: decl.name.span,
+            });
+            if let Some(shape) = shape {
+                w.plain_shapes.insert(id.0, (shape, decl.ty.span));
+            }
             w.plain.insert(decl.name.name.clone(), id);
         }
         // Resolve each statement once; count callee uses for labels and the estimate.
@@ -275,43 +312,32 @@ impl Checker<'_> {
             }
             outer_ports.push(id);
         }
-        // Every junction needs a type.
-        let mut junctions = Vec::with_capacity(w.junctions.len());
-        for (name, shape, init, span) in w.junctions {
-            let shape = match shape {
-                Some((shape, _)) => shape,
-                None => {
-                    let family_shape = name
-                        .index
-                        .and(w.family_names.get(&*name.base))
-                        .and_then(|&f| w.families[f].shape);
-                    match family_shape {
-                        Some((shape, _)) => shape,
-                        None => {
-                            self.error(
-                                Diagnostic::error(
-                                    "E0403",
-                                    format!("cannot infer the type of junction `{name}`"),
-                                    span,
-                                )
-                                .with_label("no box port is wired to it")
-                                .with_help(format!(
-                                    "wire it to a box or declare it: `where ({}: real)`",
-                                    name.base
-                                )),
-                            );
-                            Shape::Scalar
-                        }
+        // Every junction needs a type: family members take their family's, in place.
+        for family in &w.families {
+            let shape = family.shape.map(|(shape, _)| shape);
+            for id in family.members() {
+                match shape {
+                    Some(shape) => w.junctions[id.0 as usize].shape = shape,
+                    None => {
+                        let j = &w.junctions[id.0 as usize];
+                        let (name, span) = (j.name.clone(), j.span);
+                        self.untyped_junction(&name, span);
                     }
                 }
-            };
-            junctions.push(Junction {
-                name,
-                shape,
-                init,
-                span,
-            });
+            }
         }
+        for (id, junction) in w.junctions.iter_mut().enumerate() {
+            if junction.name.index.is_none() {
+                match w.plain_shapes.get(&(id as u32)) {
+                    Some(&(shape, _)) => junction.shape = shape,
+                    None => {
+                        let (name, span) = (junction.name.clone(), junction.span);
+                        self.untyped_junction(&name, span);
+                    }
+                }
+            }
+        }
+        let junctions = w.junctions;
         if self.error_count() > errors_before {
             return None;
         }
@@ -332,6 +358,21 @@ impl Checker<'_> {
             box_junctions: w.box_junctions,
             box_data_args: w.box_data_args,
         })
+    }
+
+    fn untyped_junction(&mut self, name: &IndexedName, span: Span) {
+        self.error(
+            Diagnostic::error(
+                "E0403",
+                format!("cannot infer the type of junction `{name}`"),
+                span,
+            )
+            .with_label("no box port is wired to it")
+            .with_help(format!(
+                "wire it to a box or declare it: `where ({}: real)`",
+                name.base
+            )),
+        );
     }
 
     /// Scalar private variables of one box of this callee.
@@ -689,12 +730,12 @@ impl Checker<'_> {
             );
         }
         let id = JunctionId(w.junctions.len() as u32);
-        w.junctions.push((
-            IndexedName::plain(name.name.as_str()),
-            None,
-            None,
-            name.span,
-        ));
+        w.junctions.push(Junction {
+            name: IndexedName::plain(name.name.as_str()),
+            shape: Shape::Scalar,
+            init: None,
+            span: name.span,
+        });
         w.plain.insert(name.name.clone(), id);
         id
     }
@@ -722,7 +763,8 @@ impl Checker<'_> {
         w.families.push(Family {
             name: name.name.as_str().into(),
             shape: None,
-            members: HashMap::new(),
+            dense: Vec::new(),
+            sparse: HashMap::new(),
         });
         w.family_names.insert(name.name.clone(), f);
         Some(f)
@@ -790,15 +832,17 @@ impl Checker<'_> {
             };
             let known = match family {
                 Some(f) => w.families[f].shape,
-                None => w.junctions[id.0 as usize].1,
+                None => w.plain_shapes.get(&id.0).copied(),
             };
             match known {
                 None => match family {
                     Some(f) => w.families[f].shape = Some((port_shape, jref.span)),
-                    None => w.junctions[id.0 as usize].1 = Some((port_shape, jref.span)),
+                    None => {
+                        w.plain_shapes.insert(id.0, (port_shape, jref.span));
+                    }
                 },
                 Some((shape, origin)) if shape != port_shape => {
-                    let name = &w.junctions[id.0 as usize].0;
+                    let name = &w.junctions[id.0 as usize].name;
                     let what = match family {
                         Some(_) => format!("junction family `{}`", name.base),
                         None => format!("junction `{name}`"),
@@ -925,13 +969,17 @@ impl Checker<'_> {
 /// The junction of family member `i`, created on first use.
 fn member(w: &mut Wiring, family: usize, i: i64, span: Span) -> JunctionId {
     let f = &mut w.families[family];
-    if let Some(&id) = f.members.get(&i) {
+    if let Some(id) = f.get(i) {
         return id;
     }
     let id = JunctionId(w.junctions.len() as u32);
-    w.junctions
-        .push((IndexedName::member(f.name.clone(), i), None, None, span));
-    f.members.insert(i, id);
+    w.junctions.push(Junction {
+        name: IndexedName::member(f.name.clone(), i),
+        shape: Shape::Scalar,
+        init: None,
+        span,
+    });
+    f.insert(i, id);
     id
 }
 
