@@ -37,6 +37,44 @@ impl Program {
             .map(|(i, o)| (ObjectiveId(i as u32), o))
     }
 
+    /// The number of scalar decision variables of a composite once flattened: its
+    /// junctions plus the private variables of every box (nested composites included).
+    pub fn decision_variables(&self, composite: CompositeId) -> u64 {
+        let mut memo = vec![None; self.composites.len()];
+        self.decision_variables_memo(composite, &mut memo)
+    }
+
+    fn decision_variables_memo(&self, composite: CompositeId, memo: &mut Vec<Option<u64>>) -> u64 {
+        if let Some(total) = memo[composite.0 as usize] {
+            return total;
+        }
+        // Guard against (unchecked) recursion: count a composite met again as empty.
+        memo[composite.0 as usize] = Some(0);
+        let c = &self.composites[composite.0 as usize];
+        let mut total: u64 = c.junctions.iter().map(|j| j.shape.len() as u64).sum();
+        for b in &c.boxes {
+            total += match b.callee {
+                Callee::Objective(o) => self.objectives[o.0 as usize]
+                    .vars
+                    .iter()
+                    .map(|v| v.shape.len() as u64)
+                    .sum::<u64>(),
+                Callee::Composite(inner) => {
+                    let all = self.decision_variables_memo(inner, memo);
+                    let inner_c = &self.composites[inner.0 as usize];
+                    let exposed: u64 = inner_c
+                        .outer_ports
+                        .iter()
+                        .map(|j| inner_c.junctions[j.0 as usize].shape.len() as u64)
+                        .sum();
+                    all.saturating_sub(exposed)
+                }
+            };
+        }
+        memo[composite.0 as usize] = Some(total);
+        total
+    }
+
     /// The composite with this name.
     pub fn composite(&self, name: &str) -> Option<(CompositeId, &Composite)> {
         self.composites

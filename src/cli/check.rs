@@ -1,11 +1,35 @@
 //! `catopt check FILE...`.
 
+use crate::check::{check_file, summary};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Checks each file, prints a summary or the rendered errors, and returns the exit code
-/// (0 when every file is good, 2 otherwise).
+/// (0 when every file is good, 2 otherwise). Diagnostics go to stderr, rendered by miette
+/// (source line and caret) on a terminal and as plain `file:line:col: error[CODE]` text
+/// otherwise or with `plain`.
 pub fn run(files: &[PathBuf]) -> i32 {
-    let _ = files;
-    eprintln!("catopt check: not built yet");
-    super::EXIT_BAD_INPUT
+    run_with(files, !std::io::stderr().is_terminal())
+}
+
+/// [`run`] with an explicit choice of plain rendering.
+pub fn run_with(files: &[PathBuf], plain: bool) -> i32 {
+    let mut code = super::EXIT_OK;
+    for path in files {
+        let outcome = check_file(path);
+        if !outcome.report.diagnostics.is_empty() {
+            if plain {
+                eprint!("{}", outcome.report.to_plain_string());
+            } else {
+                for report in outcome.report.to_miette() {
+                    eprintln!("{report:?}");
+                }
+            }
+        }
+        match &outcome.program {
+            Some(program) => print!("{}", summary(program)),
+            None => code = super::EXIT_BAD_INPUT,
+        }
+    }
+    code
 }

@@ -36,6 +36,9 @@ pub enum Command {
         /// The files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Print diagnostics as plain `file:line:col: error[CODE]: message` lines.
+        #[arg(long)]
+        plain: bool,
     },
     /// Solve a composite by distributed gradient descent.
     Run(run::RunArgs),
@@ -61,7 +64,13 @@ where
         }
     };
     match cli.command {
-        Command::Check { files } => check::run(&files),
+        Command::Check { files, plain } => {
+            if plain {
+                check::run_with(&files, true)
+            } else {
+                check::run(&files)
+            }
+        }
         Command::Run(args) => run::run(&args),
     }
 }

@@ -1,0 +1,993 @@
+//! Composites: box calls, junction type inference, loops and junction families (unrolled),
+//! box labels, recursion detection, and the memory estimate made before unrolling.
+//!
+//! Unrolling a million-box loop allocates no string per box: labels share their base
+//! (`Arc<str>`), a family member is found by its integer index, and each box statement is
+//! resolved once (callee, port shapes, plain junctions) before the loop runs.
+
+use super::consts::LoopEnv;
+use super::program::{
+    BoxCall, Callee, Composite, CompositeId, DataArg, Junction, JunctionId, ObjectiveId,
+};
+use super::{Checker, GlobalKind};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::name::IndexedName;
+use crate::shape::Shape;
+use crate::syntax::ast::{self, CompositeStmt};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A junction family being built: its shape and members by index.
+struct Family {
+    name: Arc<str>,
+    shape: Option<(Shape, Span)>,
+    /// Members with small non-negative indices, by index (`u32::MAX`: none yet).
+    dense: Vec<u32>,
+    /// Other members.
+    sparse: HashMap<i64, JunctionId>,
+}
+
+impl Family {
+    fn get(&self, i: i64) -> Option<JunctionId> {
+        if i >= 0 && (i as usize) < self.dense.len() {
+            let id = self.dense[i as usize];
+            return (id != u32::MAX).then_some(JunctionId(id));
+        }
+        self.sparse.get(&i).copied()
+    }
+
+    fn insert(&mut self, i: i64, id: JunctionId) {
+        // Grow the dense table while indices stay within twice its size.
+        if i >= 0 && (i as usize) < 2 * self.dense.len() + 1024 {
+            let i = i as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, u32::MAX);
+            }
+            self.dense[i] = id.0;
+        } else {
+            self.sparse.insert(i, id);
+        }
+    }
+
+    fn members(&self) -> impl Iterator<Item = JunctionId> + '_ {
+        self.dense
+            .iter()
+            .filter(|&&id| id != u32::MAX)
+            .map(|&id| JunctionId(id))
+            .chain(self.sparse.values().copied())
+    }
+}
+
+/// A junction reference resolved once per statement.
+enum RefPlan<'a> {
+    Plain(JunctionId),
+    Member { family: usize, index: &'a ast::Expr },
+    Failed,
+}
+
+/// A data argument resolved once per statement.
+enum DataPlan<'a> {
+    Fixed(DataArg, Shape),
+    Member {
+        name: &'a str,
+        index: &'a ast::Expr,
+        span: Span,
+    },
+    Number(&'a ast::Expr),
+    Failed,
+}
+
+/// A box statement resolved once, unrolled many times.
+struct BoxPlan<'a> {
+    stmt: &'a ast::BoxStmt,
+    callee: Callee,
+    callee_name: &'a str,
+    port_names: Vec<String>,
+    port_shapes: Vec<Shape>,
+    param_shapes: Vec<Shape>,
+    refs: Vec<RefPlan<'a>>,
+    data: Vec<DataPlan<'a>>,
+    label_base: Arc<str>,
+    /// `Some(k)`: plain label (given, or unique callee); loops append the loop index.
+    plain_label: bool,
+}
+
+enum Plan<'a> {
+    Call(BoxPlan<'a>),
+    For {
+        var: &'a str,
+        stmt: &'a ast::ForStmt,
+        body: Vec<Plan<'a>>,
+    },
+    Skip,
+}
+
+/// The state of one composite being checked.
+struct Wiring {
+    /// (name, shape and where it came from, initial value, span).
+    junctions: Vec<Junction>,
+    /// Shapes of plain junctions known so far, with where they came from.
+    plain_shapes: HashMap<u32, (Shape, Span)>,
+    plain: HashMap<String, JunctionId>,
+    families: Vec<Family>,
+    family_names: HashMap<String, usize>,
+    boxes: Vec<BoxCall>,
+    box_junctions: Vec<JunctionId>,
+    box_data_args: Vec<DataArg>,
+    /// Counters for unlabeled boxes outside loops, per callee (`name[k]`).
+    counters: HashMap<String, i64>,
+    /// Non-loop labels already used, for duplicate detection.
+    labels: HashMap<String, Span>,
+}
+
+impl Checker<'_> {
+    /// Checks every composite, dependencies first; reports recursion between composites.
+    pub(crate) fn composites_in_order(&mut self) {
+        let file = self.file;
+        let items: Vec<&ast::CompositeItem> = file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                ast::Item::Composite(c)
+                    if self.globals.get(&c.name.name).map(|g| g.1) == Some(c.name.span) =>
+                {
+                    Some(c)
+                }
+                _ => None,
+            })
+            .collect();
+        for (i, c) in items.iter().enumerate() {
+            self.composite_names.insert(c.name.name.clone(), i);
+        }
+        self.composites = vec![None; items.len()];
+        self.composite_scalars = vec![0; items.len()];
+        // Dependencies: composites called as boxes.
+        let deps: Vec<Vec<(usize, Span)>> = items
+            .iter()
+            .map(|c| {
+                let mut out = Vec::new();
+                collect_callees(&c.body, &mut |callee: &ast::Ident| {
+                    if let Some(&j) = self.composite_names.get(&callee.name) {
+                        out.push((j, callee.span));
+                    }
+                });
+                out
+            })
+            .collect();
+        // Depth-first order with cycle detection (iterative: the call graph may be deep).
+        let mut state = vec![0u8; items.len()]; // 0 new, 1 on stack, 2 done
+        let mut order = Vec::with_capacity(items.len());
+        let mut in_cycle = vec![false; items.len()];
+        for root in 0..items.len() {
+            if state[root] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+            state[root] = 1;
+            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+                if *next < deps[node].len() {
+                    let (dep, span) = deps[node][*next];
+                    *next += 1;
+                    match state[dep] {
+                        0 => {
+                            state[dep] = 1;
+                            stack.push((dep, 0));
+                        }
+                        1 => {
+                            let start = stack.iter().position(|&(n, _)| n == dep).unwrap_or(0);
+                            let mut path: Vec<&str> = stack[start..]
+                                .iter()
+                                .map(|&(n, _)| items[n].name.name.as_str())
+                                .collect();
+                            path.push(items[dep].name.name.as_str());
+                            for &(n, _) in &stack[start..] {
+                                in_cycle[n] = true;
+                            }
+                            self.error(
+                                Diagnostic::error(
+                                    "E0401",
+                                    format!("recursion between composites: {}", path.join(" -> ")),
+                                    span,
+                                )
+                                .with_label(format!(
+                                    "`{}` used inside itself",
+                                    items[dep].name.name
+                                ))
+                                .with_help(
+                                    "a wiring diagram cannot contain itself; break the cycle",
+                                ),
+                            );
+                        }
+                        _ => {}
+                    }
+                } else {
+                    state[node] = 2;
+                    order.push(node);
+                    stack.pop();
+                }
+            }
+        }
+        for i in order {
+            if in_cycle[i] {
+                continue;
+            }
+            let checked = self.composite(items[i]);
+            self.composites[i] = checked;
+        }
+    }
+
+    /// Checks one composite: resolve, estimate, unroll.
+    fn composite(&mut self, item: &ast::CompositeItem) -> Option<Composite> {
+        let errors_before = self.error_count();
+        let mut w = Wiring {
+            junctions: Vec::new(),
+            plain_shapes: HashMap::new(),
+            plain: HashMap::new(),
+            families: Vec::new(),
+            family_names: HashMap::new(),
+            boxes: Vec::new(),
+            box_junctions: Vec::new(),
+            box_data_args: Vec::new(),
+            counters: HashMap::new(),
+            labels: HashMap::new(),
+        };
+        for decl in &item.where_decls {
+            let shape = self.shape(&decl.ty);
+            let init = decl.init.as_ref().and_then(|e| self.const_eval(e, &[]));
+            if let Some(&first) = w.plain.get(&decl.name.name) {
+                let first_span = w.junctions[first.0 as usize].span;
+                self.error(
+                    Diagnostic::error(
+                        "E0103",
+                        format!("junction `{}` is declared twice", decl.name.name),
+                        decl.name.span,
+                    )
+                    .with_label("declared again")
+                    .with_secondary(first_span, "first declared here")
+                    .with_help("declare each junction once"),
+                );
+                continue;
+            }
+            let id = JunctionId(w.junctions.len() as u32);
+            w.junctions.push(Junction {
+                name: IndexedName::plain(decl.name.name.as_str()),
+                shape: Shape::Scalar,
+                init,
+                span: decl.name.span,
+            });
+            if let Some(shape) = shape {
+                w.plain_shapes.insert(id.0, (shape, decl.ty.span));
+            }
+            w.plain.insert(decl.name.name.clone(), id);
+        }
+        // Resolve each statement once; count callee uses for labels and the estimate.
+        let mut uses: HashMap<&str, u64> = HashMap::new();
+        let plans = self.plan(&item.body, &mut w, &mut uses, &[]);
+        let (boxes, ports, scalars) = self.estimate(&plans, &[]);
+        let junction_size = std::mem::size_of::<Junction>() as u128 + 48;
+        let box_size = std::mem::size_of::<BoxCall>() as u128 + 8;
+        let bytes = boxes as u128 * box_size
+            + ports as u128 * (4 + 4 + junction_size)
+            + scalars as u128 * 8;
+        if bytes > self.options.memory_limit_bytes as u128 {
+            self.memory_error(
+                item.name.span,
+                &format!(
+                    "composite `{}` ({boxes} boxes, {ports} ports, {scalars} scalar variables)",
+                    item.name.name
+                ),
+                bytes as f64,
+            );
+            return None;
+        }
+        w.boxes.reserve(boxes as usize);
+        w.box_junctions.reserve(ports as usize);
+        let mut env: Vec<(&str, i64)> = Vec::new();
+        self.unroll(&plans, &mut w, &uses, &mut env);
+        // Outer ports.
+        let mut outer_ports = Vec::new();
+        for port in &item.outer_ports {
+            let id = match &port.index {
+                None => Some(self.plain_junction(&mut w, &port.name)),
+                Some(index) => {
+                    let family = self.family(&mut w, &port.name);
+                    family.and_then(|f| {
+                        let i = self.const_int(index, &[], "a junction index")?;
+                        Some(member(&mut w, f, i, port.span))
+                    })
+                }
+            };
+            let Some(id) = id else { continue };
+            if outer_ports.contains(&id) {
+                self.error(
+                    Diagnostic::error(
+                        "E0410",
+                        format!("outer port `{}` is listed twice", self.snippet(port.span)),
+                        port.span,
+                    )
+                    .with_label("repeated")
+                    .with_help("list each outer port once"),
+                );
+                continue;
+            }
+            outer_ports.push(id);
+        }
+        // Every junction needs a type: family members take their family's, in place.
+        for family in &w.families {
+            let shape = family.shape.map(|(shape, _)| shape);
+            for id in family.members() {
+                match shape {
+                    Some(shape) => w.junctions[id.0 as usize].shape = shape,
+                    None => {
+                        let j = &w.junctions[id.0 as usize];
+                        let (name, span) = (j.name.clone(), j.span);
+                        self.untyped_junction(&name, span);
+                    }
+                }
+            }
+        }
+        for (id, junction) in w.junctions.iter_mut().enumerate() {
+            if junction.name.index.is_none() {
+                match w.plain_shapes.get(&(id as u32)) {
+                    Some(&(shape, _)) => junction.shape = shape,
+                    None => {
+                        let (name, span) = (junction.name.clone(), junction.span);
+                        self.untyped_junction(&name, span);
+                    }
+                }
+            }
+        }
+        let junctions = w.junctions;
+        if self.error_count() > errors_before {
+            return None;
+        }
+        let scalars_total: u64 = junctions.iter().map(|j| j.shape.len() as u64).sum::<u64>()
+            + w.boxes
+                .iter()
+                .map(|b| self.private_scalars(b.callee))
+                .sum::<u64>();
+        if let Some(&i) = self.composite_names.get(&item.name.name) {
+            self.composite_scalars[i] = scalars_total;
+        }
+        Some(Composite {
+            name: item.name.name.clone(),
+            span: item.name.span,
+            outer_ports,
+            junctions,
+            boxes: w.boxes,
+            box_junctions: w.box_junctions,
+            box_data_args: w.box_data_args,
+        })
+    }
+
+    fn untyped_junction(&mut self, name: &IndexedName, span: Span) {
+        self.error(
+            Diagnostic::error(
+                "E0403",
+                format!("cannot infer the type of junction `{name}`"),
+                span,
+            )
+            .with_label("no box port is wired to it")
+            .with_help(format!(
+                "wire it to a box or declare it: `where ({}: real)`",
+                name.base
+            )),
+        );
+    }
+
+    /// Scalar private variables of one box of this callee.
+    fn private_scalars(&self, callee: Callee) -> u64 {
+        match callee {
+            Callee::Objective(o) => self.objectives[o.0 as usize]
+                .as_ref()
+                .map_or(0, |o| o.vars.iter().map(|v| v.shape.len() as u64).sum()),
+            Callee::Composite(c) => {
+                let exposed: u64 = self.composites[c.0 as usize].as_ref().map_or(0, |c| {
+                    c.outer_ports
+                        .iter()
+                        .map(|j| c.junctions[j.0 as usize].shape.len() as u64)
+                        .sum()
+                });
+                self.composite_scalars[c.0 as usize].saturating_sub(exposed)
+            }
+        }
+    }
+
+    /// Upper bound of (boxes, ports, scalar variables) of a plan, without unrolling.
+    fn estimate(&mut self, plans: &[Plan], env: &LoopEnv) -> (u64, u64, u64) {
+        let mut total = (0u64, 0u64, 0u64);
+        for plan in plans {
+            let add = match plan {
+                Plan::Call(b) => {
+                    let ports: u64 = b.port_shapes.len() as u64;
+                    let scalars: u64 = b.port_shapes.iter().map(|s| s.len() as u64).sum::<u64>()
+                        + self.private_scalars(b.callee);
+                    (1, ports, scalars)
+                }
+                Plan::For { var, stmt, body } => {
+                    let start = self
+                        .const_int(&stmt.range.start, env, "a loop bound")
+                        .unwrap_or(0);
+                    let end = self
+                        .const_int(&stmt.range.end, env, "a loop bound")
+                        .unwrap_or(0);
+                    let trips = end.saturating_sub(start).max(0) as u64;
+                    if trips == 0 {
+                        (0, 0, 0)
+                    } else {
+                        // Inner bounds may depend on the loop variable: take the larger of
+                        // the first and the last iteration.
+                        let mut inner_env = env.to_vec();
+                        inner_env.push((var, start));
+                        let first = self.estimate(body, &inner_env);
+                        inner_env.last_mut().expect("pushed").1 = end - 1;
+                        let last = self.estimate(body, &inner_env);
+                        (
+                            first.0.max(last.0).saturating_mul(trips),
+                            first.1.max(last.1).saturating_mul(trips),
+                            first.2.max(last.2).saturating_mul(trips),
+                        )
+                    }
+                }
+                Plan::Skip => (0, 0, 0),
+            };
+            total = (
+                total.0.saturating_add(add.0),
+                total.1.saturating_add(add.1),
+                total.2.saturating_add(add.2),
+            );
+        }
+        total
+    }
+
+    fn plan<'a>(
+        &mut self,
+        body: &'a [CompositeStmt],
+        w: &mut Wiring,
+        uses: &mut HashMap<&'a str, u64>,
+        loops: &[&'a str],
+    ) -> Vec<Plan<'a>> {
+        let mut plans = Vec::with_capacity(body.len());
+        for stmt in body {
+            match stmt {
+                CompositeStmt::For(f) => {
+                    if self
+                        .globals
+                        .get(&f.var.name)
+                        .is_some_and(|g| g.0 == GlobalKind::Const)
+                        || loops.contains(&f.var.name.as_str())
+                    {
+                        self.error(
+                            Diagnostic::error(
+                                "E0116",
+                                format!("loop variable `{}` hides another name", f.var.name),
+                                f.var.span,
+                            )
+                            .with_label("already a const or an enclosing loop variable")
+                            .with_help("choose another name for the loop variable"),
+                        );
+                    }
+                    let mut inner = loops.to_vec();
+                    inner.push(f.var.name.as_str());
+                    let body = self.plan(&f.body, w, uses, &inner);
+                    plans.push(Plan::For {
+                        var: f.var.name.as_str(),
+                        stmt: f,
+                        body,
+                    });
+                }
+                CompositeStmt::Call(b) => {
+                    *uses.entry(b.callee.name.as_str()).or_insert(0) += 1;
+                    let plan = self.plan_box(b, w, !loops.is_empty());
+                    plans.push(plan.map_or(Plan::Skip, Plan::Call));
+                }
+            }
+        }
+        plans
+    }
+
+    fn plan_box<'a>(
+        &mut self,
+        stmt: &'a ast::BoxStmt,
+        w: &mut Wiring,
+        in_loop: bool,
+    ) -> Option<BoxPlan<'a>> {
+        let name = &stmt.callee.name;
+        let (callee, port_names, port_shapes, param_shapes) =
+            if let Some(&o) = self.objective_names.get(name) {
+                let objective = self.objectives[o].as_ref()?;
+                (
+                    Callee::Objective(ObjectiveId(o as u32)),
+                    objective
+                        .ports
+                        .iter()
+                        .map(|p| p.name.clone())
+                        .collect::<Vec<_>>(),
+                    objective.ports.iter().map(|p| p.shape).collect::<Vec<_>>(),
+                    objective
+                        .data_params
+                        .iter()
+                        .map(|p| p.shape)
+                        .collect::<Vec<_>>(),
+                )
+            } else if let Some(&c) = self.composite_names.get(name) {
+                let composite = self.composites[c].as_ref()?;
+                (
+                    Callee::Composite(CompositeId(c as u32)),
+                    composite
+                        .outer_ports
+                        .iter()
+                        .map(|j| composite.junctions[j.0 as usize].name.to_string())
+                        .collect(),
+                    composite
+                        .outer_ports
+                        .iter()
+                        .map(|j| composite.junctions[j.0 as usize].shape)
+                        .collect(),
+                    Vec::new(),
+                )
+            } else {
+                let help = match self.globals.get(name) {
+                    Some((kind, _)) => {
+                        format!("`{name}` is {kind}; a box calls an objective or a composite")
+                    }
+                    None => {
+                        let candidates = self
+                            .objective_names
+                            .keys()
+                            .chain(self.composite_names.keys())
+                            .map(String::as_str);
+                        match super::closest(name, candidates) {
+                            Some(best) => format!("did you mean `{best}`?"),
+                            None => format!(
+                            "define `objective {name}(...) {{ ... }}` or a composite of that name"
+                        ),
+                        }
+                    }
+                };
+                self.error(
+                    Diagnostic::error(
+                        "E0107",
+                        format!("unknown objective or composite `{name}`"),
+                        stmt.callee.span,
+                    )
+                    .with_label("no such box type")
+                    .with_help(help),
+                );
+                return None;
+            };
+        if stmt.junctions.len() != port_shapes.len() {
+            self.error(
+                Diagnostic::error(
+                    "E0404",
+                    format!(
+                        "box `{name}` has {} ports ({}), but {} junctions are given",
+                        port_shapes.len(),
+                        port_names.join(", "),
+                        stmt.junctions.len()
+                    ),
+                    stmt.span,
+                )
+                .with_label("wrong number of junctions")
+                .with_help(format!(
+                    "wire one junction to each port: `{name}({})`",
+                    port_names.join(", ")
+                )),
+            );
+            return None;
+        }
+        if stmt.data_args.len() != param_shapes.len() {
+            self.error(
+                Diagnostic::error(
+                    "E0405",
+                    format!("box `{name}` takes {} data arguments, but {} are given", param_shapes.len(), stmt.data_args.len()),
+                    stmt.span,
+                )
+                .with_label("wrong number of data arguments")
+                .with_help("pass one data item, data family member, const or number per data parameter, after `;`"),
+            );
+            return None;
+        }
+        let mut refs = Vec::with_capacity(stmt.junctions.len());
+        for r in &stmt.junctions {
+            refs.push(match &r.index {
+                None => RefPlan::Plain(self.plain_junction(w, &r.name)),
+                Some(index) => match self.family(w, &r.name) {
+                    Some(family) => RefPlan::Member { family, index },
+                    None => RefPlan::Failed,
+                },
+            });
+        }
+        let mut data = Vec::with_capacity(stmt.data_args.len());
+        for arg in &stmt.data_args {
+            data.push(self.plan_data_arg(arg));
+        }
+        let (label_base, plain_label) = match &stmt.label {
+            Some(label) => {
+                if !in_loop {
+                    if let Some(&first) = w.labels.get(&label.name) {
+                        self.error(
+                            Diagnostic::error(
+                                "E0411",
+                                format!("duplicate box label `{}`", label.name),
+                                label.span,
+                            )
+                            .with_label("used again")
+                            .with_secondary(first, "first used here")
+                            .with_help("give each box a distinct label"),
+                        );
+                    }
+                    w.labels.insert(label.name.clone(), label.span);
+                }
+                (Arc::<str>::from(label.name.as_str()), true)
+            }
+            None => (Arc::<str>::from(name.as_str()), false),
+        };
+        Some(BoxPlan {
+            stmt,
+            callee,
+            callee_name: name.as_str(),
+            port_names,
+            port_shapes,
+            param_shapes,
+            refs,
+            data,
+            label_base,
+            plain_label,
+        })
+    }
+
+    fn plan_data_arg<'a>(&mut self, arg: &'a ast::Expr) -> DataPlan<'a> {
+        match &arg.kind {
+            ast::ExprKind::Name(name)
+                if self
+                    .globals
+                    .get(name)
+                    .is_some_and(|g| g.0 == GlobalKind::Data) =>
+            {
+                match self.data_member(name, None) {
+                    Some(id) => {
+                        DataPlan::Fixed(DataArg::Data(id), self.data[id.0 as usize].value.shape)
+                    }
+                    None => {
+                        if matches!(self.data_names.get(name), Some(super::DataEntry::Family(_))) {
+                            self.error(
+                                Diagnostic::error(
+                                    "E0105",
+                                    format!("data family `{name}` used without an index"),
+                                    arg.span,
+                                )
+                                .with_label("a family, not one value")
+                                .with_help(format!("pass one member: `{name}[t]`")),
+                            );
+                        }
+                        DataPlan::Failed
+                    }
+                }
+            }
+            ast::ExprKind::Index(base, indices) => match (&base.kind, indices.as_slice()) {
+                (ast::ExprKind::Name(name), [index])
+                    if self
+                        .globals
+                        .get(name)
+                        .is_some_and(|g| g.0 == GlobalKind::Data) =>
+                {
+                    DataPlan::Member {
+                        name,
+                        index,
+                        span: arg.span,
+                    }
+                }
+                _ => self.bad_data_arg(arg),
+            },
+            ast::ExprKind::Name(name)
+                if self
+                    .globals
+                    .get(name)
+                    .map_or(true, |g| g.0 != GlobalKind::Const) =>
+            {
+                // Neither data nor const: maybe a loop variable (checked when unrolled).
+                DataPlan::Number(arg)
+            }
+            ast::ExprKind::Matrix(_) | ast::ExprKind::Call(..) | ast::ExprKind::Transpose(_) => {
+                self.bad_data_arg(arg)
+            }
+            _ => DataPlan::Number(arg),
+        }
+    }
+
+    fn bad_data_arg<'a>(&mut self, arg: &ast::Expr) -> DataPlan<'a> {
+        self.error(
+            Diagnostic::error(
+                "E0412",
+                format!("`{}` is not a data argument", self.snippet(arg.span)),
+                arg.span,
+            )
+            .with_label("expected data")
+            .with_help(
+                "a data argument is a data name, a data family member `X[t]`, a const or a number",
+            ),
+        );
+        DataPlan::Failed
+    }
+
+    fn plain_junction(&mut self, w: &mut Wiring, name: &ast::Ident) -> JunctionId {
+        if let Some(&id) = w.plain.get(&name.name) {
+            return id;
+        }
+        if let Some(&f) = w.family_names.get(&name.name) {
+            let family = w.families[f].name.clone();
+            self.error(
+                Diagnostic::error(
+                    "E0402",
+                    format!("`{family}` is a junction family, used here without an index"),
+                    name.span,
+                )
+                .with_label("needs an index")
+                .with_help(format!(
+                    "write `{family}[i]`, or use another name for a single junction"
+                )),
+            );
+        }
+        let id = JunctionId(w.junctions.len() as u32);
+        w.junctions.push(Junction {
+            name: IndexedName::plain(name.name.as_str()),
+            shape: Shape::Scalar,
+            init: None,
+            span: name.span,
+        });
+        w.plain.insert(name.name.clone(), id);
+        id
+    }
+
+    fn family(&mut self, w: &mut Wiring, name: &ast::Ident) -> Option<usize> {
+        if let Some(&f) = w.family_names.get(&name.name) {
+            return Some(f);
+        }
+        if w.plain.contains_key(&name.name) {
+            self.error(
+                Diagnostic::error(
+                    "E0402",
+                    format!(
+                        "`{}` is a single junction, used here with an index",
+                        name.name
+                    ),
+                    name.span,
+                )
+                .with_label("not a junction family")
+                .with_help("a name is either a single junction or a junction family, not both"),
+            );
+            return None;
+        }
+        let f = w.families.len();
+        w.families.push(Family {
+            name: name.name.as_str().into(),
+            shape: None,
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+        });
+        w.family_names.insert(name.name.clone(), f);
+        Some(f)
+    }
+
+    fn unroll<'a>(
+        &mut self,
+        plans: &'a [Plan<'a>],
+        w: &mut Wiring,
+        uses: &HashMap<&str, u64>,
+        env: &mut Vec<(&'a str, i64)>,
+    ) {
+        for plan in plans {
+            match plan {
+                Plan::Skip => {}
+                Plan::For { var, stmt, body } => {
+                    let start = self.const_int(&stmt.range.start, env, "a loop bound");
+                    let end = self.const_int(&stmt.range.end, env, "a loop bound");
+                    let (Some(start), Some(end)) = (start, end) else {
+                        continue;
+                    };
+                    env.push((var, 0));
+                    for i in start..end {
+                        env.last_mut().expect("pushed").1 = i;
+                        self.unroll(body, w, uses, env);
+                    }
+                    env.pop();
+                }
+                Plan::Call(b) => self.unroll_box(b, w, uses, env),
+            }
+        }
+    }
+
+    fn unroll_box(
+        &mut self,
+        b: &BoxPlan,
+        w: &mut Wiring,
+        uses: &HashMap<&str, u64>,
+        env: &LoopEnv,
+    ) {
+        let junctions_start = w.box_junctions.len() as u32;
+        let data_start = w.box_data_args.len() as u32;
+        let mut ok = true;
+        for (port, r) in b.refs.iter().enumerate() {
+            let id = match r {
+                RefPlan::Plain(id) => *id,
+                RefPlan::Member { family, index } => {
+                    let Some(i) = self.const_int(index, env, "a junction index") else {
+                        ok = false;
+                        continue;
+                    };
+                    member(w, *family, i, b.stmt.junctions[port].span)
+                }
+                RefPlan::Failed => {
+                    ok = false;
+                    continue;
+                }
+            };
+            // Unify the junction's (or its family's) shape with the port's.
+            let port_shape = b.port_shapes[port];
+            let jref = &b.stmt.junctions[port];
+            let family = match r {
+                RefPlan::Member { family, .. } => Some(*family),
+                _ => None,
+            };
+            let known = match family {
+                Some(f) => w.families[f].shape,
+                None => w.plain_shapes.get(&id.0).copied(),
+            };
+            match known {
+                None => match family {
+                    Some(f) => w.families[f].shape = Some((port_shape, jref.span)),
+                    None => {
+                        w.plain_shapes.insert(id.0, (port_shape, jref.span));
+                    }
+                },
+                Some((shape, origin)) if shape != port_shape => {
+                    let name = &w.junctions[id.0 as usize].name;
+                    let what = match family {
+                        Some(_) => format!("junction family `{}`", name.base),
+                        None => format!("junction `{name}`"),
+                    };
+                    self.error(
+                        Diagnostic::error(
+                            "E0406",
+                            format!(
+                                "port `{}` of box `{}` is {port_shape}, but {what} is {shape}",
+                                b.port_names[port], b.callee_name
+                            ),
+                            jref.span,
+                        )
+                        .with_label(format!("{what} wired to a {port_shape} port"))
+                        .with_secondary(origin, format!("{what} is {shape} because of this"))
+                        .with_help("every port wired to a junction (and every member of a family) must have one shape"),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+            }
+            w.box_junctions.push(id);
+        }
+        for (k, d) in b.data.iter().enumerate() {
+            let param_shape = b.param_shapes[k];
+            let arg = &b.stmt.data_args[k];
+            let (value, shape) = match d {
+                DataPlan::Fixed(value, shape) => (*value, *shape),
+                DataPlan::Member { name, index, span } => {
+                    let Some(i) = self.const_int(index, env, "a data family index") else {
+                        ok = false;
+                        continue;
+                    };
+                    match self.data_member(name, Some(i)) {
+                        Some(id) => (DataArg::Data(id), self.data[id.0 as usize].value.shape),
+                        None => {
+                            if matches!(
+                                self.data_names.get(*name),
+                                Some(super::DataEntry::Family(_))
+                            ) {
+                                self.missing_member(name, i, *span);
+                            } else if matches!(
+                                self.data_names.get(*name),
+                                Some(super::DataEntry::Single(_))
+                            ) {
+                                self.error(
+                                    Diagnostic::error(
+                                        "E0105",
+                                        format!("data `{name}` is not a family"),
+                                        *span,
+                                    )
+                                    .with_label("indexed here")
+                                    .with_help(format!("pass `{name}` without an index")),
+                                );
+                            }
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                DataPlan::Number(expr) => match self.const_eval(expr, env) {
+                    Some(v) => (DataArg::Number(v), Shape::Scalar),
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                DataPlan::Failed => {
+                    ok = false;
+                    continue;
+                }
+            };
+            if shape != param_shape {
+                self.error(
+                    Diagnostic::error(
+                        "E0407",
+                        format!("data argument {} of box `{}` is {shape}, but the parameter is {param_shape}", k + 1, b.callee_name),
+                        arg.span,
+                    )
+                    .with_label(format!("this is {shape}"))
+                    .with_help("pass data of the declared shape, or change the objective's data parameter"),
+                );
+                ok = false;
+            }
+            w.box_data_args.push(value);
+        }
+        if !ok {
+            w.box_junctions.truncate(junctions_start as usize);
+            w.box_data_args.truncate(data_start as usize);
+            return;
+        }
+        let label = self.label(b, w, uses, env);
+        w.boxes.push(BoxCall {
+            label,
+            callee: b.callee,
+            junctions: junctions_start..w.box_junctions.len() as u32,
+            data_args: data_start..w.box_data_args.len() as u32,
+            span: b.stmt.span,
+        });
+    }
+
+    /// The box label of LANGUAGE.md: given; else the callee's name if it is used once in
+    /// the composite; else `name[k]`; a box in a loop is `name[i]` (innermost loop index).
+    fn label(
+        &mut self,
+        b: &BoxPlan,
+        w: &mut Wiring,
+        uses: &HashMap<&str, u64>,
+        env: &LoopEnv,
+    ) -> IndexedName {
+        if let Some(&(_, i)) = env.last() {
+            return IndexedName::member(b.label_base.clone(), i);
+        }
+        if b.plain_label || uses.get(b.callee_name).copied().unwrap_or(0) <= 1 {
+            return IndexedName::plain(b.label_base.clone());
+        }
+        let counter = w.counters.entry(b.callee_name.to_string()).or_insert(0);
+        let k = *counter;
+        *counter += 1;
+        IndexedName::member(b.label_base.clone(), k)
+    }
+}
+
+/// The junction of family member `i`, created on first use.
+fn member(w: &mut Wiring, family: usize, i: i64, span: Span) -> JunctionId {
+    let f = &mut w.families[family];
+    if let Some(id) = f.get(i) {
+        return id;
+    }
+    let id = JunctionId(w.junctions.len() as u32);
+    w.junctions.push(Junction {
+        name: IndexedName::member(f.name.clone(), i),
+        shape: Shape::Scalar,
+        init: None,
+        span,
+    });
+    f.insert(i, id);
+    id
+}
+
+fn collect_callees<'a>(body: &'a [CompositeStmt], f: &mut impl FnMut(&'a ast::Ident)) {
+    for stmt in body {
+        match stmt {
+            CompositeStmt::Call(b) => f(&b.callee),
+            CompositeStmt::For(l) => collect_callees(&l.body, f),
+        }
+    }
+}

@@ -1,0 +1,672 @@
+//! Objectives: ports, data parameters, vars, lets, the goal; shape inference of every
+//! expression under the broadcasting rules of LANGUAGE.md.
+
+use super::program::{
+    BinaryOp, DataId, DataParam, Expr, ExprKind, Function, Let, Objective, Sense, Variable,
+};
+use super::{Checker, DataEntry, GlobalKind};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::shape::Shape;
+use crate::syntax::ast;
+use std::collections::HashMap;
+
+/// What a name means inside an objective body.
+#[derive(Clone, Copy)]
+enum Local {
+    Port(usize),
+    Var(usize),
+    DataParam(usize),
+    Let(usize),
+}
+
+/// Names and shapes visible in one objective body.
+struct Scope {
+    locals: HashMap<String, (Local, Span)>,
+    ports: Vec<Shape>,
+    vars: Vec<Shape>,
+    data_params: Vec<Shape>,
+    lets: Vec<Shape>,
+    /// Which locals are used, by declaration span start.
+    used: std::collections::HashSet<usize>,
+}
+
+impl Scope {
+    fn shape(&self, local: Local) -> Shape {
+        match local {
+            Local::Port(i) => self.ports[i],
+            Local::Var(i) => self.vars[i],
+            Local::DataParam(i) => self.data_params[i],
+            Local::Let(i) => self.lets[i],
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// Checks one objective; `None` if it has errors.
+    pub(crate) fn objective(&mut self, item: &ast::ObjectiveItem) -> Option<Objective> {
+        let errors_before = self.error_count();
+        let mut scope = Scope {
+            locals: HashMap::new(),
+            ports: Vec::new(),
+            vars: Vec::new(),
+            data_params: Vec::new(),
+            lets: Vec::new(),
+            used: Default::default(),
+        };
+        let mut ports = Vec::new();
+        for p in &item.ports {
+            let shape = self.shape(&p.ty);
+            if self.declare(&mut scope, &p.name, Local::Port(ports.len()), "port") {
+                scope.ports.push(shape.unwrap_or(Shape::Scalar));
+                ports.push(Variable {
+                    name: p.name.name.clone(),
+                    shape: shape.unwrap_or(Shape::Scalar),
+                    init: None,
+                    span: p.name.span,
+                });
+            }
+        }
+        let mut data_params = Vec::new();
+        for p in &item.data_params {
+            let shape = self.shape(&p.ty);
+            if self.declare(
+                &mut scope,
+                &p.name,
+                Local::DataParam(data_params.len()),
+                "data parameter",
+            ) {
+                scope.data_params.push(shape.unwrap_or(Shape::Scalar));
+                data_params.push(DataParam {
+                    name: p.name.name.clone(),
+                    shape: shape.unwrap_or(Shape::Scalar),
+                    span: p.name.span,
+                });
+            }
+        }
+        // Vars first: decision variables are visible in the whole body.
+        let mut vars = Vec::new();
+        for stmt in &item.body {
+            if let ast::Stmt::Var { name, ty, init, .. } = stmt {
+                let shape = self.shape(ty);
+                let init = init.as_ref().and_then(|e| self.const_eval(e, &[]));
+                if self.declare(&mut scope, name, Local::Var(vars.len()), "variable") {
+                    scope.vars.push(shape.unwrap_or(Shape::Scalar));
+                    vars.push(Variable {
+                        name: name.name.clone(),
+                        shape: shape.unwrap_or(Shape::Scalar),
+                        init,
+                        span: name.span,
+                    });
+                }
+            }
+        }
+        let mut lets = Vec::new();
+        let mut goal: Option<(Sense, Option<Expr>, Span)> = None;
+        for stmt in &item.body {
+            if let Some((_, _, goal_span)) = &goal {
+                let goal_span = *goal_span;
+                let (code, message) = match stmt {
+                    ast::Stmt::Goal { .. } => (
+                        "E0217",
+                        format!("objective `{}` has two goals", item.name.name),
+                    ),
+                    _ => (
+                        "E0218",
+                        format!("statement after the goal of objective `{}`", item.name.name),
+                    ),
+                };
+                let span = match stmt {
+                    ast::Stmt::Var { span, .. }
+                    | ast::Stmt::Let { span, .. }
+                    | ast::Stmt::Goal { span, .. } => *span,
+                };
+                self.error(
+                    Diagnostic::error(code, message, span)
+                        .with_label("after the goal")
+                        .with_secondary(goal_span, "the goal is here")
+                        .with_help("an objective body ends with exactly one `minimize` or `maximize`; add the terms together"),
+                );
+                continue;
+            }
+            match stmt {
+                ast::Stmt::Var { .. } => {}
+                ast::Stmt::Let { name, value, .. } => {
+                    let expr = self.expr(value, &mut scope);
+                    if self.declare(&mut scope, name, Local::Let(lets.len()), "let binding") {
+                        let shape = expr.as_ref().map_or(Shape::Scalar, |e| e.shape);
+                        scope.lets.push(shape);
+                        lets.push(expr.map(|expr| Let {
+                            name: name.name.clone(),
+                            expr,
+                            span: name.span,
+                        }));
+                    }
+                }
+                ast::Stmt::Goal {
+                    goal: g,
+                    expr,
+                    span,
+                } => {
+                    let sense = match g {
+                        ast::Goal::Minimize => Sense::Minimize,
+                        ast::Goal::Maximize => Sense::Maximize,
+                    };
+                    let body = self.expr(expr, &mut scope);
+                    if let Some(body) = &body {
+                        if !body.shape.is_scalar() {
+                            let word = if sense == Sense::Minimize {
+                                "minimize"
+                            } else {
+                                "maximize"
+                            };
+                            self.error(
+                                Diagnostic::error(
+                                    "E0216",
+                                    format!("`{word}` needs a scalar, but `{}` is {}", self.snippet(expr.span), body.shape),
+                                    expr.span,
+                                )
+                                .with_label(format!("this is {}", body.shape))
+                                .with_help("reduce it to a number with `sum(...)`, `mean(...)` or `sumsq(...)`"),
+                            );
+                        }
+                    }
+                    goal = Some((sense, body, *span));
+                }
+            }
+        }
+        let Some((sense, body, _)) = goal else {
+            self.error(
+                Diagnostic::error(
+                    "E0219",
+                    format!(
+                        "objective `{}` has no `minimize` or `maximize`",
+                        item.name.name
+                    ),
+                    item.name.span,
+                )
+                .with_label("no goal")
+                .with_help("end the body with `minimize EXPR;`"),
+            );
+            return None;
+        };
+        // Unused warnings.
+        let mut unused: Vec<(&str, &ast::Ident)> = Vec::new();
+        for p in &item.ports {
+            unused.push(("port", &p.name));
+        }
+        for p in &item.data_params {
+            unused.push(("data parameter", &p.name));
+        }
+        for stmt in &item.body {
+            match stmt {
+                ast::Stmt::Var { name, .. } => unused.push(("variable", name)),
+                ast::Stmt::Let { name, .. } => unused.push(("let binding", name)),
+                ast::Stmt::Goal { .. } => {}
+            }
+        }
+        for (what, name) in unused {
+            if !scope.used.contains(&name.span.start) && !name.name.starts_with('_') {
+                self.error(
+                    Diagnostic::warning(
+                        "W0001",
+                        format!("{what} `{}` is never used", name.name),
+                        name.span,
+                    )
+                    .with_label("unused")
+                    .with_help(format!(
+                        "use it in the objective, remove it, or name it `_{}`",
+                        name.name
+                    )),
+                );
+            }
+        }
+        if self.error_count() > errors_before {
+            return None;
+        }
+        Some(Objective {
+            name: item.name.name.clone(),
+            span: item.name.span,
+            ports,
+            data_params,
+            vars,
+            lets: lets.into_iter().collect::<Option<Vec<_>>>()?,
+            sense,
+            body: body?,
+        })
+    }
+
+    pub(crate) fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// Declares a local name; reports a duplicate and returns false.
+    fn declare(&mut self, scope: &mut Scope, name: &ast::Ident, local: Local, what: &str) -> bool {
+        if let Some((_, first)) = scope.locals.get(&name.name) {
+            let first = *first;
+            self.error(
+                Diagnostic::error(
+                    "E0103",
+                    format!("duplicate name `{}` in this objective", name.name),
+                    name.span,
+                )
+                .with_label(format!("{what} `{}` declared again", name.name))
+                .with_secondary(first, "first declared here")
+                .with_help(
+                    "ports, data parameters, vars and lets of one objective need distinct names",
+                ),
+            );
+            return false;
+        }
+        scope.locals.insert(name.name.clone(), (local, name.span));
+        true
+    }
+
+    /// Checks an expression and infers its shape; `None` after reporting an error.
+    fn expr(&mut self, e: &ast::Expr, scope: &mut Scope) -> Option<Expr> {
+        let (kind, shape) = match &e.kind {
+            ast::ExprKind::Number(n) => (ExprKind::Number(*n), Shape::Scalar),
+            ast::ExprKind::Name(name) => return self.name_expr(name, e.span, scope),
+            ast::ExprKind::Neg(inner) => {
+                let inner = self.expr(inner, scope)?;
+                let shape = inner.shape;
+                (ExprKind::Neg(Box::new(inner)), shape)
+            }
+            ast::ExprKind::Transpose(inner) => {
+                let inner = self.expr(inner, scope)?;
+                let shape = inner.shape.transpose();
+                (ExprKind::Transpose(Box::new(inner)), shape)
+            }
+            ast::ExprKind::Binary(op, lhs, rhs) => {
+                let a = self.expr(lhs, scope);
+                let b = self.expr(rhs, scope);
+                let (a, b) = (a?, b?);
+                let op = match op {
+                    ast::BinaryOp::Add => BinaryOp::Add,
+                    ast::BinaryOp::Sub => BinaryOp::Sub,
+                    ast::BinaryOp::Mul => BinaryOp::Mul,
+                    ast::BinaryOp::Div => BinaryOp::Div,
+                    ast::BinaryOp::Pow => BinaryOp::Pow,
+                    ast::BinaryOp::MatMul => BinaryOp::MatMul,
+                };
+                let shape = if op == BinaryOp::MatMul {
+                    a.shape.matmul(b.shape)
+                } else {
+                    a.shape.broadcast(b.shape)
+                };
+                let Some(shape) = shape else {
+                    let (code, message, help) = if op == BinaryOp::MatMul {
+                        (
+                            "E0202",
+                            format!("cannot multiply {} @ {}", a.shape, b.shape),
+                            "the inner dimensions of `@` must agree (and neither side may be a scalar; use `*` for scaling); transpose with `'`".to_string(),
+                        )
+                    } else {
+                        (
+                            "E0201",
+                            format!("shapes {} and {} do not broadcast in `{}`", a.shape, b.shape, symbol(op)),
+                            "elementwise operators need equal shapes, a scalar, or a vector whose length is the matrix's number of columns".to_string(),
+                        )
+                    };
+                    self.error(
+                        Diagnostic::error(code, message, e.span)
+                            .with_label("shape mismatch")
+                            .with_secondary(
+                                a.span,
+                                format!("`{}` is {}", self.snippet(a.span), a.shape),
+                            )
+                            .with_secondary(
+                                b.span,
+                                format!("`{}` is {}", self.snippet(b.span), b.shape),
+                            )
+                            .with_help(help),
+                    );
+                    return None;
+                };
+                (ExprKind::Binary(op, Box::new(a), Box::new(b)), shape)
+            }
+            ast::ExprKind::Call(name, args) => return self.call(name, args, e.span, scope),
+            ast::ExprKind::Matrix(rows) => {
+                let mut checked_rows = Vec::with_capacity(rows.len());
+                let mut ok = true;
+                for row in rows {
+                    let mut r = Vec::with_capacity(row.len());
+                    for item in row {
+                        match self.expr(item, scope) {
+                            Some(x) if x.shape.is_scalar() => r.push(x),
+                            Some(x) => {
+                                ok = false;
+                                self.error(
+                                    Diagnostic::error(
+                                        "E0205",
+                                        format!("entry `{}` of a bracket literal is {}, not a scalar", self.snippet(item.span), x.shape),
+                                        item.span,
+                                    )
+                                    .with_label("not a scalar")
+                                    .with_help("`[a, b; c, d]` builds a vector or matrix from scalars; index with `x[i]` to pick an entry"),
+                                );
+                            }
+                            None => ok = false,
+                        }
+                    }
+                    checked_rows.push(r);
+                }
+                let cols = rows.first().map_or(0, Vec::len);
+                if cols == 0 {
+                    self.error(
+                        Diagnostic::error("E0205", "empty bracket literal", e.span)
+                            .with_label("no entries")
+                            .with_help("write at least one entry: `[a, b]`"),
+                    );
+                    return None;
+                }
+                if let Some((r, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
+                    self.error(
+                        Diagnostic::error(
+                            "E0213",
+                            format!("row {} of the matrix literal has {} entries, the first row has {cols}", r + 1, row.len()),
+                            e.span,
+                        )
+                        .with_label("ragged matrix literal")
+                        .with_help("every row needs the same number of entries"),
+                    );
+                    return None;
+                }
+                if !ok {
+                    return None;
+                }
+                if checked_rows.len() == 1 {
+                    let row = checked_rows.pop().unwrap_or_default();
+                    (ExprKind::Vector(row), Shape::Vector(cols))
+                } else {
+                    let shape = Shape::Matrix(checked_rows.len(), cols);
+                    (ExprKind::Matrix(checked_rows), shape)
+                }
+            }
+            ast::ExprKind::Index(base, indices) => return self.index(base, indices, e.span, scope),
+        };
+        Some(Expr {
+            kind,
+            shape,
+            span: e.span,
+        })
+    }
+
+    fn name_expr(&mut self, name: &str, span: Span, scope: &mut Scope) -> Option<Expr> {
+        if let Some(&(local, decl)) = scope.locals.get(name) {
+            // A let is only visible after its definition.
+            if let Local::Let(i) = local {
+                if i >= scope.lets.len() {
+                    return self.unknown_name(name, span, Some(decl));
+                }
+            }
+            scope.used.insert(decl.start);
+            let kind = match local {
+                Local::Port(i) => ExprKind::Port(i),
+                Local::Var(i) => ExprKind::Var(i),
+                Local::DataParam(i) => ExprKind::DataParam(i),
+                Local::Let(i) => ExprKind::Let(i),
+            };
+            return Some(Expr {
+                kind,
+                shape: scope.shape(local),
+                span,
+            });
+        }
+        match self.globals.get(name).map(|g| g.0) {
+            Some(GlobalKind::Const) => {
+                let value = self.const_value(name, span)?;
+                Some(Expr {
+                    kind: ExprKind::Number(value),
+                    shape: Shape::Scalar,
+                    span,
+                })
+            }
+            Some(GlobalKind::Data) => match self.data_names.get(name) {
+                Some(DataEntry::Single(id)) => {
+                    let id = *id;
+                    Some(Expr {
+                        kind: ExprKind::Data(id),
+                        shape: self.data[id.0 as usize].value.shape,
+                        span,
+                    })
+                }
+                Some(DataEntry::Family(_)) => {
+                    self.error(
+                        Diagnostic::error("E0105", format!("data family `{name}` used without an index"), span)
+                            .with_label("a family, not one value")
+                            .with_help(format!("pick a member with `{name}[i]`, or pass it as a data argument `{name}[t]`")),
+                    );
+                    None
+                }
+                _ => None,
+            },
+            Some(kind) => {
+                self.error(
+                    Diagnostic::error("E0104", format!("`{name}` is {kind}, not a value"), span)
+                        .with_label("not usable in an expression")
+                        .with_help("objectives and composites are called as boxes in a composite, not in expressions"),
+                );
+                None
+            }
+            None => self.unknown_name(name, span, None),
+        }
+    }
+
+    fn unknown_name(&mut self, name: &str, span: Span, later: Option<Span>) -> Option<Expr> {
+        let mut d = Diagnostic::error("E0104", format!("unknown name `{name}`"), span)
+            .with_label("not declared here");
+        d = match later {
+            Some(decl) => d
+                .with_secondary(decl, "defined later, here")
+                .with_help(format!("move `let {name}` before its first use")),
+            None => d.with_help(self.suggest(
+                name,
+                &format!(
+                    "declare it with `var {name}: real;`, make it a port, or define it with `let`"
+                ),
+            )),
+        };
+        self.error(d);
+        None
+    }
+
+    fn call(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut Scope,
+    ) -> Option<Expr> {
+        let Some(function) = Function::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == name.name)
+        else {
+            let names: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
+            let help = match super::closest(&name.name, names.iter().copied()) {
+                Some(best) => format!(
+                    "did you mean `{best}`? The functions are {}",
+                    names.join(", ")
+                ),
+                None => format!("the functions are {}", names.join(", ")),
+            };
+            self.error(
+                Diagnostic::error(
+                    "E0106",
+                    format!("unknown function `{}`", name.name),
+                    name.span,
+                )
+                .with_label("not a built-in function")
+                .with_help(help),
+            );
+            return None;
+        };
+        let arity = if function == Function::Dot { 2 } else { 1 };
+        if args.len() != arity {
+            self.error(
+                Diagnostic::error(
+                    "E0203",
+                    format!(
+                        "`{}` takes {arity} argument{}, found {}",
+                        name.name,
+                        if arity == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                    span,
+                )
+                .with_label("wrong number of arguments")
+                .with_help(if arity == 1 {
+                    format!("write `{}(x)`", name.name)
+                } else {
+                    "write `dot(a, b)`".to_string()
+                }),
+            );
+            return None;
+        }
+        let checked: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a, scope)).collect();
+        let checked: Vec<Expr> = checked.into_iter().collect::<Option<_>>()?;
+        let shape = match function {
+            Function::Sum | Function::Mean | Function::SumSq | Function::LogSumExp => Shape::Scalar,
+            Function::Dot => {
+                if checked[0].shape != checked[1].shape {
+                    self.error(
+                        Diagnostic::error(
+                            "E0204",
+                            format!("`dot` needs two arguments of one shape, found {} and {}", checked[0].shape, checked[1].shape),
+                            span,
+                        )
+                        .with_label("shape mismatch")
+                        .with_secondary(checked[0].span, format!("this is {}", checked[0].shape))
+                        .with_secondary(checked[1].span, format!("this is {}", checked[1].shape))
+                        .with_help("`dot(a, b)` sums the elementwise product of equal shapes; use `@` for a matrix product"),
+                    );
+                    return None;
+                }
+                Shape::Scalar
+            }
+            _ => checked[0].shape,
+        };
+        Some(Expr {
+            kind: ExprKind::Call(function, checked),
+            shape,
+            span,
+        })
+    }
+
+    fn index(
+        &mut self,
+        base: &ast::Expr,
+        indices: &[ast::Expr],
+        span: Span,
+        scope: &mut Scope,
+    ) -> Option<Expr> {
+        // A member of a global data family: `X[3]`.
+        if let ast::ExprKind::Name(name) = &base.kind {
+            if !scope.locals.contains_key(name) {
+                if let Some(DataEntry::Family(members)) = self.data_names.get(name) {
+                    let members = members.clone();
+                    let [index] = indices else {
+                        self.error(
+                            Diagnostic::error(
+                                "E0211",
+                                format!("data family `{name}` takes one index"),
+                                span,
+                            )
+                            .with_label("wrong number of indices")
+                            .with_help(format!("write `{name}[i]`")),
+                        );
+                        return None;
+                    };
+                    let i = self.const_int(index, &[], "a family index")?;
+                    return match members.get(&i) {
+                        Some(&id) => Some(Expr {
+                            kind: ExprKind::Data(id),
+                            shape: self.data[id.0 as usize].value.shape,
+                            span,
+                        }),
+                        None => self.missing_member(name, i, index.span),
+                    };
+                }
+            }
+        }
+        let base = self.expr(base, scope)?;
+        let dims: Vec<usize> = match base.shape {
+            Shape::Scalar => vec![],
+            Shape::Vector(n) => vec![n],
+            Shape::Matrix(m, n) => vec![m, n],
+        };
+        if dims.len() != indices.len() {
+            self.error(
+                Diagnostic::error(
+                    "E0211",
+                    format!("`{}` is {} and takes {} indices, found {}", self.snippet(base.span), base.shape, dims.len(), indices.len()),
+                    span,
+                )
+                .with_label("wrong number of indices")
+                .with_help("index a vector with `x[i]` and a matrix with `A[i, j]`; a scalar has no entries to index"),
+            );
+            return None;
+        }
+        let mut at = Vec::with_capacity(indices.len());
+        for (index, &dim) in indices.iter().zip(&dims) {
+            let i = self.const_int(index, &[], "an index")?;
+            if i < 0 || i as usize >= dim {
+                self.error(
+                    Diagnostic::error(
+                        "E0212",
+                        format!(
+                            "index {i} is out of range for `{}` ({})",
+                            self.snippet(base.span),
+                            base.shape
+                        ),
+                        index.span,
+                    )
+                    .with_label(format!("must be in 0..{dim}"))
+                    .with_help("indices are 0-based"),
+                );
+                return None;
+            }
+            at.push(i as usize);
+        }
+        Some(Expr {
+            kind: ExprKind::Index(Box::new(base), at),
+            shape: Shape::Scalar,
+            span,
+        })
+    }
+
+    pub(crate) fn missing_member(&mut self, name: &str, i: i64, span: Span) -> Option<Expr> {
+        self.error(
+            Diagnostic::error(
+                "E0115",
+                format!("data family `{name}` has no member {i}"),
+                span,
+            )
+            .with_label("no such member")
+            .with_help(format!(
+                "use an index inside the range of the `for` that defines `{name}`"
+            )),
+        );
+        None
+    }
+
+    /// The data id of `X` or `X[i]` (with `env` for loop variables), for a box's data argument.
+    pub(crate) fn data_member(&self, name: &str, index: Option<i64>) -> Option<DataId> {
+        match (self.data_names.get(name)?, index) {
+            (DataEntry::Single(id), None) => Some(*id),
+            (DataEntry::Family(m), Some(i)) => m.get(&i).copied(),
+            _ => None,
+        }
+    }
+}
+
+fn symbol(op: BinaryOp) -> &'static str {
+    match op {
+        BinaryOp::Add => "+",
+        BinaryOp::Sub => "-",
+        BinaryOp::Mul => "*",
+        BinaryOp::Div => "/",
+        BinaryOp::Pow => "^",
+        BinaryOp::MatMul => "@",
+    }
+}

@@ -1,0 +1,489 @@
+//! Solve blocks: the method and its parameters, stopping rules, seed, and init lines.
+
+use super::program::{Composite, CompositeId, Init, InitTarget, InitValue, MethodSetting, Solve};
+use super::Checker;
+use crate::diagnostic::{Diagnostic, Span};
+use crate::shape::Shape;
+use crate::syntax::ast::{self, ValueKind};
+
+/// The settings a solve block accepts.
+pub const KNOWN_SETTINGS: [&str; 6] = [
+    "method",
+    "steps",
+    "tolerance",
+    "rel_tolerance",
+    "seed",
+    "init",
+];
+
+/// The optimisers and their parameters (required first).
+const METHODS: [(&str, &[&str], &[&str]); 2] =
+    [("gd", &["lr"], &[]), ("momentum", &["lr"], &["beta"])];
+
+impl Checker<'_> {
+    /// Checks one solve block.
+    pub(crate) fn solve(&mut self, item: &ast::SolveItem) -> Option<Solve> {
+        let name = &item.target.name;
+        let Some(&index) = self.composite_names.get(name) else {
+            let help = match self.globals.get(name) {
+                Some((super::GlobalKind::Objective, _)) => {
+                    format!("wrap the objective in a composite: `composite c() {{ {name}(...); }}` and solve `c`")
+                }
+                Some((kind, _)) => format!("`{name}` is {kind}; solve a composite"),
+                None => self.suggest(name, "solve the name of a composite defined in this file"),
+            };
+            self.error(
+                Diagnostic::error(
+                    "E0501",
+                    format!("unknown composite `{name}` in a solve block"),
+                    item.target.span,
+                )
+                .with_label("not a composite")
+                .with_help(help),
+            );
+            return None;
+        };
+        let composite = self.composites[index].take();
+        let result = self.solve_settings(item, CompositeId(index as u32), composite.as_ref());
+        self.composites[index] = composite;
+        result
+    }
+
+    fn solve_settings(
+        &mut self,
+        item: &ast::SolveItem,
+        id: CompositeId,
+        composite: Option<&Composite>,
+    ) -> Option<Solve> {
+        let mut solve = Solve {
+            composite: id,
+            span: item.span,
+            method: None,
+            steps: None,
+            tolerance: None,
+            rel_tolerance: None,
+            seed: None,
+            inits: Vec::new(),
+        };
+        let mut seen: Vec<(&str, Span)> = Vec::new();
+        let mut ok = true;
+        for setting in &item.settings {
+            match setting {
+                ast::Setting::Assign { name, value, .. } => {
+                    if let Some(&(_, first)) = seen.iter().find(|(n, _)| *n == name.name) {
+                        self.error(
+                            Diagnostic::error(
+                                "E0505",
+                                format!("setting `{}` is given twice", name.name),
+                                name.span,
+                            )
+                            .with_label("set again")
+                            .with_secondary(first, "first set here")
+                            .with_help("give each setting once"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    seen.push((name.name.as_str(), name.span));
+                    let r = match name.name.as_str() {
+                        "method" => self.method(value).map(|m| solve.method = Some(m)),
+                        "steps" => self.count(value, "steps", 1).map(|v| solve.steps = Some(v)),
+                        "seed" => self.count(value, "seed", 0).map(|v| solve.seed = Some(v)),
+                        "tolerance" => self
+                            .non_negative(value, "tolerance")
+                            .map(|v| solve.tolerance = Some(v)),
+                        "rel_tolerance" => self
+                            .non_negative(value, "rel_tolerance")
+                            .map(|v| solve.rel_tolerance = Some(v)),
+                        other => {
+                            let help = match super::closest(other, KNOWN_SETTINGS.iter().copied()) {
+                                Some(best) => format!(
+                                    "did you mean `{best}`? The settings are {}",
+                                    KNOWN_SETTINGS.join(", ")
+                                ),
+                                None => format!("the settings are {}", KNOWN_SETTINGS.join(", ")),
+                            };
+                            self.error(
+                                Diagnostic::error(
+                                    "E0506",
+                                    format!("unknown setting `{other}`"),
+                                    name.span,
+                                )
+                                .with_label("not a solve setting")
+                                .with_help(help),
+                            );
+                            None
+                        }
+                    };
+                    ok &= r.is_some();
+                }
+                ast::Setting::Init {
+                    target,
+                    value,
+                    span,
+                } => match self.init(target, value, *span, composite) {
+                    Some(init) => solve.inits.push(init),
+                    None => ok = false,
+                },
+            }
+        }
+        ok.then_some(solve)
+    }
+
+    fn number_value(&mut self, value: &ast::Value, what: &str) -> Option<f64> {
+        match &value.kind {
+            ValueKind::Expr(e) => self.const_eval(e, &[]),
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        "E0504",
+                        format!(
+                            "`{what}` needs a number, found `{}`",
+                            self.snippet(value.span)
+                        ),
+                        value.span,
+                    )
+                    .with_label("not a number")
+                    .with_help(format!("write `{what} = 0.1;`")),
+                );
+                None
+            }
+        }
+    }
+
+    fn bad_value(&mut self, span: Span, what: &str, found: f64, needs: &str) {
+        self.error(
+            Diagnostic::error(
+                "E0504",
+                format!("`{what}` must be {needs}, found {found}"),
+                span,
+            )
+            .with_label("bad value")
+            .with_help(format!("give `{what}` {needs}")),
+        );
+    }
+
+    fn count(&mut self, value: &ast::Value, what: &str, min: u64) -> Option<u64> {
+        let v = self.number_value(value, what)?;
+        if v.fract() != 0.0 || v < min as f64 || v > 9.0e15 {
+            let needs = if min == 0 {
+                "a non-negative integer"
+            } else {
+                "a positive integer"
+            };
+            self.bad_value(value.span, what, v, needs);
+            return None;
+        }
+        Some(v as u64)
+    }
+
+    fn non_negative(&mut self, value: &ast::Value, what: &str) -> Option<f64> {
+        let v = self.number_value(value, what)?;
+        if v < 0.0 {
+            self.bad_value(value.span, what, v, "a non-negative number");
+            return None;
+        }
+        Some(v)
+    }
+
+    fn method(&mut self, value: &ast::Value) -> Option<MethodSetting> {
+        let known: Vec<String> = METHODS
+            .iter()
+            .map(|(m, req, opt)| {
+                format!(
+                    "{m}({})",
+                    req.iter()
+                        .chain(opt.iter())
+                        .map(|p| format!("{p} = ..."))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        let ValueKind::Call { name, args } = &value.kind else {
+            self.error(
+                Diagnostic::error(
+                    "E0502",
+                    format!(
+                        "`method` needs an optimiser, found `{}`",
+                        self.snippet(value.span)
+                    ),
+                    value.span,
+                )
+                .with_label("not an optimiser")
+                .with_help(format!("the optimisers are {}", known.join(", "))),
+            );
+            return None;
+        };
+        let Some(&(method, required, optional)) = METHODS.iter().find(|(m, _, _)| *m == name.name)
+        else {
+            self.error(
+                Diagnostic::error(
+                    "E0502",
+                    format!("unknown optimiser `{}`", name.name),
+                    name.span,
+                )
+                .with_label("not an optimiser")
+                .with_help(format!("the optimisers are {}", known.join(", "))),
+            );
+            return None;
+        };
+        let mut params: Vec<(String, f64)> = Vec::new();
+        let mut ok = true;
+        for arg in args {
+            let Some(pname) = &arg.name else {
+                self.error(
+                    Diagnostic::error(
+                        "E0503",
+                        format!("parameters of `{method}` must be named"),
+                        arg.value.span,
+                    )
+                    .with_label("unnamed parameter")
+                    .with_help(format!(
+                        "write `{}`",
+                        known
+                            .iter()
+                            .find(|k| k.starts_with(method))
+                            .cloned()
+                            .unwrap_or_default()
+                    )),
+                );
+                ok = false;
+                continue;
+            };
+            if !required.contains(&pname.name.as_str()) && !optional.contains(&pname.name.as_str())
+            {
+                let all: Vec<&str> = required.iter().chain(optional.iter()).copied().collect();
+                self.error(
+                    Diagnostic::error(
+                        "E0503",
+                        format!("`{method}` has no parameter `{}`", pname.name),
+                        pname.span,
+                    )
+                    .with_label("unknown parameter")
+                    .with_help(format!(
+                        "the parameters of `{method}` are {}",
+                        all.join(", ")
+                    )),
+                );
+                ok = false;
+                continue;
+            }
+            if params.iter().any(|(n, _)| *n == pname.name) {
+                self.error(
+                    Diagnostic::error(
+                        "E0503",
+                        format!("parameter `{}` is given twice", pname.name),
+                        pname.span,
+                    )
+                    .with_label("repeated")
+                    .with_help("give each parameter once"),
+                );
+                ok = false;
+                continue;
+            }
+            let Some(v) = self.number_value(&arg.value, &pname.name) else {
+                ok = false;
+                continue;
+            };
+            let valid = match pname.name.as_str() {
+                "lr" => v > 0.0,
+                "beta" => (0.0..1.0).contains(&v),
+                _ => true,
+            };
+            if !valid {
+                let needs = if pname.name == "lr" {
+                    "positive"
+                } else {
+                    "in [0, 1)"
+                };
+                self.bad_value(arg.value.span, &pname.name, v, needs);
+                ok = false;
+                continue;
+            }
+            params.push((pname.name.clone(), v));
+        }
+        for req in required {
+            if ok && !params.iter().any(|(n, _)| n == req) {
+                self.error(
+                    Diagnostic::error(
+                        "E0503",
+                        format!("`{method}` needs the parameter `{req}`"),
+                        value.span,
+                    )
+                    .with_label(format!("no `{req}`"))
+                    .with_help(format!("write `{method}({req} = 0.01)`")),
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| MethodSetting {
+            name: method.to_string(),
+            params,
+            span: value.span,
+        })
+    }
+
+    fn init(
+        &mut self,
+        target: &[ast::JunctionRef],
+        value: &ast::Value,
+        span: Span,
+        composite: Option<&Composite>,
+    ) -> Option<Init> {
+        let composite = composite?;
+        let first = target.first()?;
+        let mut shape: Option<Shape> = None;
+        let resolved = if target.len() == 1 {
+            let name = first.name.name.as_str();
+            match &first.index {
+                None => {
+                    if let Some((i, j)) = composite
+                        .junctions
+                        .iter()
+                        .enumerate()
+                        .find(|(_, j)| j.name.index.is_none() && &*j.name.base == name)
+                    {
+                        shape = Some(j.shape);
+                        Some(InitTarget::Junction(super::program::JunctionId(i as u32)))
+                    } else {
+                        let mut members: Vec<(i64, u32)> = composite
+                            .junctions
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, j)| j.name.index.is_some() && &*j.name.base == name)
+                            .map(|(i, j)| (j.name.index.unwrap_or(0), i as u32))
+                            .collect();
+                        if members.is_empty() {
+                            None
+                        } else {
+                            members.sort_unstable();
+                            // A family's initial data is one entry per (scalar) member.
+                            let member_shape = composite.junctions[members[0].1 as usize].shape;
+                            shape = member_shape
+                                .is_scalar()
+                                .then_some(Shape::Vector(members.len()));
+                            Some(InitTarget::Family(
+                                members
+                                    .into_iter()
+                                    .map(|(_, i)| super::program::JunctionId(i))
+                                    .collect(),
+                            ))
+                        }
+                    }
+                }
+                Some(index) => {
+                    let i = self.const_int(index, &[], "a junction index")?;
+                    composite
+                        .junctions
+                        .iter()
+                        .position(|j| j.name.index == Some(i) && &*j.name.base == name)
+                        .map(|p| {
+                            shape = Some(composite.junctions[p].shape);
+                            InitTarget::Junction(super::program::JunctionId(p as u32))
+                        })
+                }
+            }
+        } else {
+            let index = match &first.index {
+                Some(e) => Some(self.const_int(e, &[], "a box index")?),
+                None => None,
+            };
+            let label_exists = composite
+                .boxes
+                .iter()
+                .any(|b| b.label.index == index && *b.label.base == first.name.name);
+            if label_exists {
+                let mut path = Vec::with_capacity(target.len());
+                for seg in target {
+                    match &seg.index {
+                        None => path.push(seg.name.name.clone()),
+                        Some(e) => {
+                            let i = self.const_int(e, &[], "a box index")?;
+                            path.push(format!("{}[{i}]", seg.name.name));
+                        }
+                    }
+                }
+                Some(InitTarget::Private(path))
+            } else {
+                None
+            }
+        };
+        let Some(target_value) = resolved else {
+            let shown = self.snippet(target.first()?.span.join(target.last()?.span));
+            let help = if target.len() == 1 {
+                format!("name a junction or junction family of `{}`, or a private variable as `label.var`", composite.name)
+            } else {
+                format!("the first part must be a box label of `{}` (an objective's name, `name[k]`, or a given label)", composite.name)
+            };
+            self.error(
+                Diagnostic::error(
+                    "E0507",
+                    format!(
+                        "`init {shown}`: no such target in composite `{}`",
+                        composite.name
+                    ),
+                    first.span,
+                )
+                .with_label("unknown init target")
+                .with_help(help),
+            );
+            return None;
+        };
+        let init_value = match &value.kind {
+            ValueKind::Expr(e) => InitValue::Number(self.const_eval(e, &[])?),
+            ValueKind::Call { name, args } if name.name == "csv" => {
+                let table = self.csv_call(name.span, args, &[])?;
+                let data =
+                    self.table_value(table, shape, &self.snippet(first.span), value.span, None)?;
+                InitValue::Data(data)
+            }
+            ValueKind::Call { name, args } if name.name == "normal" => {
+                let numbers: Vec<Option<f64>> = args
+                    .iter()
+                    .map(|a| match (&a.name, &a.value.kind) {
+                        (None, ValueKind::Expr(e)) => self.const_eval(e, &[]),
+                        _ => None,
+                    })
+                    .collect();
+                match numbers.as_slice() {
+                    [Some(mean), Some(sd)] if *sd >= 0.0 => InitValue::Normal {
+                        mean: *mean,
+                        sd: *sd,
+                    },
+                    _ => {
+                        self.error(
+                            Diagnostic::error(
+                                "E0508",
+                                "`normal` needs a mean and a non-negative standard deviation",
+                                value.span,
+                            )
+                            .with_label("bad arguments")
+                            .with_help("write `normal(0, 0.1)`"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        "E0508",
+                        format!("`{}` is not an initial value", self.snippet(value.span)),
+                        value.span,
+                    )
+                    .with_label("not an initial value")
+                    .with_help(
+                        "an initial value is a number, `csv(\"file.csv\")` or `normal(mean, sd)`",
+                    ),
+                );
+                return None;
+            }
+        };
+        Some(Init {
+            target: target_value,
+            value: init_value,
+            span,
+        })
+    }
+}
