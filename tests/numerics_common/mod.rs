@@ -41,7 +41,7 @@ pub fn check_gradient(objective: &CompiledObjective, x: &[f64], rtol: f64) -> Re
     let scale = fd.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     for i in 0..x.len() {
         let err = (g[i] - fd[i]).abs();
-        if !(err <= rtol * scale) {
+        if err.is_nan() || err > rtol * scale {
             return Err(format!(
                 "component {i}: reverse mode {} vs finite differences {} (error {err:e}, allowed {:e})",
                 g[i],
