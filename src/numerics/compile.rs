@@ -124,6 +124,7 @@ pub(crate) struct Plan {
     pub(crate) consts: Vec<f64>,
     pub(crate) steps: Vec<Step>,
     pub(crate) slot_len: usize,
+    pub(crate) scratch_len: usize,
     pub(crate) output: Loc,
     pub(crate) batchable: bool,
 }
@@ -142,6 +143,8 @@ pub struct CompiledObjective {
 pub struct Workspace {
     pub(crate) values: Vec<f64>,
     pub(crate) adjoints: Vec<f64>,
+    /// Room to pack a transposed operand of a matrix product.
+    pub(crate) scratch: Vec<f64>,
 }
 
 fn rows_cols(shape: Shape) -> (usize, usize) {
@@ -343,6 +346,7 @@ fn forward_step(step: &Step, before: &[f64], out: &mut [f64], consts: &[f64], x:
             MatRef::new(get(rhs), *k, *n),
             out,
             false,
+            &mut [],
         ),
         StepKind::Reduce { op, arg } => out[0] = op.value(&get(arg)[..arg.shape.len()]),
         StepKind::Dot { lhs, rhs } => {
@@ -386,6 +390,7 @@ fn backward_step(
     gradient: &mut [f64],
     consts: &[f64],
     x: &[f64],
+    scratch: &mut [f64],
 ) {
     let get = |operand: &Operand| read(operand.loc, slots, consts, x);
     match &step.kind {
@@ -429,11 +434,11 @@ fn backward_step(
             let grad = MatRef::new(g, *m, *n);
             if let Some((adj, acc)) = sink(lhs, adjoint_before, gradient) {
                 // dA = G B^T
-                kernels::matmul(grad, MatRef::new(get(rhs), *k, *n).t(), adj, acc);
+                kernels::matmul(grad, MatRef::new(get(rhs), *k, *n).t(), adj, acc, scratch);
             }
             if let Some((adj, acc)) = sink(rhs, adjoint_before, gradient) {
                 // dB = A^T G
-                kernels::matmul(MatRef::new(get(lhs), *m, *k).t(), grad, adj, acc);
+                kernels::matmul(MatRef::new(get(lhs), *m, *k).t(), grad, adj, acc, scratch);
             }
         }
         StepKind::Reduce { op, arg } => {
@@ -620,6 +625,14 @@ pub(crate) fn compile(
             )
         });
 
+    let scratch_len = steps
+        .iter()
+        .map(|step| match step.kind {
+            StepKind::MatMul { k, n, .. } => k * n,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
     let output_loc = locs[output.0].expect("the output is lowered");
     Ok(CompiledObjective {
         plan: Arc::new(Plan {
@@ -628,6 +641,7 @@ pub(crate) fn compile(
             consts,
             steps,
             slot_len,
+            scratch_len,
             output: output_loc,
             batchable,
         }),
@@ -655,6 +669,7 @@ impl CompiledObjective {
         Workspace {
             values: vec![0.0; self.plan.slot_len],
             adjoints: vec![0.0; self.plan.slot_len],
+            scratch: vec![0.0; self.plan.scratch_len],
         }
     }
 
@@ -713,6 +728,7 @@ impl CompiledObjective {
                 gradient,
                 &plan.consts,
                 x,
+                &mut ws.scratch,
             );
         }
         value

@@ -3,13 +3,6 @@
 //! Every scalar formula (value and derivative) is written once here and used by both the
 //! single-objective plan and the batched kernel, so the two give bit-identical results.
 
-use nalgebra::{Dyn, MatrixView, MatrixViewMut};
-
-/// A matrix view with arbitrary (runtime) strides.
-type StridedView<'a> = MatrixView<'a, f64, Dyn, Dyn, Dyn, Dyn>;
-/// A mutable matrix view with arbitrary (runtime) strides.
-type StridedViewMut<'a> = MatrixViewMut<'a, f64, Dyn, Dyn, Dyn, Dyn>;
-
 /// An elementwise function after compilation: the language's functions plus the
 /// specialisations the compiler introduces for constant exponents.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -646,32 +639,61 @@ impl<'a> MatRef<'a> {
             (self.cols, 1)
         }
     }
-
-    fn view(&self) -> StridedView<'a> {
-        let (r, c) = self.dims();
-        let (rs, cs) = self.strides();
-        StridedView::from_slice_with_strides(&self.data[..self.rows * self.cols], r, c, rs, cs)
-    }
 }
 
-/// Products smaller than this in any dimension use plain loops instead of the packed
-/// matrixmultiply kernel.
-const GEMM_MIN_DIM: usize = 8;
+/// Rows of the register tile of the product kernel.
+const MR: usize = 4;
+/// Columns of the register tile of the product kernel.
+const NR: usize = 8;
 
-/// `out (m x n, row-major) (+)= a @ b`.
-pub(crate) fn matmul(a: MatRef, b: MatRef, out: &mut [f64], accumulate: bool) {
+/// `out (m x n, row-major) (+)= a @ b`, allocation-free.
+///
+/// `scratch` must hold `k * n` values when `b` is used transposed (it is packed there so
+/// that its rows are contiguous); otherwise it is not touched. Products with at least
+/// `MR` rows and `NR` columns run a register-blocked kernel (AVX2 + FMA when the CPU has
+/// them, detected once at run time); the rest run plain loops. Every output entry is a
+/// sum over the inner index in increasing order, so results are deterministic.
+pub(crate) fn matmul(a: MatRef, b: MatRef, out: &mut [f64], accumulate: bool, scratch: &mut [f64]) {
     let (m, k) = a.dims();
     let (k2, n) = b.dims();
     debug_assert_eq!(k, k2);
     let out = &mut out[..m * n];
-    if m >= GEMM_MIN_DIM && n >= GEMM_MIN_DIM && k >= GEMM_MIN_DIM {
-        let mut c = StridedViewMut::from_slice_with_strides_mut(out, m, n, n, 1);
-        let beta = if accumulate { 1.0 } else { 0.0 };
-        c.gemm(1.0, &a.view(), &b.view(), beta);
+    if k == 0 {
+        if !accumulate {
+            out.fill(0.0);
+        }
         return;
     }
     let (ars, acs) = a.strides();
     let (brs, bcs) = b.strides();
+    if m >= MR && n >= NR {
+        // Rows of b must be contiguous for the kernel: pack a transposed b.
+        let (b_rows, ldb): (&[f64], usize) = if bcs == 1 {
+            (b.data, brs)
+        } else {
+            let packed = &mut scratch[..k * n];
+            for p in 0..k {
+                for j in 0..n {
+                    packed[p * n + j] = b.data[p * brs + j * bcs];
+                }
+            }
+            (packed, n)
+        };
+        let a_trans = acs != 1 || (ars == 1 && k == 1);
+        let args = GemmArgs {
+            m,
+            n,
+            k,
+            a: a.data,
+            lda: if a_trans { acs } else { ars },
+            a_trans,
+            b: b_rows,
+            ldb,
+            accumulate,
+        };
+        gemm_dispatch(&args, out);
+        return;
+    }
     if !accumulate {
         out.fill(0.0);
     }
@@ -697,6 +719,134 @@ pub(crate) fn matmul(a: MatRef, b: MatRef, out: &mut [f64], accumulate: bool) {
                 }
                 out[i * n + j] += total;
             }
+        }
+    }
+}
+
+/// The operands of the blocked kernel: `a` with element (i, p) at `i * lda + p` (or at
+/// `p * lda + i` when `a_trans`), `b` with element (p, j) at `p * ldb + j`.
+struct GemmArgs<'a> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &'a [f64],
+    lda: usize,
+    a_trans: bool,
+    b: &'a [f64],
+    ldb: usize,
+    accumulate: bool,
+}
+
+fn gemm_dispatch(args: &GemmArgs, out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { gemm_avx2_fma(args, out) };
+            return;
+        }
+    }
+    gemm_blocked::<false>(args, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_avx2_fma(args: &GemmArgs, out: &mut [f64]) {
+    gemm_blocked::<true>(args, out);
+}
+
+/// `x * y + acc`, fused when `FMA`.
+#[inline(always)]
+fn madd<const FMA: bool>(x: f64, y: f64, acc: f64) -> f64 {
+    if FMA {
+        x.mul_add(y, acc)
+    } else {
+        acc + x * y
+    }
+}
+
+#[inline(always)]
+fn gemm_blocked<const FMA: bool>(args: &GemmArgs, out: &mut [f64]) {
+    let &GemmArgs {
+        m,
+        n,
+        k,
+        a,
+        lda,
+        a_trans,
+        b,
+        ldb,
+        accumulate,
+    } = args;
+    let a_at = |i: usize, p: usize| {
+        if a_trans {
+            a[p * lda + i]
+        } else {
+            a[i * lda + p]
+        }
+    };
+    let mut i = 0;
+    while i + MR <= m {
+        let mut j = 0;
+        while j + NR <= n {
+            let mut acc = [[0.0f64; NR]; MR];
+            if a_trans {
+                for p in 0..k {
+                    let bp: &[f64; NR] = b[p * ldb + j..p * ldb + j + NR].try_into().unwrap();
+                    let ap: &[f64; MR] = a[p * lda + i..p * lda + i + MR].try_into().unwrap();
+                    for r in 0..MR {
+                        for q in 0..NR {
+                            acc[r][q] = madd::<FMA>(ap[r], bp[q], acc[r][q]);
+                        }
+                    }
+                }
+            } else {
+                let rows: [&[f64]; MR] = std::array::from_fn(|r| &a[(i + r) * lda..][..k]);
+                for p in 0..k {
+                    let bp: &[f64; NR] = b[p * ldb + j..p * ldb + j + NR].try_into().unwrap();
+                    for r in 0..MR {
+                        let x = rows[r][p];
+                        for q in 0..NR {
+                            acc[r][q] = madd::<FMA>(x, bp[q], acc[r][q]);
+                        }
+                    }
+                }
+            }
+            for r in 0..MR {
+                let row = &mut out[(i + r) * n + j..(i + r) * n + j + NR];
+                if accumulate {
+                    for q in 0..NR {
+                        row[q] += acc[r][q];
+                    }
+                } else {
+                    row.copy_from_slice(&acc[r]);
+                }
+            }
+            j += NR;
+        }
+        // Leftover columns of this row block.
+        for r in i..i + MR {
+            for jj in j..n {
+                let mut total = 0.0;
+                for p in 0..k {
+                    total = madd::<FMA>(a_at(r, p), b[p * ldb + jj], total);
+                }
+                let o = &mut out[r * n + jj];
+                *o = if accumulate { *o + total } else { total };
+            }
+        }
+        i += MR;
+    }
+    // Leftover rows.
+    for r in i..m {
+        for jj in 0..n {
+            let mut total = 0.0;
+            for p in 0..k {
+                total = madd::<FMA>(a_at(r, p), b[p * ldb + jj], total);
+            }
+            let o = &mut out[r * n + jj];
+            *o = if accumulate { *o + total } else { total };
         }
     }
 }
@@ -739,7 +889,8 @@ mod tests {
                 br = br.t();
             }
             let mut fast = vec![0.0; 81];
-            matmul(ar, br, &mut fast, false);
+            let mut scratch = vec![0.0; 81];
+            matmul(ar, br, &mut fast, false, &mut scratch);
             let mut naive = vec![0.0; 81];
             for i in 0..9 {
                 for j in 0..9 {
