@@ -1,0 +1,253 @@
+//! The batched kernel: one scalar-shaped objective evaluated for many boxes at once.
+//!
+//! Every node of a batchable plan is a scalar, so its values for `batch` boxes form one
+//! contiguous slice; each step becomes one loop over the batch (auto-vectorisable), using
+//! the same scalar formulas as the single-box plan, in the same order, so the results are
+//! bit-identical to [`CompiledObjective::value_and_gradient`].
+
+use super::compile::{CompiledObjective, Loc, Operand, StepKind};
+use super::kernels::{self, Side, Src};
+
+/// Preallocated buffers for [`CompiledObjective::batch_value_and_gradient`]: the values
+/// and adjoints of every node for up to `max_batch` boxes.
+#[derive(Clone, Debug)]
+pub struct BatchWorkspace {
+    values: Vec<f64>,
+    adjoints: Vec<f64>,
+    max_batch: usize,
+}
+
+impl BatchWorkspace {
+    /// The largest batch these buffers hold.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+}
+
+/// The values of one operand for the current batch.
+#[inline(always)]
+fn source<'a>(
+    operand: &Operand,
+    slots: &'a [f64],
+    consts: &[f64],
+    x: &'a [f64],
+    stride: usize,
+    batch: usize,
+) -> Src<'a> {
+    match operand.loc {
+        Loc::Slot(slot) => Src::Slice(&slots[slot * stride..slot * stride + batch]),
+        Loc::Input(input) => Src::Slice(&x[input * batch..(input + 1) * batch]),
+        Loc::Const(offset) => Src::Splat(consts[offset]),
+    }
+}
+
+fn slice(src: Src<'_>) -> &[f64] {
+    match src {
+        Src::Slice(s) => s,
+        Src::Splat(_) => unreachable!("a folded constant never feeds a unary step"),
+    }
+}
+
+impl CompiledObjective {
+    /// Buffers for evaluating up to `max_batch` boxes at once.
+    ///
+    /// # Panics
+    /// If the objective is not batchable ([`is_batchable`](Self::is_batchable)).
+    pub fn batch_workspace(&self, max_batch: usize) -> BatchWorkspace {
+        assert!(
+            self.is_batchable(),
+            "batch_workspace: the objective has non-scalar nodes"
+        );
+        let len = self.plan.slot_len * max_batch;
+        BatchWorkspace {
+            values: vec![0.0; len],
+            adjoints: vec![0.0; len],
+            max_batch,
+        }
+    }
+
+    /// Evaluates `batch` boxes at once (batch <= max_batch). Layout is input-major (SoA):
+    /// `x[i * batch + k]` is input i of box k; `gradient` has the same layout and is
+    /// overwritten; `values[k]` receives box k's value. No allocation. Panics only on
+    /// wrong slice lengths or a workspace of another objective (a bug in the caller).
+    ///
+    /// ```
+    /// use catopt::numerics::{BinaryOp, ExprBuilder, Shape};
+    /// // f(a, b) = a * b for three boxes at once
+    /// let mut builder = ExprBuilder::new(2);
+    /// let a = builder.input(0, Shape::Scalar);
+    /// let b = builder.input(1, Shape::Scalar);
+    /// let f = builder.binary(BinaryOp::Mul, a, b).unwrap();
+    /// let objective = builder.compile(f).unwrap();
+    /// let mut ws = objective.batch_workspace(4);
+    /// let x = [1.0, 2.0, 3.0, /* b: */ 4.0, 5.0, 6.0];
+    /// let (mut values, mut gradient) = ([0.0; 3], [0.0; 6]);
+    /// objective.batch_value_and_gradient(&mut ws, 3, &x, &mut values, &mut gradient);
+    /// assert_eq!(values, [4.0, 10.0, 18.0]);
+    /// assert_eq!(gradient, [4.0, 5.0, 6.0, 1.0, 2.0, 3.0]);
+    /// ```
+    pub fn batch_value_and_gradient(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        values: &mut [f64],
+        gradient: &mut [f64],
+    ) {
+        let plan = &*self.plan;
+        assert!(plan.batchable, "the objective is not batchable");
+        assert!(
+            batch <= ws.max_batch,
+            "batch exceeds the workspace's max_batch"
+        );
+        assert_eq!(
+            ws.values.len(),
+            plan.slot_len * ws.max_batch,
+            "the batch workspace belongs to another objective"
+        );
+        assert_eq!(x.len(), plan.num_inputs * batch, "x has the wrong length");
+        assert_eq!(values.len(), batch, "values has the wrong length");
+        assert_eq!(
+            gradient.len(),
+            plan.num_inputs * batch,
+            "gradient has the wrong length"
+        );
+        let stride = ws.max_batch;
+        let consts = &plan.consts[..];
+
+        // Forward: one loop per step.
+        for step in &plan.steps {
+            let (before, rest) = ws.values.split_at_mut(step.out * stride);
+            let out = &mut rest[..batch];
+            let src = |operand: &Operand| source(operand, before, consts, x, stride, batch);
+            match &step.kind {
+                StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(src(arg)), out),
+                StepKind::Binary { op, lhs, rhs, .. } => {
+                    kernels::binary_forward(*op, src(lhs), src(rhs), out)
+                }
+                StepKind::Reduce { op, arg } => {
+                    let a = slice(src(arg));
+                    for (o, &v) in out.iter_mut().zip(a) {
+                        *o = op.single(v);
+                    }
+                }
+                StepKind::Dot { lhs, rhs } => {
+                    kernels::binary_forward(kernels::Arith::Mul, src(lhs), src(rhs), out)
+                }
+                _ => unreachable!("batchable plans hold only scalar elementwise steps"),
+            }
+        }
+        match plan.output {
+            Loc::Slot(slot) => values.copy_from_slice(&ws.values[slot * stride..][..batch]),
+            Loc::Input(input) => values.copy_from_slice(&x[input * batch..][..batch]),
+            Loc::Const(offset) => values.fill(consts[offset]),
+        }
+
+        // Reverse.
+        gradient.fill(0.0);
+        match plan.output {
+            Loc::Slot(slot) => ws.adjoints[slot * stride..][..batch].fill(1.0),
+            Loc::Input(input) => {
+                for g in &mut gradient[input * batch..][..batch] {
+                    *g += 1.0;
+                }
+                return;
+            }
+            Loc::Const(_) => return,
+        }
+        let slots = &ws.values[..];
+        for step in plan.steps.iter().rev() {
+            let (adjoint_before, rest) = ws.adjoints.split_at_mut(step.out * stride);
+            let g = &rest[..batch];
+            let value = &slots[step.out * stride..][..batch];
+            let src = |operand: &Operand| source(operand, slots, consts, x, stride, batch);
+            // The adjoint slice of an operand, and whether to accumulate into it.
+            macro_rules! with_sink {
+                ($operand:expr, |$adj:ident, $acc:ident| $body:expr) => {
+                    match $operand.loc {
+                        Loc::Slot(slot) => {
+                            let $adj = &mut adjoint_before[slot * stride..slot * stride + batch];
+                            let $acc = $operand.accumulate;
+                            $body
+                        }
+                        Loc::Input(input) => {
+                            let $adj = &mut gradient[input * batch..(input + 1) * batch];
+                            let $acc = true;
+                            $body
+                        }
+                        Loc::Const(_) => {}
+                    }
+                };
+            }
+            match &step.kind {
+                StepKind::Unary { op, arg } => {
+                    let a = slice(src(arg));
+                    with_sink!(arg, |adj, acc| kernels::unary_backward(
+                        *op, a, value, g, adj, acc
+                    ));
+                }
+                StepKind::Binary { op, lhs, rhs, .. } => {
+                    let (a, b) = (src(lhs), src(rhs));
+                    with_sink!(lhs, |adj, acc| kernels::binary_backward_full(
+                        *op,
+                        Side::Lhs,
+                        a,
+                        b,
+                        value,
+                        g,
+                        adj,
+                        acc
+                    ));
+                    with_sink!(rhs, |adj, acc| kernels::binary_backward_full(
+                        *op,
+                        Side::Rhs,
+                        a,
+                        b,
+                        value,
+                        g,
+                        adj,
+                        acc
+                    ));
+                }
+                StepKind::Reduce { op, arg } => {
+                    let a = slice(src(arg));
+                    with_sink!(arg, |adj, acc| {
+                        for k in 0..batch {
+                            let contribution = op.single_vjp(a[k], value[k], g[k]);
+                            if acc {
+                                adj[k] += contribution;
+                            } else {
+                                adj[k] = contribution;
+                            }
+                        }
+                    });
+                }
+                StepKind::Dot { lhs, rhs } => {
+                    let (a, b) = (src(lhs), src(rhs));
+                    let mul = kernels::Arith::Mul;
+                    with_sink!(lhs, |adj, acc| kernels::binary_backward_full(
+                        mul,
+                        Side::Lhs,
+                        a,
+                        b,
+                        value,
+                        g,
+                        adj,
+                        acc
+                    ));
+                    with_sink!(rhs, |adj, acc| kernels::binary_backward_full(
+                        mul,
+                        Side::Rhs,
+                        a,
+                        b,
+                        value,
+                        g,
+                        adj,
+                        acc
+                    ));
+                }
+                _ => unreachable!("batchable plans hold only scalar elementwise steps"),
+            }
+        }
+    }
+}

@@ -1,0 +1,742 @@
+//! Compilation of an expression DAG into a plan of steps over preallocated buffers, and its
+//! forward (value) and reverse (vector-Jacobian product) evaluation.
+//!
+//! Compilation:
+//! 1. keeps only the nodes the output depends on;
+//! 2. folds every data-only subexpression into a constant (evaluated once, here);
+//! 3. lowers the remaining (active) nodes to steps; inputs and constants are read in
+//!    place (no step, no buffer), and the transpose of a vector or scalar is free;
+//! 4. specialises constant exponents (`x^2` becomes `x * x`, integer `x^n` uses `powi`);
+//! 5. decides, for every operand, whether its adjoint is written (the first contribution
+//!    in reverse order) or accumulated, so no adjoint buffer is ever zeroed.
+
+use super::builder::{BinaryOp, ExprBuilder, Node, NodeId, Reduction, ShapeError, UnaryOp};
+use super::kernels::{self, Arith, Broadcast, Elementwise, MatRef, Reduce, Side, Src};
+use crate::shape::Shape;
+use std::sync::Arc;
+
+/// Where the value of a node lives at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Loc {
+    /// A region of the workspace's value (and adjoint) buffer, at this offset.
+    Slot(usize),
+    /// A region of the plan's constant pool, at this offset.
+    Const(usize),
+    /// A region of the decision vector `x` (and of the gradient), at this offset.
+    Input(usize),
+}
+
+/// One operand of a step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Operand {
+    pub(crate) loc: Loc,
+    pub(crate) shape: Shape,
+    /// For a `Slot` operand: add to its adjoint (true) or overwrite it (false, the first
+    /// contribution in reverse order).
+    pub(crate) accumulate: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum StepKind {
+    Unary {
+        op: Elementwise,
+        arg: Operand,
+    },
+    Transpose {
+        arg: Operand,
+        rows: usize,
+        cols: usize,
+    },
+    Binary {
+        op: Arith,
+        lhs: Operand,
+        rhs: Operand,
+        lhs_mode: Broadcast,
+        rhs_mode: Broadcast,
+        rows: usize,
+        cols: usize,
+    },
+    MatMul {
+        lhs: Operand,
+        rhs: Operand,
+        m: usize,
+        k: usize,
+        n: usize,
+    },
+    Reduce {
+        op: Reduce,
+        arg: Operand,
+    },
+    Dot {
+        lhs: Operand,
+        rhs: Operand,
+    },
+    Gather {
+        items: Vec<Operand>,
+    },
+    Index {
+        arg: Operand,
+        flat: usize,
+    },
+}
+
+/// One operation of the plan, writing `len` values at `out` in the slot buffer.
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    pub(crate) out: usize,
+    pub(crate) len: usize,
+    pub(crate) kind: StepKind,
+}
+
+impl Step {
+    fn operands_mut(&mut self) -> Vec<&mut Operand> {
+        match &mut self.kind {
+            StepKind::Unary { arg, .. }
+            | StepKind::Transpose { arg, .. }
+            | StepKind::Reduce { arg, .. }
+            | StepKind::Index { arg, .. } => vec![arg],
+            StepKind::Binary { lhs, rhs, .. }
+            | StepKind::MatMul { lhs, rhs, .. }
+            | StepKind::Dot { lhs, rhs } => vec![lhs, rhs],
+            StepKind::Gather { items } => items.iter_mut().collect(),
+        }
+    }
+
+    pub(crate) fn operands(&self) -> Vec<&Operand> {
+        match &self.kind {
+            StepKind::Unary { arg, .. }
+            | StepKind::Transpose { arg, .. }
+            | StepKind::Reduce { arg, .. }
+            | StepKind::Index { arg, .. } => vec![arg],
+            StepKind::Binary { lhs, rhs, .. }
+            | StepKind::MatMul { lhs, rhs, .. }
+            | StepKind::Dot { lhs, rhs } => vec![lhs, rhs],
+            StepKind::Gather { items } => items.iter().collect(),
+        }
+    }
+}
+
+/// The immutable compiled plan.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) num_inputs: usize,
+    pub(crate) num_nodes: usize,
+    pub(crate) consts: Vec<f64>,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) slot_len: usize,
+    pub(crate) scratch_len: usize,
+    pub(crate) output: Loc,
+    pub(crate) batchable: bool,
+}
+
+/// A compiled open objective: its value and gradient as a function of the box's decision
+/// vector. Immutable, `Send + Sync` and cheap to clone (the plan is shared); the mutable
+/// buffers live in a [`Workspace`] (one per thread).
+#[derive(Clone, Debug)]
+pub struct CompiledObjective {
+    pub(crate) plan: Arc<Plan>,
+}
+
+/// The preallocated buffers for evaluating one [`CompiledObjective`] (values and adjoints
+/// of every intermediate node).
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub(crate) values: Vec<f64>,
+    pub(crate) adjoints: Vec<f64>,
+    /// Room to pack a transposed operand of a matrix product.
+    pub(crate) scratch: Vec<f64>,
+}
+
+fn rows_cols(shape: Shape) -> (usize, usize) {
+    match shape {
+        Shape::Scalar => (1, 1),
+        Shape::Vector(n) => (1, n),
+        Shape::Matrix(rows, cols) => (rows, cols),
+    }
+}
+
+fn broadcast_mode(operand: Shape, out: Shape) -> Broadcast {
+    if operand == out {
+        Broadcast::Full
+    } else if operand.is_scalar() {
+        Broadcast::Scalar
+    } else {
+        Broadcast::Row
+    }
+}
+
+fn elementwise_of(op: UnaryOp) -> Elementwise {
+    match op {
+        UnaryOp::Neg => Elementwise::Neg,
+        UnaryOp::Exp => Elementwise::Exp,
+        UnaryOp::Log => Elementwise::Log,
+        UnaryOp::Sqrt => Elementwise::Sqrt,
+        UnaryOp::Abs => Elementwise::Abs,
+        UnaryOp::Tanh => Elementwise::Tanh,
+        UnaryOp::Sigmoid => Elementwise::Sigmoid,
+        UnaryOp::Relu => Elementwise::Relu,
+        UnaryOp::Softplus => Elementwise::Softplus,
+        UnaryOp::Sin => Elementwise::Sin,
+        UnaryOp::Cos => Elementwise::Cos,
+        UnaryOp::Transpose => unreachable!("transpose is not elementwise"),
+    }
+}
+
+fn reduce_of(op: Reduction) -> Reduce {
+    match op {
+        Reduction::Sum => Reduce::Sum,
+        Reduction::Mean => Reduce::Mean,
+        Reduction::SumSq => Reduce::SumSq,
+        Reduction::LogSumExp => Reduce::LogSumExp,
+    }
+}
+
+/// The specialisation of `x ^ c` for a constant exponent `c`.
+fn power_of(c: f64) -> Elementwise {
+    if c == 2.0 {
+        Elementwise::Square
+    } else if c.fract() == 0.0 && c.abs() <= f64::from(i32::MAX) {
+        Elementwise::Powi(c as i32)
+    } else {
+        Elementwise::Powf(c)
+    }
+}
+
+/// The result of lowering one node.
+enum Lowered {
+    /// The node needs no step: its value already lives at this location.
+    Alias(Loc),
+    /// The step that computes the node.
+    Compute(Step),
+}
+
+/// Lowers one node whose operands already have locations.
+fn lower(
+    node: &Node,
+    shape: Shape,
+    shapes: &[Shape],
+    locs: &[Option<Loc>],
+    consts: &[f64],
+    out: usize,
+) -> Lowered {
+    let operand = |id: NodeId| Operand {
+        loc: locs[id.0].expect("operands are lowered before their parents"),
+        shape: shapes[id.0],
+        accumulate: true,
+    };
+    let step = |kind| Step {
+        out,
+        len: shape.len(),
+        kind,
+    };
+    match node {
+        Node::Input { offset } => Lowered::Alias(Loc::Input(*offset)),
+        Node::Constant { .. } => unreachable!("constants are placed in the pool"),
+        Node::Unary { op, arg } => {
+            let arg = operand(*arg);
+            match (op, arg.shape) {
+                (UnaryOp::Transpose, Shape::Matrix(rows, cols)) => {
+                    Lowered::Compute(step(StepKind::Transpose { arg, rows, cols }))
+                }
+                (UnaryOp::Transpose, _) => Lowered::Alias(arg.loc),
+                (op, _) => Lowered::Compute(step(StepKind::Unary {
+                    op: elementwise_of(*op),
+                    arg,
+                })),
+            }
+        }
+        Node::Binary { op, lhs, rhs } => {
+            let (lhs, rhs) = (operand(*lhs), operand(*rhs));
+            let arith = match op {
+                BinaryOp::MatMul => {
+                    let (m, k) = rows_cols(lhs.shape);
+                    let (k2, n) = match rhs.shape {
+                        Shape::Vector(len) => (len, 1),
+                        other => rows_cols(other),
+                    };
+                    debug_assert_eq!(k, k2);
+                    return Lowered::Compute(step(StepKind::MatMul { lhs, rhs, m, k, n }));
+                }
+                BinaryOp::Add => Arith::Add,
+                BinaryOp::Sub => Arith::Sub,
+                BinaryOp::Mul => Arith::Mul,
+                BinaryOp::Div => Arith::Div,
+                BinaryOp::Pow => Arith::Pow,
+            };
+            if let (Arith::Pow, Loc::Const(c), Shape::Scalar) = (arith, rhs.loc, rhs.shape) {
+                return Lowered::Compute(step(StepKind::Unary {
+                    op: power_of(consts[c]),
+                    arg: lhs,
+                }));
+            }
+            let (rows, cols) = rows_cols(shape);
+            Lowered::Compute(step(StepKind::Binary {
+                op: arith,
+                lhs,
+                rhs,
+                lhs_mode: broadcast_mode(lhs.shape, shape),
+                rhs_mode: broadcast_mode(rhs.shape, shape),
+                rows,
+                cols,
+            }))
+        }
+        Node::Reduce { op, arg } => Lowered::Compute(step(StepKind::Reduce {
+            op: reduce_of(*op),
+            arg: operand(*arg),
+        })),
+        Node::Dot { lhs, rhs } => Lowered::Compute(step(StepKind::Dot {
+            lhs: operand(*lhs),
+            rhs: operand(*rhs),
+        })),
+        Node::Gather { items } => Lowered::Compute(step(StepKind::Gather {
+            items: items.iter().map(|&id| operand(id)).collect(),
+        })),
+        Node::Index { arg, flat } => {
+            let arg = operand(*arg);
+            match arg.loc {
+                Loc::Input(offset) => Lowered::Alias(Loc::Input(offset + flat)),
+                Loc::Const(offset) => Lowered::Alias(Loc::Const(offset + flat)),
+                Loc::Slot(_) => Lowered::Compute(step(StepKind::Index { arg, flat: *flat })),
+            }
+        }
+    }
+}
+
+/// Reads the value at `loc` (up to the end of its buffer; kernels take what they need).
+#[inline(always)]
+fn read<'a>(loc: Loc, slots: &'a [f64], consts: &'a [f64], x: &'a [f64]) -> &'a [f64] {
+    match loc {
+        Loc::Slot(offset) => &slots[offset..],
+        Loc::Const(offset) => &consts[offset..],
+        Loc::Input(offset) => &x[offset..],
+    }
+}
+
+/// Runs the forward computation of one step. `before` holds every slot before `out`.
+fn forward_step(step: &Step, before: &[f64], out: &mut [f64], consts: &[f64], x: &[f64]) {
+    let get = |operand: &Operand| read(operand.loc, before, consts, x);
+    match &step.kind {
+        StepKind::Unary { op, arg } => kernels::unary_forward(*op, get(arg), out),
+        StepKind::Transpose { arg, rows, cols } => {
+            let a = get(arg);
+            for i in 0..*rows {
+                for j in 0..*cols {
+                    out[j * rows + i] = a[i * cols + j];
+                }
+            }
+        }
+        StepKind::Binary {
+            op,
+            lhs,
+            rhs,
+            lhs_mode,
+            rhs_mode,
+            rows,
+            cols,
+        } => kernels::broadcast_forward(
+            *op,
+            (*lhs_mode, Src::Slice(get(lhs))),
+            (*rhs_mode, Src::Slice(get(rhs))),
+            *rows,
+            *cols,
+            out,
+        ),
+        StepKind::MatMul { lhs, rhs, m, k, n } => kernels::matmul(
+            MatRef::new(get(lhs), *m, *k),
+            MatRef::new(get(rhs), *k, *n),
+            out,
+            false,
+            &mut [],
+        ),
+        StepKind::Reduce { op, arg } => out[0] = op.value(&get(arg)[..arg.shape.len()]),
+        StepKind::Dot { lhs, rhs } => {
+            out[0] = kernels::dot(&get(lhs)[..lhs.shape.len()], get(rhs));
+        }
+        StepKind::Gather { items } => {
+            for (o, item) in out.iter_mut().zip(items) {
+                *o = get(item)[0];
+            }
+        }
+        StepKind::Index { arg, flat } => out[0] = get(arg)[*flat],
+    }
+}
+
+/// The adjoint buffer of one operand: `None` for constants.
+fn sink<'a>(
+    operand: &Operand,
+    adjoint_before: &'a mut [f64],
+    gradient: &'a mut [f64],
+) -> Option<(&'a mut [f64], bool)> {
+    let len = operand.shape.len();
+    match operand.loc {
+        Loc::Slot(offset) => Some((
+            &mut adjoint_before[offset..offset + len],
+            operand.accumulate,
+        )),
+        Loc::Input(offset) => Some((&mut gradient[offset..offset + len], true)),
+        Loc::Const(_) => None,
+    }
+}
+
+/// Runs the reverse (vector-Jacobian product) of one step: `g` is the step's adjoint,
+/// `value` its output, `adjoint_before` the adjoints of all earlier slots.
+#[allow(clippy::too_many_arguments)]
+fn backward_step(
+    step: &Step,
+    slots: &[f64],
+    value: &[f64],
+    g: &[f64],
+    adjoint_before: &mut [f64],
+    gradient: &mut [f64],
+    consts: &[f64],
+    x: &[f64],
+    scratch: &mut [f64],
+) {
+    let get = |operand: &Operand| read(operand.loc, slots, consts, x);
+    match &step.kind {
+        StepKind::Unary { op, arg } => {
+            if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
+                kernels::unary_backward(*op, get(arg), value, g, adj, acc);
+            }
+        }
+        StepKind::Transpose { arg, rows, cols } => {
+            if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
+                for i in 0..*rows {
+                    for j in 0..*cols {
+                        let contribution = g[j * rows + i];
+                        if acc {
+                            adj[i * cols + j] += contribution;
+                        } else {
+                            adj[i * cols + j] = contribution;
+                        }
+                    }
+                }
+            }
+        }
+        StepKind::Binary {
+            op,
+            lhs,
+            rhs,
+            lhs_mode,
+            rhs_mode,
+            rows,
+            cols,
+        } => {
+            let a = (*lhs_mode, Src::Slice(get(lhs)));
+            let b = (*rhs_mode, Src::Slice(get(rhs)));
+            for (side, operand) in [(Side::Lhs, lhs), (Side::Rhs, rhs)] {
+                if let Some((adj, acc)) = sink(operand, adjoint_before, gradient) {
+                    kernels::broadcast_backward(*op, side, a, b, *rows, *cols, value, g, adj, acc);
+                }
+            }
+        }
+        StepKind::MatMul { lhs, rhs, m, k, n } => {
+            let grad = MatRef::new(g, *m, *n);
+            if let Some((adj, acc)) = sink(lhs, adjoint_before, gradient) {
+                // dA = G B^T
+                kernels::matmul(grad, MatRef::new(get(rhs), *k, *n).t(), adj, acc, scratch);
+            }
+            if let Some((adj, acc)) = sink(rhs, adjoint_before, gradient) {
+                // dB = A^T G
+                kernels::matmul(MatRef::new(get(lhs), *m, *k).t(), grad, adj, acc, scratch);
+            }
+        }
+        StepKind::Reduce { op, arg } => {
+            if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
+                op.backward(get(arg), value[0], g[0], adj, acc);
+            }
+        }
+        StepKind::Dot { lhs, rhs } => {
+            let len = lhs.shape.len();
+            for (operand, other) in [(lhs, rhs), (rhs, lhs)] {
+                if let Some((adj, acc)) = sink(operand, adjoint_before, gradient) {
+                    let other = &get(other)[..len];
+                    let g = g[0];
+                    if acc {
+                        for (o, &v) in adj.iter_mut().zip(other) {
+                            *o += g * v;
+                        }
+                    } else {
+                        for (o, &v) in adj.iter_mut().zip(other) {
+                            *o = g * v;
+                        }
+                    }
+                }
+            }
+        }
+        StepKind::Gather { items } => {
+            for (item, &gi) in items.iter().zip(g) {
+                if let Some((adj, acc)) = sink(item, adjoint_before, gradient) {
+                    if acc {
+                        adj[0] += gi;
+                    } else {
+                        adj[0] = gi;
+                    }
+                }
+            }
+        }
+        StepKind::Index { arg, flat } => {
+            if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
+                if !acc {
+                    adj.fill(0.0);
+                }
+                adj[*flat] += g[0];
+            }
+        }
+    }
+}
+
+/// Runs `steps` forward over `slots` (len at least every step's end).
+fn run_forward(steps: &[Step], slots: &mut [f64], consts: &[f64], x: &[f64]) {
+    for step in steps {
+        let (before, rest) = slots.split_at_mut(step.out);
+        forward_step(step, before, &mut rest[..step.len], consts, x);
+    }
+}
+
+pub(crate) fn compile(
+    builder: ExprBuilder,
+    output: NodeId,
+) -> Result<CompiledObjective, ShapeError> {
+    if let Some(error) = builder.deferred {
+        return Err(error);
+    }
+    let ExprBuilder {
+        num_inputs,
+        nodes,
+        shapes,
+        ..
+    } = builder;
+    if output.0 >= nodes.len() {
+        return Err(ShapeError {
+            operation: "compile".into(),
+            shapes: vec![],
+            reason: "the output node does not belong to this expression".into(),
+        });
+    }
+    if !shapes[output.0].is_scalar() {
+        return Err(ShapeError {
+            operation: "minimize".into(),
+            shapes: vec![shapes[output.0]],
+            reason: "an objective must be a scalar".into(),
+        });
+    }
+
+    // 1. Reachability from the output.
+    let mut reachable = vec![false; nodes.len()];
+    reachable[output.0] = true;
+    for id in (0..=output.0).rev() {
+        if reachable[id] {
+            for child in nodes[id].children() {
+                reachable[child.0] = true;
+            }
+        }
+    }
+
+    // 2. Constant folding: data-only nodes are evaluated now, with the same kernels.
+    let mut is_const = vec![false; nodes.len()];
+    let mut consts: Vec<f64> = Vec::new();
+    let mut locs: Vec<Option<Loc>> = vec![None; nodes.len()];
+    let mut fold_steps: Vec<Step> = Vec::new();
+    let mut fold_len = 0;
+    for id in 0..nodes.len() {
+        if !reachable[id] {
+            continue;
+        }
+        is_const[id] = match &nodes[id] {
+            Node::Input { .. } => false,
+            Node::Constant { .. } => true,
+            node => node.children().iter().all(|c| is_const[c.0]),
+        };
+        if !is_const[id] {
+            continue;
+        }
+        match &nodes[id] {
+            Node::Constant { values } => {
+                locs[id] = Some(Loc::Const(consts.len()));
+                consts.extend_from_slice(values);
+            }
+            node => match lower(node, shapes[id], &shapes, &locs, &consts, fold_len) {
+                Lowered::Alias(loc) => locs[id] = Some(loc),
+                Lowered::Compute(step) => {
+                    // Folded values are staged in slots, then moved to the pool below.
+                    locs[id] = Some(Loc::Slot(fold_len));
+                    fold_len += step.len;
+                    fold_steps.push(step);
+                }
+            },
+        }
+    }
+    if !fold_steps.is_empty() {
+        let mut staged = vec![0.0; fold_len];
+        run_forward(&fold_steps, &mut staged, &consts, &[]);
+        // Move the staged values to the pool; every staged location (steps and their
+        // aliases, e.g. the transpose of a folded vector) shifts by the same base.
+        let base = consts.len();
+        consts.extend_from_slice(&staged);
+        for id in 0..nodes.len() {
+            if let Some(Loc::Slot(offset)) = locs[id] {
+                if reachable[id] && is_const[id] {
+                    locs[id] = Some(Loc::Const(base + offset));
+                }
+            }
+        }
+    }
+
+    // 3. Lowering of the active nodes.
+    let mut steps: Vec<Step> = Vec::new();
+    let mut slot_len = 0;
+    for id in 0..nodes.len() {
+        if !reachable[id] || is_const[id] {
+            continue;
+        }
+        match lower(&nodes[id], shapes[id], &shapes, &locs, &consts, slot_len) {
+            Lowered::Alias(loc) => locs[id] = Some(loc),
+            Lowered::Compute(step) => {
+                locs[id] = Some(Loc::Slot(slot_len));
+                slot_len += step.len;
+                steps.push(step);
+            }
+        }
+    }
+
+    // 5. Adjoint write/accumulate decisions: the first contribution to a slot's adjoint
+    //    in reverse order overwrites it.
+    let mut written = vec![false; slot_len];
+    for step in steps.iter_mut().rev() {
+        for operand in step.operands_mut() {
+            if let Loc::Slot(offset) = operand.loc {
+                operand.accumulate = written[offset];
+                written[offset] = true;
+            }
+        }
+    }
+
+    let batchable = steps
+        .iter()
+        .all(|step| step.len == 1 && step.operands().iter().all(|op| op.shape.is_scalar()))
+        && steps.iter().all(|step| {
+            matches!(
+                step.kind,
+                StepKind::Unary { .. }
+                    | StepKind::Binary { .. }
+                    | StepKind::Reduce { .. }
+                    | StepKind::Dot { .. }
+            )
+        });
+
+    let scratch_len = steps
+        .iter()
+        .map(|step| match step.kind {
+            StepKind::MatMul { k, n, .. } => k * n,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let output_loc = locs[output.0].expect("the output is lowered");
+    Ok(CompiledObjective {
+        plan: Arc::new(Plan {
+            num_inputs,
+            num_nodes: reachable.iter().filter(|&&r| r).count(),
+            consts,
+            steps,
+            slot_len,
+            scratch_len,
+            output: output_loc,
+            batchable,
+        }),
+    })
+}
+
+impl CompiledObjective {
+    /// The length of the decision vector `x`.
+    pub fn num_inputs(&self) -> usize {
+        self.plan.num_inputs
+    }
+
+    /// The number of nodes the output depends on (before folding), for `catopt explain`.
+    pub fn num_nodes(&self) -> usize {
+        self.plan.num_nodes
+    }
+
+    /// The number of steps the plan runs per evaluation (after folding and aliasing).
+    pub fn num_steps(&self) -> usize {
+        self.plan.steps.len()
+    }
+
+    /// Fresh buffers for evaluating this objective; reuse them across calls.
+    pub fn workspace(&self) -> Workspace {
+        Workspace {
+            values: vec![0.0; self.plan.slot_len],
+            adjoints: vec![0.0; self.plan.slot_len],
+            scratch: vec![0.0; self.plan.scratch_len],
+        }
+    }
+
+    fn check(&self, ws: &Workspace, x: &[f64]) {
+        assert_eq!(
+            x.len(),
+            self.plan.num_inputs,
+            "decision vector has the wrong length"
+        );
+        assert!(
+            ws.values.len() == self.plan.slot_len && ws.adjoints.len() == self.plan.slot_len,
+            "the workspace belongs to another objective"
+        );
+    }
+
+    fn output_value(&self, ws: &Workspace, x: &[f64]) -> f64 {
+        read(self.plan.output, &ws.values, &self.plan.consts, x)[0]
+    }
+
+    /// The objective's value at `x` (length [`num_inputs`](Self::num_inputs)).
+    pub fn value(&self, ws: &mut Workspace, x: &[f64]) -> f64 {
+        self.check(ws, x);
+        run_forward(&self.plan.steps, &mut ws.values, &self.plan.consts, x);
+        self.output_value(ws, x)
+    }
+
+    /// Overwrites `gradient` (len num_inputs) with the gradient; returns the value. No
+    /// allocation after warm-up (none at all, in fact: the workspace holds every buffer).
+    pub fn value_and_gradient(&self, ws: &mut Workspace, x: &[f64], gradient: &mut [f64]) -> f64 {
+        self.check(ws, x);
+        assert_eq!(
+            gradient.len(),
+            self.plan.num_inputs,
+            "gradient has the wrong length"
+        );
+        let plan = &*self.plan;
+        run_forward(&plan.steps, &mut ws.values, &plan.consts, x);
+        let value = self.output_value(ws, x);
+        gradient.fill(0.0);
+        match plan.output {
+            Loc::Const(_) => return value,
+            Loc::Input(offset) => {
+                gradient[offset] += 1.0;
+                return value;
+            }
+            Loc::Slot(offset) => ws.adjoints[offset] = 1.0,
+        }
+        for step in plan.steps.iter().rev() {
+            let (adjoint_before, rest) = ws.adjoints.split_at_mut(step.out);
+            backward_step(
+                step,
+                &ws.values,
+                &ws.values[step.out..step.out + step.len],
+                &rest[..step.len],
+                adjoint_before,
+                gradient,
+                &plan.consts,
+                x,
+                &mut ws.scratch,
+            );
+        }
+        value
+    }
+
+    /// True when every node is scalar-shaped, so many boxes can be evaluated as one
+    /// vectorised kernel ([`batch_value_and_gradient`](Self::batch_value_and_gradient)).
+    pub fn is_batchable(&self) -> bool {
+        self.plan.batchable
+    }
+}
