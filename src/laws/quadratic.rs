@@ -57,8 +57,8 @@ impl ReverseDerivative for Quadratic {
         let mut total = self.constant;
         for i in 0..n {
             let mut row = 0.0;
-            for j in 0..n {
-                row += self.matrix[(i, j)] * x[j];
+            for (j, xj) in x.iter().enumerate().take(n) {
+                row += self.matrix[(i, j)] * xj;
             }
             total += x[i] * row + self.linear[i] * x[i];
         }
@@ -69,8 +69,8 @@ impl ReverseDerivative for Quadratic {
         let n = self.dimension();
         for (i, g) in gradient.iter_mut().enumerate().take(n) {
             let mut d = self.linear[i];
-            for j in 0..n {
-                d += (self.matrix[(i, j)] + self.matrix[(j, i)]) * x[j];
+            for (j, xj) in x.iter().enumerate().take(n) {
+                d += (self.matrix[(i, j)] + self.matrix[(j, i)]) * xj;
             }
             *g = seed * d;
         }
