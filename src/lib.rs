@@ -16,6 +16,7 @@ pub mod category;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod laws;
 pub mod name;
 pub mod numerics;
 pub mod shape;
