@@ -142,7 +142,8 @@ pub fn run(args: &RunArgs) -> i32 {
     }
 }
 
-enum Failure {
+/// Why a command failed.
+pub enum Failure {
     /// Diagnostics were already printed.
     Reported,
     /// A plain message (arguments, files).
