@@ -114,6 +114,15 @@ fn check_monoidal(
     }
     let mut v = vec![0.0; n];
     gradient_flow(&product).eval(z, &mut v);
+    // The product of the boxes' gradient flows, composed as vector fields.
+    let flows: Vec<_> = types
+        .into_iter()
+        .map(|t| t.map_decoration(gradient_flow))
+        .collect();
+    let mut v_flows = vec![0.0; n];
+    oapply(&product_diagram, &flows, &type_of)
+        .unwrap()
+        .eval(z, &mut v_flows);
     let (mut v1, mut v2) = (vec![0.0; n1], vec![0.0; n2]);
     gradient_flow(&c1).eval(&split[..n1], &mut v1);
     gradient_flow(&c2).eval(&split[n1..], &mut v2);
@@ -123,6 +132,12 @@ fn check_monoidal(
             v[i].to_bits(),
             v1[sigma.apply(i)].to_bits(),
             "variable {}",
+            i
+        );
+        prop_assert_eq!(
+            v_flows[i].to_bits(),
+            v1[sigma.apply(i)].to_bits(),
+            "variable {} (composite of flows)",
             i
         );
     }
