@@ -5,6 +5,8 @@ use catopt::laws::strategy::{any_fin_function, composable_triple, fin_function};
 use proptest::prelude::*;
 
 proptest! {
+    #![proptest_config(catopt::laws::strategy::config("laws_finite", 256))]
+
     #[test]
     fn identity_is_neutral(f in any_fin_function()) {
         let left = FinFunction::identity(f.source()).compose(&f).unwrap();

@@ -76,6 +76,8 @@ fn coequalised_cocone(
 }
 
 proptest! {
+    #![proptest_config(catopt::laws::strategy::config("laws_pushout", 256))]
+
     #[test]
     fn pushout_square_commutes((f, g) in span()) {
         let p = pushout(&f, &g).unwrap();

@@ -14,8 +14,8 @@ mod quadratic;
 pub mod strategy;
 
 pub use check::{
-    check_distributed_vs_central, check_gd_naturality, check_increments_vs_central, LawReport,
-    PointGenerator,
+    check_distributed_vs_central, check_gd_naturality, check_increments_vs_central, correspondence,
+    LawReport, PointGenerator,
 };
 pub use quadratic::Quadratic;
 

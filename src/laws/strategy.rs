@@ -280,3 +280,17 @@ pub fn random_composite_with(
 pub fn point(dimension: usize) -> BoxedStrategy<Vec<f64>> {
     proptest::collection::vec(-1.0f64..1.0, dimension).boxed()
 }
+
+/// The proptest configuration of the law tests: `cases` cases, failures persisted to
+/// `proptest-regressions/{name}.txt` (relative to the package root, where `cargo test` runs;
+/// proptest's default cannot find a `lib.rs` beside files under `tests/`).
+pub fn config(name: &str, cases: u32) -> ProptestConfig {
+    let path: &'static str = Box::leak(format!("proptest-regressions/{name}.txt").into_boxed_str());
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(std::boxed::Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(path),
+        )),
+        ..ProptestConfig::default()
+    }
+}
