@@ -31,9 +31,8 @@ fn run_json(args: &[&str]) -> (i32, Value, String) {
         .expect("catopt runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}):\n{stdout}\nstderr:\n{stderr}")
-    });
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{stdout}\nstderr:\n{stderr}"));
     (output.status.code().unwrap_or(-1), json, stderr)
 }
 
@@ -106,14 +105,28 @@ fn three_quadratics_diverge_with_lr_0_2_and_exit_3() {
 
 #[test]
 fn serial_and_threads_give_the_same_bits() {
-    for file in ["examples/rosenbrock_chain.opt", "examples/three_quadratics.opt", "bench/w1.opt"] {
+    for file in [
+        "examples/rosenbrock_chain.opt",
+        "examples/three_quadratics.opt",
+        "bench/w1.opt",
+    ] {
         let steps = if file.contains("w1") { "5" } else { "50" };
         let (_, serial, _) = run_json(&[file, "--backend", "serial", "--all", "--steps", steps]);
         for threads in ["1", "2", "3"] {
             let (_, threaded, _) = run_json(&[
-                file, "--backend", "threads", "--threads", threads, "--all", "--steps", steps,
+                file,
+                "--backend",
+                "threads",
+                "--threads",
+                threads,
+                "--all",
+                "--steps",
+                steps,
             ]);
-            assert_eq!(serial["values"], threaded["values"], "{file} with {threads} threads");
+            assert_eq!(
+                serial["values"], threaded["values"],
+                "{file} with {threads} threads"
+            );
             assert_eq!(serial["objective"], threaded["objective"], "{file}");
         }
     }
@@ -124,15 +137,34 @@ fn a_resumed_run_ends_with_the_same_bits() {
     let dir = temp_dir("resume");
     let checkpoint = dir.join("state.ckpt");
     let file = "examples/rosenbrock_chain.opt";
-    let (_, full, _) = run_json(&[file, "--steps", "60", "--method", "momentum", "--beta", "0.5"]);
+    let (_, full, _) = run_json(&[
+        file, "--steps", "60", "--method", "momentum", "--beta", "0.5",
+    ]);
     let checkpoint_arg = checkpoint.to_str().unwrap();
     let (code, _, stderr) = run_json(&[
-        file, "--steps", "40", "--method", "momentum", "--beta", "0.5", "--checkpoint",
-        checkpoint_arg, "--checkpoint-every", "20",
+        file,
+        "--steps",
+        "40",
+        "--method",
+        "momentum",
+        "--beta",
+        "0.5",
+        "--checkpoint",
+        checkpoint_arg,
+        "--checkpoint-every",
+        "20",
     ]);
     assert_eq!(code, 0, "{stderr}");
     let (code, resumed, stderr) = run_json(&[
-        file, "--steps", "60", "--method", "momentum", "--beta", "0.5", "--resume", checkpoint_arg,
+        file,
+        "--steps",
+        "60",
+        "--method",
+        "momentum",
+        "--beta",
+        "0.5",
+        "--resume",
+        checkpoint_arg,
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(resumed["steps"], 60);
@@ -145,12 +177,26 @@ fn output_and_init_files_round_trip() {
     let dir = temp_dir("output");
     let out = dir.join("values.json");
     let out_arg = out.to_str().unwrap();
-    let (code, first, _) = run_json(&["examples/first.opt", "--steps", "3", "--all", "--output", out_arg]);
+    let (code, first, _) = run_json(&[
+        "examples/first.opt",
+        "--steps",
+        "3",
+        "--all",
+        "--output",
+        out_arg,
+    ]);
     assert_eq!(code, 0);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(saved["values"], first["values"]);
     // Starting from the saved values with 0 steps reports exactly them.
-    let (code, again, stderr) = run_json(&["examples/first.opt", "--steps", "0", "--all", "--init", out_arg]);
+    let (code, again, stderr) = run_json(&[
+        "examples/first.opt",
+        "--steps",
+        "0",
+        "--all",
+        "--init",
+        out_arg,
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(again["values"], first["values"]);
 }
@@ -160,7 +206,12 @@ fn trace_has_one_row_per_iterate() {
     let dir = temp_dir("trace");
     let trace = dir.join("trace.csv");
     let (code, _, _) = run_json(&[
-        "examples/first.opt", "--steps", "10", "--trace", trace.to_str().unwrap(), "--trace-boxes",
+        "examples/first.opt",
+        "--steps",
+        "10",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--trace-boxes",
     ]);
     assert_eq!(code, 0);
     let text = std::fs::read_to_string(&trace).unwrap();
@@ -169,7 +220,10 @@ fn trace_has_one_row_per_iterate() {
     assert_eq!(lines.len(), 1 + 11, "{text}");
     let last: Vec<f64> = lines[11].split(',').map(|f| f.parse().unwrap()).collect();
     assert_eq!(last[0], 10.0);
-    assert!((last[1] - (last[3] + last[4])).abs() < 1e-12, "objective = sum of box objectives");
+    assert!(
+        (last[1] - (last[3] + last[4])).abs() < 1e-12,
+        "objective = sum of box objectives"
+    );
 }
 
 #[test]
@@ -196,7 +250,10 @@ fn w1_initial_objective_matches_the_jax_reference() {
     let (code, json, stderr) = run_json(&["bench/w1.opt", "--steps", "0"]);
     assert_eq!(code, 0, "{stderr}");
     let objective = number(&json, &["objective"]);
-    assert!(((objective - 24.5684599004) / 24.5684599004).abs() < 1e-10, "{objective}");
+    assert!(
+        ((objective - 24.5684599004) / 24.5684599004).abs() < 1e-10,
+        "{objective}"
+    );
 }
 
 #[test]
@@ -213,7 +270,10 @@ fn w1_final_objective_matches_the_jax_reference() {
     assert_eq!(json["steps"], 200);
     let objective = number(&json, &["objective"]);
     let reference = 0.87081278483;
-    assert!(((objective - reference) / reference).abs() < 1e-9, "{objective}");
+    assert!(
+        ((objective - reference) / reference).abs() < 1e-9,
+        "{objective}"
+    );
 }
 
 #[test]
@@ -223,6 +283,9 @@ fn w2_chain_of_1000_matches_the_jax_reference() {
     assert_eq!(json["steps"], 100);
     let objective = number(&json, &["objective"]);
     let reference = 1117.62417503;
-    assert!(((objective - reference) / reference).abs() < 1e-9, "{objective}");
+    assert!(
+        ((objective - reference) / reference).abs() < 1e-9,
+        "{objective}"
+    );
     assert_eq!(json["values"]["x"].as_array().unwrap().len(), 1001);
 }

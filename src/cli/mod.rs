@@ -41,7 +41,7 @@ pub enum Command {
         plain: bool,
     },
     /// Solve a composite by distributed gradient descent.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 }
 
 /// Runs the command line with the given arguments (including the program name) and

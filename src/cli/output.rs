@@ -59,7 +59,12 @@ pub fn values_object(variables: &[NamedVariable], state: &[f64]) -> Map<String, 
         let value = if dense {
             Value::Array(members.into_iter().map(|(_, v)| v).collect())
         } else {
-            Value::Object(members.into_iter().map(|(i, v)| (i.to_string(), v)).collect())
+            Value::Object(
+                members
+                    .into_iter()
+                    .map(|(i, v)| (i.to_string(), v))
+                    .collect(),
+            )
         };
         out.insert(base, value);
     }
@@ -97,7 +102,11 @@ pub fn apply_values(
         let is_family = candidates.iter().any(|v| v.name.index.is_some());
         if is_family {
             let members: Vec<(i64, &Value)> = match value {
-                Value::Array(items) => items.iter().enumerate().map(|(i, v)| (i as i64, v)).collect(),
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as i64, v))
+                    .collect(),
                 Value::Object(items) => {
                     let mut members = Vec::new();
                     for (k, v) in items {
@@ -108,7 +117,11 @@ pub fn apply_values(
                     }
                     members
                 }
-                _ => return Err(format!("`{name}` is a family: expected an array of its members")),
+                _ => {
+                    return Err(format!(
+                        "`{name}` is a family: expected an array of its members"
+                    ))
+                }
             };
             for (index, member_value) in members {
                 let Some(variable) = candidates.iter().find(|v| v.name.index == Some(index)) else {

@@ -169,31 +169,36 @@ fn settings(args: &RunArgs, solve: Option<&Solve>) -> Result<Settings, String> {
         .clone()
         .or_else(|| block_method.map(|m| m.name.clone()))
         .unwrap_or_else(|| "gd".into());
-    let block_param = |param: &str| {
+    // `lr` carries over when --method switches the optimiser; other parameters (beta) only
+    // apply to the method they were written for.
+    let block_param = |param: &str, any_method: bool| {
         block_method
-            .filter(|m| m.name == name)
+            .filter(|m| any_method || m.name == name)
             .and_then(|m| m.params.iter().find(|(p, _)| p == param).map(|(_, v)| *v))
     };
-    let lr = args.lr.or_else(|| block_param("lr")).ok_or_else(|| {
-        "no step size: give one in the solve block (`method = gd(lr = 0.1);`) or with --lr".to_string()
+    if !["gd", "momentum"].contains(&name.as_str()) {
+        return Err(format!(
+            "unknown method `{name}`; the methods are: gd, momentum (see `catopt run --help`)"
+        ));
+    }
+    let lr = args.lr.or_else(|| block_param("lr", true)).ok_or_else(|| {
+        "no step size: give one in the solve block (`method = gd(lr = 0.1);`) or with --lr"
+            .to_string()
     })?;
     if !(lr.is_finite() && lr > 0.0) {
         return Err(format!("the step size must be a positive number, got {lr}"));
     }
-    let method = match name.as_str() {
-        "gd" => Method::Gd { lr },
-        "momentum" => {
-            let beta = args.beta.or_else(|| block_param("beta")).unwrap_or(0.9);
-            if !(0.0..1.0).contains(&beta) {
-                return Err(format!("momentum's beta must be in [0, 1), got {beta}"));
-            }
-            Method::Momentum { lr, beta }
+    let method = if name == "momentum" {
+        let beta = args
+            .beta
+            .or_else(|| block_param("beta", false))
+            .unwrap_or(0.9);
+        if !(0.0..1.0).contains(&beta) {
+            return Err(format!("momentum's beta must be in [0, 1), got {beta}"));
         }
-        other => {
-            return Err(format!(
-                "unknown method `{other}`; the methods are: gd, momentum (see `catopt run --help`)"
-            ))
-        }
+        Method::Momentum { lr, beta }
+    } else {
+        Method::Gd { lr }
     };
     let max_steps = args
         .steps
@@ -202,7 +207,7 @@ fn settings(args: &RunArgs, solve: Option<&Solve>) -> Result<Settings, String> {
     let tolerance = args.tolerance.or(solve.and_then(|s| s.tolerance));
     let rel_tolerance = args.rel_tolerance.or(solve.and_then(|s| s.rel_tolerance));
     for (name, value) in [("tolerance", tolerance), ("rel-tolerance", rel_tolerance)] {
-        if value.is_some_and(|v| !(v >= 0.0)) {
+        if value.is_some_and(|v| v.is_nan() || v < 0.0) {
             return Err(format!("--{name} must be a non-negative number"));
         }
     }
@@ -217,10 +222,7 @@ fn settings(args: &RunArgs, solve: Option<&Solve>) -> Result<Settings, String> {
 }
 
 /// Chooses the composite: by name, or the one with a solve block, or the only one.
-pub fn choose_composite(
-    program: &Program,
-    requested: Option<&str>,
-) -> Result<CompositeId, String> {
+pub fn choose_composite(program: &Program, requested: Option<&str>) -> Result<CompositeId, String> {
     let names = || {
         program
             .composites
@@ -395,7 +397,10 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         return Ok(EXIT_DIVERGED);
     }
     if outcome.stop_reason == StopReason::Interrupted {
-        eprintln!("interrupted at step {}: the results so far are reported", state.step);
+        eprintln!(
+            "interrupted at step {}: the results so far are reported",
+            state.step
+        );
         return Ok(EXIT_INTERRUPTED);
     }
     Ok(EXIT_OK)
@@ -481,8 +486,14 @@ impl RunReport<'_> {
             self.state.step,
             self.outcome.stop_reason.describe()
         ));
-        out.push_str(&format!("objective      {:.12e}\n", self.outcome.evaluation.objective));
-        out.push_str(&format!("gradient norm  {:.6e}\n", self.outcome.evaluation.gradient_norm));
+        out.push_str(&format!(
+            "objective      {:.12e}\n",
+            self.outcome.evaluation.objective
+        ));
+        out.push_str(&format!(
+            "gradient norm  {:.6e}\n",
+            self.outcome.evaluation.gradient_norm
+        ));
         out.push_str(&format!(
             "time           {:.6} s ({:.0} steps/s; compile {:.6} s)\n",
             self.seconds,
@@ -679,11 +690,13 @@ fn write_checkpoint(
 fn read_checkpoint(path: &Path, problem: &Problem, method: Method) -> Result<SolverState, String> {
     let text = std::fs::read(path)
         .map_err(|e| format!("cannot read checkpoint {}: {e}", path.display()))?;
-    let checkpoint: Checkpoint = serde_json::from_slice(&text).map_err(|e| {
-        format!("{} is not a catopt checkpoint ({e})", path.display())
-    })?;
+    let checkpoint: Checkpoint = serde_json::from_slice(&text)
+        .map_err(|e| format!("{} is not a catopt checkpoint ({e})", path.display()))?;
     if checkpoint.format != CHECKPOINT_FORMAT || checkpoint.version != 1 {
-        return Err(format!("{} is not a version-1 catopt checkpoint", path.display()));
+        return Err(format!(
+            "{} is not a version-1 catopt checkpoint",
+            path.display()
+        ));
     }
     if checkpoint.composite != problem.name || checkpoint.variables != problem.variable_count() {
         return Err(format!(
@@ -706,7 +719,10 @@ fn read_checkpoint(path: &Path, problem: &Problem, method: Method) -> Result<Sol
     if checkpoint.state.values.len() != problem.variable_count()
         || checkpoint.state.values.iter().any(|v| !v.is_finite())
     {
-        return Err(format!("checkpoint {} holds a damaged state", path.display()));
+        return Err(format!(
+            "checkpoint {} holds a damaged state",
+            path.display()
+        ));
     }
     Ok(checkpoint.state)
 }

@@ -61,7 +61,7 @@ pub(super) fn initial_values(
                 match resolve_private(problem, index, path, init.span) {
                     Ok(coordinates) => coordinates,
                     Err(diagnostic) => {
-                        errors.push(diagnostic);
+                        errors.push(*diagnostic);
                         continue;
                     }
                 }
@@ -110,32 +110,45 @@ fn resolve_private(
     boxes: &HashMap<String, usize>,
     path: &[String],
     span: Span,
-) -> Result<Vec<usize>, Diagnostic> {
+) -> Result<Vec<usize>, Box<Diagnostic>> {
     let (var, labels) = path.split_last().ok_or_else(|| {
-        Diagnostic::error("E0712", "an empty private-variable path", span)
+        Box::new(Diagnostic::error(
+            "E0712",
+            "an empty private-variable path",
+            span,
+        ))
     })?;
     let label = labels.join(".");
     let Some(&b) = boxes.get(&label) else {
-        return Err(Diagnostic::error(
-            "E0712",
-            format!("no box labelled `{label}` in composite `{}`", problem.name),
-            span,
-        )
-        .with_help("a private variable is addressed as `label.var`; `catopt check` lists the boxes"));
+        return Err(Box::new(
+            Diagnostic::error(
+                "E0712",
+                format!("no box labelled `{label}` in composite `{}`", problem.name),
+                span,
+            )
+            .with_help(
+                "a private variable is addressed as `label.var`; `catopt check` lists the boxes",
+            ),
+        ));
     };
     let box_type = &problem.box_types[problem.box_type_of[b] as usize];
     let Some(variable) = box_type.private.iter().find(|v| &v.name == var) else {
         let known: Vec<&str> = box_type.private.iter().map(|v| v.name.as_str()).collect();
-        return Err(Diagnostic::error(
-            "E0713",
-            format!("box `{label}` ({}) has no private variable `{var}`", box_type.name),
-            span,
-        )
-        .with_help(if known.is_empty() {
-            format!("`{}` declares no `var`", box_type.name)
-        } else {
-            format!("its private variables are: {}", known.join(", "))
-        }));
+        return Err(Box::new(
+            Diagnostic::error(
+                "E0713",
+                format!(
+                    "box `{label}` ({}) has no private variable `{var}`",
+                    box_type.name
+                ),
+                span,
+            )
+            .with_help(if known.is_empty() {
+                format!("`{}` declares no `var`", box_type.name)
+            } else {
+                format!("its private variables are: {}", known.join(", "))
+            }),
+        ));
     };
     let phi = problem.composite.local_to_global(b);
     Ok(phi[variable.offset..variable.offset + variable.shape.len()].to_vec())

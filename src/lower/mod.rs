@@ -178,21 +178,24 @@ fn flatten(
     outer: Option<&[usize]>,
     depth: usize,
     flat: &mut Flat,
-) -> Result<(), Diagnostic> {
+) -> Result<(), Box<Diagnostic>> {
     let comp = &program.composites[composite.0 as usize];
     if depth > 256 {
-        return Err(lowering_error(
+        return Err(Box::new(lowering_error(
             "E0701",
-            format!("composite `{}` is nested more than 256 levels deep", comp.name),
+            format!(
+                "composite `{}` is nested more than 256 levels deep",
+                comp.name
+            ),
             comp.span,
-        ));
+        )));
     }
     let mut junction_map = vec![usize::MAX; comp.junctions.len()];
     if let Some(outer) = outer {
         for (k, &j) in comp.outer_ports.iter().enumerate() {
             let mapped = &mut junction_map[j.0 as usize];
             if *mapped != usize::MAX && *mapped != outer[k] {
-                return Err(lowering_error(
+                return Err(Box::new(lowering_error(
                     "E0702",
                     format!(
                         "composite `{}` exposes junction `{}` on two outer ports; used as a box, it would merge two junctions of the caller",
@@ -200,7 +203,7 @@ fn flatten(
                     ),
                     comp.span,
                 )
-                .with_help("expose each junction once"));
+                .with_help("expose each junction once")));
             }
             *mapped = outer[k];
             let init = comp.junctions[j.0 as usize].init;
@@ -269,7 +272,14 @@ fn flatten(
                 }
             }
             Callee::Composite(inner) => {
-                flatten(program, inner, Some(&label), Some(&junctions), depth + 1, flat)?;
+                flatten(
+                    program,
+                    inner,
+                    Some(&label),
+                    Some(&junctions),
+                    depth + 1,
+                    flat,
+                )?;
             }
         }
     }
@@ -300,7 +310,7 @@ pub fn lower(
 ) -> Result<Problem, Vec<Diagnostic>> {
     let comp = &program.composites[composite.0 as usize];
     let mut flat = Flat::default();
-    flatten(program, composite, None, None, 0, &mut flat).map_err(|d| vec![d])?;
+    flatten(program, composite, None, None, 0, &mut flat).map_err(|d| vec![*d])?;
     // Box types: distinct (objective, data arguments).
     let mut type_index: HashMap<(u32, Vec<(bool, u64)>), u32> = HashMap::new();
     let mut table_to_type: Vec<u32> = Vec::with_capacity(flat.data_args.len());
@@ -315,7 +325,10 @@ pub fn lower(
             let box_type = compile_box_type(program, objective_ref, table).map_err(|message| {
                 vec![lowering_error(
                     "E0790",
-                    format!("internal error while compiling `{}`: {message}", objective_ref.name),
+                    format!(
+                        "internal error while compiling `{}`: {message}",
+                        objective_ref.name
+                    ),
                     objective_ref.span,
                 )
                 .with_help("this is a bug in catopt; please report it with the file")]
@@ -350,7 +363,11 @@ pub fn lower(
         .iter()
         .map(|t| {
             let port_shapes = port_shapes_of(program, t);
-            Open::objective(port_shapes, (0..t.port_len).collect(), CompiledBox(t.compiled.clone()))
+            Open::objective(
+                port_shapes,
+                (0..t.port_len).collect(),
+                CompiledBox(t.compiled.clone()),
+            )
         })
         .collect::<Result<_, _>>()
         .map_err(|e| vec![internal(comp.span, e.to_string())])?;
@@ -372,8 +389,12 @@ pub fn lower(
 }
 
 fn internal(span: Span, message: String) -> Diagnostic {
-    lowering_error("E0790", format!("internal error while composing: {message}"), span)
-        .with_help("this is a bug in catopt; please report it with the file")
+    lowering_error(
+        "E0790",
+        format!("internal error while composing: {message}"),
+        span,
+    )
+    .with_help("this is a bug in catopt; please report it with the file")
 }
 
 fn port_shapes_of(program: &Program, box_type: &BoxType) -> Vec<Shape> {

@@ -193,13 +193,19 @@ impl Lowering<'_> {
                     )
                 };
                 if let Some(op) = unary(*function) {
-                    let [a] = nodes[..] else { return Err(arity_error()) };
+                    let [a] = nodes[..] else {
+                        return Err(arity_error());
+                    };
                     self.builder.unary(op, a)
                 } else if let Some(op) = reduction(*function) {
-                    let [a] = nodes[..] else { return Err(arity_error()) };
+                    let [a] = nodes[..] else {
+                        return Err(arity_error());
+                    };
                     self.builder.reduce(op, a)
                 } else {
-                    let [a, b] = nodes[..] else { return Err(arity_error()) };
+                    let [a, b] = nodes[..] else {
+                        return Err(arity_error());
+                    };
                     self.builder.dot(a, b).map_err(shape_error)?
                 }
             }

@@ -201,7 +201,11 @@ impl Plan {
         drop(cursor);
         // Values buffer order: group-major; remember each box's position if that is not
         // box order.
-        let in_box_order = groups.iter().flat_map(|g| g.boxes.iter()).enumerate().all(|(i, &b)| i == b as usize);
+        let in_box_order = groups
+            .iter()
+            .flat_map(|g| g.boxes.iter())
+            .enumerate()
+            .all(|(i, &b)| i == b as usize);
         let value_order = if in_box_order {
             Vec::new()
         } else {
@@ -353,7 +357,10 @@ impl Executor {
         let scratch = (0..threads)
             .map(|_| std::sync::Mutex::new(ThreadScratch::new(&plan)))
             .collect();
-        let blocks = plan.apex.div_ceil(SUM_BLOCK).max(plan.box_count.div_ceil(SUM_BLOCK));
+        let blocks = plan
+            .apex
+            .div_ceil(SUM_BLOCK)
+            .max(plan.box_count.div_ceil(SUM_BLOCK));
         Executor {
             local_gradient: vec![0.0; plan.local_len()],
             values: vec![0.0; plan.box_count],
@@ -410,8 +417,10 @@ impl Executor {
                 let mut value_start = 0;
                 for (gi, group) in plan.groups.iter().enumerate() {
                     let n = group.boxes.len();
-                    let region = &mut local_gradient[group.slot_start..group.slot_start + n * group.arity()];
-                    let gather = &plan.gather[group.slot_start..group.slot_start + n * group.arity()];
+                    let region =
+                        &mut local_gradient[group.slot_start..group.slot_start + n * group.arity()];
+                    let gather =
+                        &plan.gather[group.slot_start..group.slot_start + n * group.arity()];
                     let chunk_slots = group.chunk_size() * group.arity();
                     for ((grad, gather), vals) in region
                         .chunks_mut(chunk_slots)
@@ -423,7 +432,8 @@ impl Executor {
                     value_start += n;
                 }
                 for (block, partial) in gradient.chunks_mut(SUM_BLOCK).enumerate() {
-                    *partial_slot(partials, block) = reduce_block(plan, local_gradient, block, partial);
+                    *partial_slot(partials, block) =
+                        reduce_block(plan, local_gradient, block, partial);
                 }
             }
             Backend::Threads(pool) => pool.install(|| {
@@ -431,19 +441,30 @@ impl Executor {
                 let mut value_start = 0;
                 for (gi, group) in plan.groups.iter().enumerate() {
                     let n = group.boxes.len();
-                    let region = &mut local_gradient[group.slot_start..group.slot_start + n * group.arity()];
-                    let gather = &plan.gather[group.slot_start..group.slot_start + n * group.arity()];
+                    let region =
+                        &mut local_gradient[group.slot_start..group.slot_start + n * group.arity()];
+                    let gather =
+                        &plan.gather[group.slot_start..group.slot_start + n * group.arity()];
                     let chunk_slots = group.chunk_size() * group.arity();
                     region
                         .par_chunks_mut(chunk_slots)
                         .zip(gather.par_chunks(chunk_slots))
-                        .zip(values[value_start..value_start + n].par_chunks_mut(group.chunk_size()))
+                        .zip(
+                            values[value_start..value_start + n].par_chunks_mut(group.chunk_size()),
+                        )
                         .for_each(|((grad, gather), vals)| {
                             let thread = rayon::current_thread_index().unwrap_or(0);
                             let mut scratch = scratch[thread % scratch.len()]
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner());
-                            evaluate_chunk(group, &mut scratch.groups[gi], state, gather, vals, grad);
+                            evaluate_chunk(
+                                group,
+                                &mut scratch.groups[gi],
+                                state,
+                                gather,
+                                vals,
+                                grad,
+                            );
                         });
                     value_start += n;
                 }
@@ -493,7 +514,8 @@ impl Executor {
                         continue;
                     }
                     let value_ok = self.values[value_start + first + k].is_finite();
-                    let gradient_ok = (0..arity).all(|i| self.local_gradient[start + i * count + k].is_finite());
+                    let gradient_ok =
+                        (0..arity).all(|i| self.local_gradient[start + i * count + k].is_finite());
                     if !(value_ok && gradient_ok) {
                         worst = Some(b);
                     }
@@ -516,7 +538,8 @@ fn reduce_block(plan: &Plan, local_gradient: &[f64], block: usize, out: &mut [f6
     let mut squares = 0.0;
     for (j, slot) in out.iter_mut().enumerate() {
         let g = first + j;
-        let range = plan.contribution_offsets[g] as usize..plan.contribution_offsets[g + 1] as usize;
+        let range =
+            plan.contribution_offsets[g] as usize..plan.contribution_offsets[g + 1] as usize;
         let mut sum = 0.0;
         for &s in &plan.contributions[range] {
             sum += local_gradient[s as usize];
