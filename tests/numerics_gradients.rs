@@ -408,3 +408,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn products_fused_with_a_bias_match_finite_differences() {
+    // A @ W + bias in both orders, for a row, scalar and full bias, with the product
+    // read once (fused) and read twice (not fused).
+    let mut rng = Rng(4242);
+    for bias_shape in [Shape::Vector(9), Shape::Scalar, Shape::Matrix(10, 9)] {
+        for bias_first in [false, true] {
+            for reuse_product in [false, true] {
+                let (a_len, w_len) = (10 * 8, 8 * 9);
+                let n = a_len + w_len + bias_shape.len();
+                let mut b = ExprBuilder::new(n);
+                let a = b.input(0, Shape::Matrix(10, 8));
+                let w = b.input(a_len, Shape::Matrix(8, 9));
+                let bias = b.input(a_len + w_len, bias_shape);
+                let p = b.binary(BinaryOp::MatMul, a, w).unwrap();
+                let z = if bias_first {
+                    b.binary(BinaryOp::Add, bias, p).unwrap()
+                } else {
+                    b.binary(BinaryOp::Add, p, bias).unwrap()
+                };
+                let h = b.unary(UnaryOp::Tanh, z);
+                let mut f = weighted_sum(&mut b, h, &mut rng);
+                if reuse_product {
+                    let extra = weighted_sum(&mut b, p, &mut rng);
+                    f = b.binary(BinaryOp::Add, f, extra).unwrap();
+                }
+                let objective = b.compile(f).unwrap();
+                let expected_steps = if reuse_product { 6 } else { 3 };
+                assert_eq!(objective.num_steps(), expected_steps, "{bias_shape} {reuse_product}");
+                check_gradient(&objective, &rng.vec(n, -1.0, 1.0), 1e-7)
+                    .unwrap_or_else(|e| panic!("bias {bias_shape} first {bias_first}: {e}"));
+            }
+        }
+    }
+}

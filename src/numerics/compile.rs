@@ -63,6 +63,17 @@ pub(crate) enum StepKind {
         k: usize,
         n: usize,
     },
+    /// `lhs @ rhs + bias` (the bias broadcast): a product fused with the addition that
+    /// is its only consumer, so the product needs no buffer or pass of its own.
+    MatMulBias {
+        lhs: Operand,
+        rhs: Operand,
+        bias: Operand,
+        bias_mode: Broadcast,
+        m: usize,
+        k: usize,
+        n: usize,
+    },
     Reduce {
         op: Reduce,
         arg: Operand,
@@ -98,6 +109,7 @@ impl Step {
             StepKind::Binary { lhs, rhs, .. }
             | StepKind::MatMul { lhs, rhs, .. }
             | StepKind::Dot { lhs, rhs } => vec![lhs, rhs],
+            StepKind::MatMulBias { lhs, rhs, bias, .. } => vec![lhs, rhs, bias],
             StepKind::Gather { items } => items.iter_mut().collect(),
         }
     }
@@ -111,6 +123,7 @@ impl Step {
             StepKind::Binary { lhs, rhs, .. }
             | StepKind::MatMul { lhs, rhs, .. }
             | StepKind::Dot { lhs, rhs } => vec![lhs, rhs],
+            StepKind::MatMulBias { lhs, rhs, bias, .. } => vec![lhs, rhs, bias],
             StepKind::Gather { items } => items.iter().collect(),
         }
     }
@@ -348,6 +361,24 @@ fn forward_step(step: &Step, before: &[f64], out: &mut [f64], consts: &[f64], x:
             false,
             &mut [],
         ),
+        StepKind::MatMulBias {
+            lhs,
+            rhs,
+            bias,
+            bias_mode,
+            m,
+            k,
+            n,
+        } => {
+            kernels::broadcast_fill(*bias_mode, get(bias), *m, *n, out);
+            kernels::matmul(
+                MatRef::new(get(lhs), *m, *k),
+                MatRef::new(get(rhs), *k, *n),
+                out,
+                true,
+                &mut [],
+            );
+        }
         StepKind::Reduce { op, arg } => out[0] = op.value(&get(arg)[..arg.shape.len()]),
         StepKind::Dot { lhs, rhs } => {
             out[0] = kernels::dot(&get(lhs)[..lhs.shape.len()], get(rhs));
@@ -441,6 +472,26 @@ fn backward_step(
                 kernels::matmul(MatRef::new(get(lhs), *m, *k).t(), grad, adj, acc, scratch);
             }
         }
+        StepKind::MatMulBias {
+            lhs,
+            rhs,
+            bias,
+            bias_mode,
+            m,
+            k,
+            n,
+        } => {
+            let grad = MatRef::new(g, *m, *n);
+            if let Some((adj, acc)) = sink(lhs, adjoint_before, gradient) {
+                kernels::matmul(grad, MatRef::new(get(rhs), *k, *n).t(), adj, acc, scratch);
+            }
+            if let Some((adj, acc)) = sink(rhs, adjoint_before, gradient) {
+                kernels::matmul(MatRef::new(get(lhs), *m, *k).t(), grad, adj, acc, scratch);
+            }
+            if let Some((adj, acc)) = sink(bias, adjoint_before, gradient) {
+                kernels::broadcast_sum(*bias_mode, g, *m, *n, adj, acc);
+            }
+        }
         StepKind::Reduce { op, arg } => {
             if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
                 op.backward(get(arg), value[0], g[0], adj, acc);
@@ -492,6 +543,83 @@ fn run_forward(steps: &[Step], slots: &mut [f64], consts: &[f64], x: &[f64]) {
         let (before, rest) = slots.split_at_mut(step.out);
         forward_step(step, before, &mut rest[..step.len], consts, x);
     }
+}
+
+/// Replaces `Add(MatMul(a, b), bias)` (either order) by one `MatMulBias` step when the
+/// product's value is read by nothing else; the product's step is removed (its slot
+/// region stays unused).
+fn fuse_bias_additions(steps: &mut Vec<Step>, output: Option<Loc>) {
+    let mut uses: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for step in steps.iter() {
+        for operand in step.operands() {
+            if let Loc::Slot(offset) = operand.loc {
+                *uses.entry(offset).or_default() += 1;
+            }
+        }
+    }
+    if let Some(Loc::Slot(offset)) = output {
+        *uses.entry(offset).or_default() += 1;
+    }
+    let producer: std::collections::HashMap<usize, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| (step.out, i))
+        .collect();
+    let mut removed = vec![false; steps.len()];
+    for index in 0..steps.len() {
+        let StepKind::Binary {
+            op: Arith::Add,
+            lhs,
+            rhs,
+            lhs_mode,
+            rhs_mode,
+            ..
+        } = steps[index].kind
+        else {
+            continue;
+        };
+        let candidates = [
+            (lhs, lhs_mode, rhs, rhs_mode),
+            (rhs, rhs_mode, lhs, lhs_mode),
+        ];
+        for (product, product_mode, bias, bias_mode) in candidates {
+            let Loc::Slot(offset) = product.loc else {
+                continue;
+            };
+            if product_mode != Broadcast::Full || uses.get(&offset) != Some(&1) {
+                continue;
+            }
+            let Some(&source) = producer.get(&offset) else {
+                continue;
+            };
+            if let StepKind::MatMul {
+                lhs: a,
+                rhs: b,
+                m,
+                k,
+                n,
+            } = steps[source].kind
+            {
+                steps[index].kind = StepKind::MatMulBias {
+                    lhs: a,
+                    rhs: b,
+                    bias,
+                    bias_mode,
+                    m,
+                    k,
+                    n,
+                };
+                removed[source] = true;
+                break;
+            }
+        }
+    }
+    let mut index = 0;
+    steps.retain(|_| {
+        let keep = !removed[index];
+        index += 1;
+        keep
+    });
 }
 
 pub(crate) fn compile(
@@ -600,6 +728,10 @@ pub(crate) fn compile(
         }
     }
 
+    // 4. Fusion of a product with the addition of a bias, when the addition is the
+    //    product's only consumer.
+    fuse_bias_additions(&mut steps, locs[output.0]);
+
     // 5. Adjoint write/accumulate decisions: the first contribution to a slot's adjoint
     //    in reverse order overwrites it.
     let mut written = vec![false; slot_len];
@@ -628,7 +760,7 @@ pub(crate) fn compile(
     let scratch_len = steps
         .iter()
         .map(|step| match step.kind {
-            StepKind::MatMul { k, n, .. } => k * n,
+            StepKind::MatMul { k, n, .. } | StepKind::MatMulBias { k, n, .. } => k * n,
             _ => 0,
         })
         .max()

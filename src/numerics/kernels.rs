@@ -496,6 +496,55 @@ pub(crate) fn broadcast_backward(
     }
 }
 
+/// Fills `out` (rows x cols) with `value` broadcast from `mode`.
+pub(crate) fn broadcast_fill(
+    mode: Broadcast,
+    value: &[f64],
+    rows: usize,
+    cols: usize,
+    out: &mut [f64],
+) {
+    match mode {
+        Broadcast::Full => out[..rows * cols].copy_from_slice(&value[..rows * cols]),
+        Broadcast::Row => {
+            for row in out[..rows * cols].chunks_exact_mut(cols) {
+                row.copy_from_slice(&value[..cols]);
+            }
+        }
+        Broadcast::Scalar => out[..rows * cols].fill(value[0]),
+    }
+}
+
+/// The adjoint of a broadcast: `adjoint (+)= g` summed over the broadcast dimensions
+/// (rows in order).
+pub(crate) fn broadcast_sum(
+    mode: Broadcast,
+    g: &[f64],
+    rows: usize,
+    cols: usize,
+    adjoint: &mut [f64],
+    accumulate: bool,
+) {
+    let g = &g[..rows * cols];
+    match mode {
+        Broadcast::Full => store(&mut adjoint[..rows * cols], accumulate, |i| g[i]),
+        Broadcast::Row => {
+            let adjoint = &mut adjoint[..cols];
+            for (r, row) in g.chunks_exact(cols).enumerate() {
+                store(adjoint, accumulate || r > 0, |j| row[j]);
+            }
+        }
+        Broadcast::Scalar => {
+            let total = sum(g);
+            adjoint[0] = if accumulate {
+                adjoint[0] + total
+            } else {
+                total
+            };
+        }
+    }
+}
+
 /// A reduction to a scalar, over every entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reduce {
@@ -592,6 +641,26 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     total
 }
 
+/// Dot product of two equally long slices with four independent partial sums (combined
+/// as `(s0 + s1) + (s2 + s3)`, then the tail in order): a fixed order, so deterministic.
+#[inline]
+pub(crate) fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len();
+    let b = &b[..n];
+    let mut lanes = [0.0f64; 4];
+    let chunks = n / 4;
+    for c in 0..chunks {
+        for l in 0..4 {
+            lanes[l] += a[4 * c + l] * b[4 * c + l];
+        }
+    }
+    let mut total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for i in 4 * chunks..n {
+        total += a[i] * b[i];
+    }
+    total
+}
+
 /// A row-major matrix operand of a product, possibly used transposed.
 #[derive(Clone, Copy)]
 pub(crate) struct MatRef<'a> {
@@ -666,6 +735,29 @@ pub(crate) fn matmul(a: MatRef, b: MatRef, out: &mut [f64], accumulate: bool, sc
     }
     let (ars, acs) = a.strides();
     let (brs, bcs) = b.strides();
+    if n == 1 && k > 1 {
+        // Matrix-vector product; b's single column is contiguous.
+        let b_col = &b.data[..k];
+        if acs == 1 {
+            // Rows of a are contiguous: one dot product per row.
+            for (i, o) in out.iter_mut().enumerate() {
+                let total = dot_lanes(&a.data[i * ars..i * ars + k], b_col);
+                *o = if accumulate { *o + total } else { total };
+            }
+        } else {
+            // a is used transposed: out += b[p] * (row p of the stored matrix).
+            if !accumulate {
+                out.fill(0.0);
+            }
+            for (p, &bp) in b_col.iter().enumerate() {
+                let stored_row = &a.data[p * acs..p * acs + m];
+                for (o, &av) in out.iter_mut().zip(stored_row) {
+                    *o += av * bp;
+                }
+            }
+        }
+        return;
+    }
     if m >= MR && n >= NR {
         // Rows of b must be contiguous for the kernel: pack a transposed b.
         let (b_rows, ldb): (&[f64], usize) = if bcs == 1 {
