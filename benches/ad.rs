@@ -9,7 +9,6 @@
 //! Run with `cargo bench --bench ad`.
 
 #[path = "../tests/numerics_common/w1.rs"]
-#[allow(dead_code)]
 mod w1;
 
 use catopt::numerics::{BinaryOp, CompiledObjective, ExprBuilder, Shape, Workspace};
