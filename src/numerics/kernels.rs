@@ -711,7 +711,7 @@ impl<'a> MatRef<'a> {
 }
 
 /// Rows of the register tile of the product kernel.
-const MR: usize = 4;
+const MR: usize = 6;
 /// Columns of the register tile of the product kernel.
 const NR: usize = 8;
 
@@ -758,7 +758,7 @@ pub(crate) fn matmul(a: MatRef, b: MatRef, out: &mut [f64], accumulate: bool, sc
         }
         return;
     }
-    if m >= MR && n >= NR {
+    if m >= 4 && n >= NR {
         // Rows of b must be contiguous for the kernel: pack a transposed b.
         let (b_rows, ldb): (&[f64], usize) = if bcs == 1 {
             (b.data, brs)
@@ -858,6 +858,9 @@ fn madd<const FMA: bool>(x: f64, y: f64, acc: f64) -> f64 {
     }
 }
 
+/// Inner-dimension block: a block of `b` (KC rows x NR columns) and of `a` stay in L1.
+const KC: usize = 64;
+
 #[inline(always)]
 fn gemm_blocked<const FMA: bool>(args: &GemmArgs, out: &mut [f64]) {
     let &GemmArgs {
@@ -871,6 +874,35 @@ fn gemm_blocked<const FMA: bool>(args: &GemmArgs, out: &mut [f64]) {
         ldb,
         accumulate,
     } = args;
+    let n_main = n - n % NR;
+    let mut k0 = 0;
+    while k0 < k {
+        let kc = KC.min(k - k0);
+        // The first block overwrites (unless accumulating); later blocks add.
+        let first = k0 == 0 && !accumulate;
+        let mut i = 0;
+        while i < m {
+            let rows = MR.min(m - i);
+            let block = RowBlock {
+                i,
+                k0,
+                kc,
+                n_main,
+                first,
+            };
+            match rows {
+                6 => rows_block::<FMA, 6>(args, &block, out),
+                5 => rows_block::<FMA, 5>(args, &block, out),
+                4 => rows_block::<FMA, 4>(args, &block, out),
+                3 => rows_block::<FMA, 3>(args, &block, out),
+                2 => rows_block::<FMA, 2>(args, &block, out),
+                _ => rows_block::<FMA, 1>(args, &block, out),
+            }
+            i += rows;
+        }
+        k0 += kc;
+    }
+    // Leftover columns (fewer than NR): plain sums over the whole inner dimension.
     let a_at = |i: usize, p: usize| {
         if a_trans {
             a[p * lda + i]
@@ -878,61 +910,8 @@ fn gemm_blocked<const FMA: bool>(args: &GemmArgs, out: &mut [f64]) {
             a[i * lda + p]
         }
     };
-    let mut i = 0;
-    while i + MR <= m {
-        let mut j = 0;
-        while j + NR <= n {
-            let mut acc = [[0.0f64; NR]; MR];
-            if a_trans {
-                for p in 0..k {
-                    let bp: &[f64; NR] = b[p * ldb + j..p * ldb + j + NR].try_into().unwrap();
-                    let ap: &[f64; MR] = a[p * lda + i..p * lda + i + MR].try_into().unwrap();
-                    for r in 0..MR {
-                        for q in 0..NR {
-                            acc[r][q] = madd::<FMA>(ap[r], bp[q], acc[r][q]);
-                        }
-                    }
-                }
-            } else {
-                let rows: [&[f64]; MR] = std::array::from_fn(|r| &a[(i + r) * lda..][..k]);
-                for p in 0..k {
-                    let bp: &[f64; NR] = b[p * ldb + j..p * ldb + j + NR].try_into().unwrap();
-                    for r in 0..MR {
-                        let x = rows[r][p];
-                        for q in 0..NR {
-                            acc[r][q] = madd::<FMA>(x, bp[q], acc[r][q]);
-                        }
-                    }
-                }
-            }
-            for r in 0..MR {
-                let row = &mut out[(i + r) * n + j..(i + r) * n + j + NR];
-                if accumulate {
-                    for q in 0..NR {
-                        row[q] += acc[r][q];
-                    }
-                } else {
-                    row.copy_from_slice(&acc[r]);
-                }
-            }
-            j += NR;
-        }
-        // Leftover columns of this row block.
-        for r in i..i + MR {
-            for jj in j..n {
-                let mut total = 0.0;
-                for p in 0..k {
-                    total = madd::<FMA>(a_at(r, p), b[p * ldb + jj], total);
-                }
-                let o = &mut out[r * n + jj];
-                *o = if accumulate { *o + total } else { total };
-            }
-        }
-        i += MR;
-    }
-    // Leftover rows.
-    for r in i..m {
-        for jj in 0..n {
+    for r in 0..m {
+        for jj in n_main..n {
             let mut total = 0.0;
             for p in 0..k {
                 total = madd::<FMA>(a_at(r, p), b[p * ldb + jj], total);
@@ -940,6 +919,75 @@ fn gemm_blocked<const FMA: bool>(args: &GemmArgs, out: &mut [f64]) {
             let o = &mut out[r * n + jj];
             *o = if accumulate { *o + total } else { total };
         }
+    }
+}
+
+/// Rows `i .. i + R` and inner indices `k0 .. k0 + kc` of a blocked product.
+struct RowBlock {
+    i: usize,
+    k0: usize,
+    kc: usize,
+    n_main: usize,
+    first: bool,
+}
+
+/// One register tile of R rows x NR columns at a time, across the first `n_main` columns.
+#[inline(always)]
+fn rows_block<const FMA: bool, const R: usize>(args: &GemmArgs, block: &RowBlock, out: &mut [f64]) {
+    let &GemmArgs {
+        n,
+        a,
+        lda,
+        a_trans,
+        b,
+        ldb,
+        ..
+    } = args;
+    let &RowBlock {
+        i,
+        k0,
+        kc,
+        n_main,
+        first,
+    } = block;
+    let mut j = 0;
+    while j < n_main {
+        let mut acc = [[0.0f64; NR]; R];
+        if a_trans {
+            for p in k0..k0 + kc {
+                let bp: &[f64; NR] = b[p * ldb + j..p * ldb + j + NR].try_into().unwrap();
+                let ap: &[f64; R] = a[p * lda + i..p * lda + i + R].try_into().unwrap();
+                for r in 0..R {
+                    for q in 0..NR {
+                        acc[r][q] = madd::<FMA>(ap[r], bp[q], acc[r][q]);
+                    }
+                }
+            }
+        } else {
+            let rows: [&[f64]; R] = std::array::from_fn(|r| &a[(i + r) * lda + k0..][..kc]);
+            for p in 0..kc {
+                let bp: &[f64; NR] = b[(k0 + p) * ldb + j..(k0 + p) * ldb + j + NR]
+                    .try_into()
+                    .unwrap();
+                for r in 0..R {
+                    let x = rows[r][p];
+                    for q in 0..NR {
+                        acc[r][q] = madd::<FMA>(x, bp[q], acc[r][q]);
+                    }
+                }
+            }
+        }
+        for r in 0..R {
+            let row = &mut out[(i + r) * n + j..(i + r) * n + j + NR];
+            if first {
+                row.copy_from_slice(&acc[r]);
+            } else {
+                for q in 0..NR {
+                    row[q] += acc[r][q];
+                }
+            }
+        }
+        j += NR;
     }
 }
 
@@ -966,35 +1014,56 @@ mod tests {
         );
     }
 
+    /// The blocked kernel (row tiles of every height, several inner blocks, leftover
+    /// columns), the matrix-vector paths and the plain loops, against a naive triple loop,
+    /// for every transposition, overwriting and accumulating.
     #[test]
-    fn small_and_packed_products_agree() {
-        // 9x9 goes through gemm, the same product via the loop path must agree.
-        let a: Vec<f64> = (0..81).map(|i| (i as f64 * 0.37).sin()).collect();
-        let b: Vec<f64> = (0..81).map(|i| (i as f64 * 0.11).cos()).collect();
-        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            let mut ar = MatRef::new(&a, 9, 9);
-            let mut br = MatRef::new(&b, 9, 9);
-            if ta {
-                ar = ar.t();
-            }
-            if tb {
-                br = br.t();
-            }
-            let mut fast = vec![0.0; 81];
-            let mut scratch = vec![0.0; 81];
-            matmul(ar, br, &mut fast, false, &mut scratch);
-            let mut naive = vec![0.0; 81];
-            for i in 0..9 {
-                for j in 0..9 {
-                    for p in 0..9 {
-                        let av = if ta { a[p * 9 + i] } else { a[i * 9 + p] };
-                        let bv = if tb { b[j * 9 + p] } else { b[p * 9 + j] };
-                        naive[i * 9 + j] += av * bv;
+    fn every_product_path_agrees_with_the_naive_product() {
+        let dims = [
+            (9, 9, 9),
+            (13, 150, 19),
+            (4, 70, 8),
+            (5, 3, 1),
+            (1, 7, 5),
+            (11, 65, 1),
+        ];
+        for (m, k, n) in dims {
+            let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                // Stored so that the operand as used is m x k and k x n.
+                let ar = if ta {
+                    MatRef::new(&a, k, m).t()
+                } else {
+                    MatRef::new(&a, m, k)
+                };
+                let br = if tb {
+                    MatRef::new(&b, n, k).t()
+                } else {
+                    MatRef::new(&b, k, n)
+                };
+                let at = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
+                let bt = |p: usize, j: usize| if tb { b[j * k + p] } else { b[p * n + j] };
+                let mut naive = vec![0.5; m * n];
+                for i in 0..m {
+                    for j in 0..n {
+                        for p in 0..k {
+                            naive[i * n + j] += at(i, p) * bt(p, j);
+                        }
                     }
                 }
-            }
-            for (x, y) in fast.iter().zip(&naive) {
-                assert!((x - y).abs() < 1e-12, "{ta} {tb}");
+                let mut scratch = vec![0.0; k * n];
+                for accumulate in [false, true] {
+                    let mut fast = vec![if accumulate { 0.5 } else { f64::NAN }; m * n];
+                    matmul(ar, br, &mut fast, accumulate, &mut scratch);
+                    for (idx, (x, y)) in fast.iter().zip(&naive).enumerate() {
+                        let expected = if accumulate { *y } else { y - 0.5 };
+                        assert!(
+                            (x - expected).abs() < 1e-11,
+                            "{m}x{k}x{n} ta={ta} tb={tb} acc={accumulate} [{idx}]: {x} vs {expected}"
+                        );
+                    }
+                }
             }
         }
     }
