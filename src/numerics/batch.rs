@@ -24,7 +24,18 @@ impl BatchWorkspace {
     }
 }
 
-/// The values of one operand for the current batch.
+/// Boxes are processed in tiles of this many, so that every node's buffer for a tile stays
+/// in the L1 cache while the tile runs through the whole plan.
+const TILE: usize = 256;
+
+/// The boxes `start .. start + len` of a batch of `batch` boxes.
+struct Tile {
+    batch: usize,
+    start: usize,
+    len: usize,
+}
+
+/// The values of one operand for the current tile.
 #[inline(always)]
 fn source<'a>(
     operand: &Operand,
@@ -32,11 +43,11 @@ fn source<'a>(
     consts: &[f64],
     x: &'a [f64],
     stride: usize,
-    batch: usize,
+    tile: &Tile,
 ) -> Src<'a> {
     match operand.loc {
-        Loc::Slot(slot) => Src::Slice(&slots[slot * stride..slot * stride + batch]),
-        Loc::Input(input) => Src::Slice(&x[input * batch..(input + 1) * batch]),
+        Loc::Slot(slot) => Src::Slice(&slots[slot * stride..slot * stride + tile.len]),
+        Loc::Input(input) => Src::Slice(&x[input * tile.batch + tile.start..][..tile.len]),
         Loc::Const(offset) => Src::Splat(consts[offset]),
     }
 }
@@ -58,7 +69,7 @@ impl CompiledObjective {
             self.is_batchable(),
             "batch_workspace: the objective has non-scalar nodes"
         );
-        let len = self.plan.slot_len * max_batch;
+        let len = self.plan.slot_len * max_batch.min(TILE);
         BatchWorkspace {
             values: vec![0.0; len],
             adjoints: vec![0.0; len],
@@ -102,7 +113,7 @@ impl CompiledObjective {
         );
         assert_eq!(
             ws.values.len(),
-            plan.slot_len * ws.max_batch,
+            plan.slot_len * ws.max_batch.min(TILE),
             "the batch workspace belongs to another objective"
         );
         assert_eq!(x.len(), plan.num_inputs * batch, "x has the wrong length");
@@ -112,14 +123,38 @@ impl CompiledObjective {
             plan.num_inputs * batch,
             "gradient has the wrong length"
         );
-        let stride = ws.max_batch;
+        let mut start = 0;
+        while start < batch {
+            let tile = Tile {
+                batch,
+                start,
+                len: TILE.min(batch - start),
+            };
+            self.run_tile(ws, &tile, x, values, gradient);
+            start += tile.len;
+        }
+    }
+
+    /// Runs the plan forward and backward for one tile of boxes.
+    fn run_tile(
+        &self,
+        ws: &mut BatchWorkspace,
+        tile: &Tile,
+        x: &[f64],
+        values: &mut [f64],
+        gradient: &mut [f64],
+    ) {
+        let plan = &*self.plan;
+        let stride = ws.max_batch.min(TILE);
+        let batch = tile.len;
         let consts = &plan.consts[..];
+        let values = &mut values[tile.start..tile.start + batch];
 
         // Forward: one loop per step.
         for step in &plan.steps {
             let (before, rest) = ws.values.split_at_mut(step.out * stride);
             let out = &mut rest[..batch];
-            let src = |operand: &Operand| source(operand, before, consts, x, stride, batch);
+            let src = |operand: &Operand| source(operand, before, consts, x, stride, tile);
             match &step.kind {
                 StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(src(arg)), out),
                 StepKind::Binary { op, lhs, rhs, .. } => {
@@ -139,16 +174,20 @@ impl CompiledObjective {
         }
         match plan.output {
             Loc::Slot(slot) => values.copy_from_slice(&ws.values[slot * stride..][..batch]),
-            Loc::Input(input) => values.copy_from_slice(&x[input * batch..][..batch]),
+            Loc::Input(input) => {
+                values.copy_from_slice(&x[input * tile.batch + tile.start..][..batch])
+            }
             Loc::Const(offset) => values.fill(consts[offset]),
         }
 
         // Reverse.
-        gradient.fill(0.0);
+        for input in 0..plan.num_inputs {
+            gradient[input * tile.batch + tile.start..][..batch].fill(0.0);
+        }
         match plan.output {
             Loc::Slot(slot) => ws.adjoints[slot * stride..][..batch].fill(1.0),
             Loc::Input(input) => {
-                for g in &mut gradient[input * batch..][..batch] {
+                for g in &mut gradient[input * tile.batch + tile.start..][..batch] {
                     *g += 1.0;
                 }
                 return;
@@ -160,7 +199,7 @@ impl CompiledObjective {
             let (adjoint_before, rest) = ws.adjoints.split_at_mut(step.out * stride);
             let g = &rest[..batch];
             let value = &slots[step.out * stride..][..batch];
-            let src = |operand: &Operand| source(operand, slots, consts, x, stride, batch);
+            let src = |operand: &Operand| source(operand, slots, consts, x, stride, tile);
             // The adjoint slice of an operand, and whether to accumulate into it.
             macro_rules! with_sink {
                 ($operand:expr, |$adj:ident, $acc:ident| $body:expr) => {
@@ -171,7 +210,7 @@ impl CompiledObjective {
                             $body
                         }
                         Loc::Input(input) => {
-                            let $adj = &mut gradient[input * batch..(input + 1) * batch];
+                            let $adj = &mut gradient[input * tile.batch + tile.start..][..batch];
                             let $acc = true;
                             $body
                         }

@@ -331,20 +331,31 @@ pub(crate) fn binary_backward_full(
 ) {
     let n = adjoint.len();
     let (out, g) = (&out[..n], &g[..n]);
+    // One monomorphic, bounds-check-free loop per operand layout, so that it vectorises.
     macro_rules! go {
-        ($op:expr, $side:expr) => {
+        ($op:expr, $side:expr) => {{
+            let f = |av: f64, bv: f64, o: f64, gi: f64| match $side {
+                Side::Lhs => $op.vjp_lhs(av, bv, o, gi),
+                Side::Rhs => $op.vjp_rhs(av, bv, o, gi),
+            };
             match (a, b) {
                 (Src::Slice(a), Src::Slice(b)) => {
-                    let (a, b) = (Src::Slice(&a[..n]), Src::Slice(&b[..n]));
-                    store(adjoint, accumulate, |i| {
-                        binary_contribution($op, $side, a, b, out, g, i)
-                    })
+                    let (a, b) = (&a[..n], &b[..n]);
+                    store(adjoint, accumulate, |i| f(a[i], b[i], out[i], g[i]))
                 }
-                _ => store(adjoint, accumulate, |i| {
-                    binary_contribution($op, $side, a, b, out, g, i)
-                }),
+                (Src::Slice(a), Src::Splat(b)) => {
+                    let a = &a[..n];
+                    store(adjoint, accumulate, |i| f(a[i], b, out[i], g[i]))
+                }
+                (Src::Splat(a), Src::Slice(b)) => {
+                    let b = &b[..n];
+                    store(adjoint, accumulate, |i| f(a, b[i], out[i], g[i]))
+                }
+                (Src::Splat(a), Src::Splat(b)) => {
+                    store(adjoint, accumulate, |i| f(a, b, out[i], g[i]))
+                }
             }
-        };
+        }};
     }
     match (op, side) {
         (Arith::Add, _) => go!(Arith::Add, Side::Lhs),
@@ -352,7 +363,9 @@ pub(crate) fn binary_backward_full(
         (Arith::Sub, Side::Rhs) => go!(Arith::Sub, Side::Rhs),
         (Arith::Mul, Side::Lhs) => go!(Arith::Mul, Side::Lhs),
         (Arith::Mul, Side::Rhs) => go!(Arith::Mul, Side::Rhs),
-        (op, side) => go!(op, side),
+        (Arith::Div, Side::Lhs) => go!(Arith::Div, Side::Lhs),
+        (Arith::Div, Side::Rhs) => go!(Arith::Div, Side::Rhs),
+        (Arith::Pow, side) => go!(Arith::Pow, side),
     }
 }
 
