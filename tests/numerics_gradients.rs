@@ -437,7 +437,11 @@ fn products_fused_with_a_bias_match_finite_differences() {
                 }
                 let objective = b.compile(f).unwrap();
                 let expected_steps = if reuse_product { 6 } else { 3 };
-                assert_eq!(objective.num_steps(), expected_steps, "{bias_shape} {reuse_product}");
+                assert_eq!(
+                    objective.num_steps(),
+                    expected_steps,
+                    "{bias_shape} {reuse_product}"
+                );
                 check_gradient(&objective, &rng.vec(n, -1.0, 1.0), 1e-7)
                     .unwrap_or_else(|e| panic!("bias {bias_shape} first {bias_first}: {e}"));
             }
