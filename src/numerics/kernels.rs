@@ -194,7 +194,7 @@ fn store(out: &mut [f64], accumulate: bool, f: impl Fn(usize) -> f64) {
 }
 
 /// `out = f(a)` elementwise.
-#[inline]
+#[inline(always)]
 pub(crate) fn unary_forward(op: Elementwise, a: &[f64], out: &mut [f64]) {
     let a = &a[..out.len()];
     macro_rules! go {
@@ -216,7 +216,7 @@ pub(crate) fn unary_forward(op: Elementwise, a: &[f64], out: &mut [f64]) {
 }
 
 /// `adjoint_a (+)= g * f'(a)` elementwise.
-#[inline]
+#[inline(always)]
 pub(crate) fn unary_backward(
     op: Elementwise,
     a: &[f64],
@@ -242,7 +242,7 @@ pub(crate) fn unary_backward(
 }
 
 /// `out = a (op) b` elementwise; `a` and `b` are as long as `out` or splatted.
-#[inline]
+#[inline(always)]
 pub(crate) fn binary_forward(op: Arith, a: Src, b: Src, out: &mut [f64]) {
     let n = out.len();
     macro_rules! go {
@@ -317,7 +317,7 @@ fn binary_contribution(
 }
 
 /// `adjoint (+)= contribution` for one operand whose value is as long as the loop.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn binary_backward_full(
     op: Arith,
@@ -366,6 +366,68 @@ pub(crate) fn binary_backward_full(
         (Arith::Div, Side::Lhs) => go!(Arith::Div, Side::Lhs),
         (Arith::Div, Side::Rhs) => go!(Arith::Div, Side::Rhs),
         (Arith::Pow, side) => go!(Arith::Pow, side),
+    }
+}
+
+/// Both operands' adjoints of an elementwise operation in one loop (they must be distinct
+/// buffers, each as long as the loop). Each entry gets exactly what
+/// [`binary_backward_full`] would give it.
+#[inline(always)]
+pub(crate) fn binary_backward_both(
+    op: Arith,
+    a: Src,
+    b: Src,
+    out: &[f64],
+    g: &[f64],
+    (adj_a, acc_a): (&mut [f64], bool),
+    (adj_b, acc_b): (&mut [f64], bool),
+) {
+    let n = adj_a.len();
+    let (out, g, adj_b) = (&out[..n], &g[..n], &mut adj_b[..n]);
+    macro_rules! go {
+        ($op:expr, $acc_a:expr, $acc_b:expr) => {{
+            let at = |i: usize| match a {
+                Src::Slice(s) => s[i],
+                Src::Splat(v) => v,
+            };
+            let bt = |i: usize| match b {
+                Src::Slice(s) => s[i],
+                Src::Splat(v) => v,
+            };
+            if let (Src::Slice(sa), Src::Slice(sb)) = (a, b) {
+                let (sa, sb) = (&sa[..n], &sb[..n]);
+                for i in 0..n {
+                    let da = $op.vjp_lhs(sa[i], sb[i], out[i], g[i]);
+                    let db = $op.vjp_rhs(sa[i], sb[i], out[i], g[i]);
+                    adj_a[i] = if $acc_a { adj_a[i] + da } else { da };
+                    adj_b[i] = if $acc_b { adj_b[i] + db } else { db };
+                }
+            } else {
+                for i in 0..n {
+                    let da = $op.vjp_lhs(at(i), bt(i), out[i], g[i]);
+                    let db = $op.vjp_rhs(at(i), bt(i), out[i], g[i]);
+                    adj_a[i] = if $acc_a { adj_a[i] + da } else { da };
+                    adj_b[i] = if $acc_b { adj_b[i] + db } else { db };
+                }
+            }
+        }};
+    }
+    macro_rules! modes {
+        ($op:expr) => {
+            match (acc_a, acc_b) {
+                (false, false) => go!($op, false, false),
+                (false, true) => go!($op, false, true),
+                (true, false) => go!($op, true, false),
+                (true, true) => go!($op, true, true),
+            }
+        };
+    }
+    match op {
+        Arith::Add => modes!(Arith::Add),
+        Arith::Sub => modes!(Arith::Sub),
+        Arith::Mul => modes!(Arith::Mul),
+        Arith::Div => modes!(Arith::Div),
+        Arith::Pow => modes!(Arith::Pow),
     }
 }
 
