@@ -2,6 +2,7 @@
 //! interpreter that builds random expression DAGs from a list of instructions.
 #![allow(dead_code)]
 
+pub mod baselines;
 pub mod w1;
 
 use catopt::numerics::{
