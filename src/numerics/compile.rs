@@ -258,7 +258,10 @@ fn lower(
                 })),
             }
         }
-        Node::Binary { op, lhs, rhs } => {
+        Node::Binary {
+            op,
+            operands: [lhs, rhs],
+        } => {
             let (lhs, rhs) = (operand(*lhs), operand(*rhs));
             let arith = match op {
                 BinaryOp::MatMul => {
@@ -297,7 +300,9 @@ fn lower(
             op: reduce_of(*op),
             arg: operand(*arg),
         })),
-        Node::Dot { lhs, rhs } => Lowered::Compute(step(StepKind::Dot {
+        Node::Dot {
+            operands: [lhs, rhs],
+        } => Lowered::Compute(step(StepKind::Dot {
             lhs: operand(*lhs),
             rhs: operand(*rhs),
         })),
@@ -549,6 +554,12 @@ fn run_forward(steps: &[Step], slots: &mut [f64], consts: &[f64], x: &[f64]) {
 /// product's value is read by nothing else; the product's step is removed (its slot
 /// region stays unused).
 fn fuse_bias_additions(steps: &mut Vec<Step>, output: Option<Loc>) {
+    if !steps
+        .iter()
+        .any(|step| matches!(step.kind, StepKind::MatMul { .. }))
+    {
+        return;
+    }
     let mut uses: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     for step in steps.iter() {
         for operand in step.operands() {
