@@ -448,3 +448,79 @@ fn products_fused_with_a_bias_match_finite_differences() {
         }
     }
 }
+
+#[test]
+fn degenerate_outputs_have_exact_gradients() {
+    // The objective is an input itself, an entry of an input, a transposed scalar, or
+    // data only: no steps at all, and the gradient is exact.
+    let mut b = ExprBuilder::new(3);
+    let x = b.input(1, Shape::Scalar);
+    let objective = b.compile(x).unwrap();
+    assert_eq!(objective.num_steps(), 0);
+    assert_eq!(
+        gradient(&objective, &[5.0, 6.0, 7.0]),
+        (6.0, vec![0.0, 1.0, 0.0])
+    );
+
+    let mut b = ExprBuilder::new(3);
+    let v = b.input(0, Shape::Vector(3));
+    let v2 = b.index(v, &[2]).unwrap();
+    let t = b.unary(UnaryOp::Transpose, v2);
+    let objective = b.compile(t).unwrap();
+    assert_eq!(
+        gradient(&objective, &[5.0, 6.0, 7.0]),
+        (7.0, vec![0.0, 0.0, 1.0])
+    );
+
+    let mut b = ExprBuilder::new(2);
+    let data = b.constant(Shape::Vector(2), &[3.0, 4.0]);
+    let norm = b.reduce(Reduction::SumSq, data);
+    let objective = b.compile(norm).unwrap();
+    assert_eq!(objective.num_steps(), 0);
+    assert_eq!(gradient(&objective, &[1.0, 1.0]), (25.0, vec![0.0, 0.0]));
+
+    // Degenerate outputs batch too.
+    for objective in [
+        {
+            let mut b = ExprBuilder::new(2);
+            let x = b.input(1, Shape::Scalar);
+            b.compile(x).unwrap()
+        },
+        {
+            let mut b = ExprBuilder::new(2);
+            let c = b.scalar(2.5);
+            b.compile(c).unwrap()
+        },
+    ] {
+        assert!(objective.is_batchable());
+        let mut ws = objective.batch_workspace(3);
+        let (mut values, mut g) = ([0.0; 3], [9.0; 6]);
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        objective.batch_value_and_gradient(&mut ws, 3, &x, &mut values, &mut g);
+        let mut single = objective.workspace();
+        for k in 0..3 {
+            let mut gk = [0.0; 2];
+            let v = objective.value_and_gradient(&mut single, &[x[k], x[3 + k]], &mut gk);
+            assert_eq!(v, values[k]);
+            assert_eq!(gk, [g[k], g[3 + k]]);
+        }
+    }
+}
+
+#[test]
+fn one_input_used_through_overlapping_nodes_sums_its_gradient() {
+    // x as a vector and x[0] as its own scalar input node over the same coordinates:
+    // f = sum(x * x) + 3 * x[0] has gradient 2x + (3, 0).
+    let mut b = ExprBuilder::new(2);
+    let x = b.input(0, Shape::Vector(2));
+    let x0 = b.input(0, Shape::Scalar);
+    let sq = b.binary(BinaryOp::Mul, x, x).unwrap();
+    let s = b.reduce(Reduction::Sum, sq);
+    let three = b.scalar(3.0);
+    let t = b.binary(BinaryOp::Mul, three, x0).unwrap();
+    let f = b.binary(BinaryOp::Add, s, t).unwrap();
+    let objective = b.compile(f).unwrap();
+    let (value, g) = gradient(&objective, &[1.5, -2.0]);
+    assert_eq!(value, 1.5 * 1.5 + 4.0 + 4.5);
+    assert_eq!(g, vec![2.0 * 1.5 + 3.0, -4.0]);
+}
