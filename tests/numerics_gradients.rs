@@ -524,3 +524,19 @@ fn one_input_used_through_overlapping_nodes_sums_its_gradient() {
     assert_eq!(value, 1.5 * 1.5 + 4.0 + 4.5);
     assert_eq!(g, vec![2.0 * 1.5 + 3.0, -4.0]);
 }
+
+#[test]
+fn zeroth_powers_have_zero_derivative_even_at_zero() {
+    // As in JAX: d/dx x^0 = 0 at x = 0, for a constant and for a computed exponent.
+    let mut b = ExprBuilder::new(2);
+    let x = b.input(0, Shape::Scalar);
+    let y = b.input(1, Shape::Scalar);
+    let zero = b.scalar(0.0);
+    let constant_power = b.binary(BinaryOp::Pow, x, zero).unwrap();
+    let y0 = b.binary(BinaryOp::Mul, y, zero).unwrap();
+    let computed_power = b.binary(BinaryOp::Pow, x, y0).unwrap();
+    let f = b.binary(BinaryOp::Add, constant_power, computed_power).unwrap();
+    let (value, g) = gradient(&b.compile(f).unwrap(), &[0.0, 1.0]);
+    assert_eq!(value, 2.0);
+    assert_eq!(g, vec![0.0, 0.0]);
+}

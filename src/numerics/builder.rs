@@ -555,6 +555,16 @@ mod tests {
     }
 
     #[test]
+    fn zero_sized_values_are_rejected_at_compile() {
+        let mut b = ExprBuilder::new(0);
+        let x = b.input(0, Shape::Vector(0));
+        let e = b.unary(UnaryOp::Exp, x);
+        let s = b.reduce(Reduction::Sum, e);
+        let err = b.compile(s).unwrap_err();
+        assert!(err.to_string().contains("no entries"), "{err}");
+    }
+
+    #[test]
     fn output_must_be_scalar() {
         let mut b = ExprBuilder::new(2);
         let x = b.input(0, Shape::Vector(2));

@@ -550,6 +550,20 @@ fn run_forward(steps: &[Step], slots: &mut [f64], consts: &[f64], x: &[f64]) {
     }
 }
 
+/// The operation a node performs, as written in the language (for error messages).
+fn node_name(node: &Node) -> &'static str {
+    match node {
+        Node::Input { .. } => "input",
+        Node::Constant { .. } => "constant",
+        Node::Unary { op, .. } => op.name(),
+        Node::Binary { op, .. } => op.name(),
+        Node::Reduce { op, .. } => op.name(),
+        Node::Dot { .. } => "dot",
+        Node::Gather { .. } => "[...]",
+        Node::Index { .. } => "index",
+    }
+}
+
 /// Replaces `Add(MatMul(a, b), bias)` (either order) by one `MatMulBias` step when the
 /// product's value is read by nothing else; the product's step is removed (its slot
 /// region stays unused).
@@ -670,6 +684,26 @@ pub(crate) fn compile(
                 reachable[child.0] = true;
             }
         }
+    }
+
+    // Every value must have entries, and a size that fits in memory.
+    for id in 0..nodes.len() {
+        if !reachable[id] {
+            continue;
+        }
+        let shape = shapes[id];
+        let reason = match shape.checked_len() {
+            None => "the value is too large to store",
+            Some(0) => {
+                "a value with no entries (a zero dimension) cannot take part in an objective"
+            }
+            Some(_) => continue,
+        };
+        return Err(ShapeError {
+            operation: node_name(&nodes[id]).into(),
+            shapes: vec![shape],
+            reason: reason.into(),
+        });
     }
 
     // 2. Constant folding: data-only nodes are evaluated now, with the same kernels.

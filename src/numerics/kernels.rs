@@ -103,6 +103,8 @@ impl Elementwise {
             Elementwise::Sin => g * a.cos(),
             Elementwise::Cos => -(g * a.sin()),
             Elementwise::Square => g * (2.0 * a),
+            // As in JAX: the derivative of x^0 is 0, even at x = 0.
+            Elementwise::Powi(0) => 0.0,
             Elementwise::Powi(n) => g * (f64::from(n) * a.powi(n - 1)),
             Elementwise::Powf(c) => g * (c * a.powf(c - 1.0)),
         }
@@ -139,7 +141,14 @@ impl Arith {
             Arith::Add | Arith::Sub => g,
             Arith::Mul => g * b,
             Arith::Div => g / b,
-            Arith::Pow => g * (b * a.powf(b - 1.0)),
+            // As in JAX: the derivative of x^0 with respect to x is 0, even at x = 0.
+            Arith::Pow => {
+                if b == 0.0 {
+                    0.0
+                } else {
+                    g * (b * a.powf(b - 1.0))
+                }
+            }
         }
     }
 
@@ -151,8 +160,9 @@ impl Arith {
             Arith::Sub => -g,
             Arith::Mul => g * a,
             Arith::Div => -(g * out / b),
+            // As in JAX, log(x) is taken as 0 at x = 0 (the exponent's derivative there).
             Arith::Pow => {
-                if out == 0.0 && a == 0.0 {
+                if a == 0.0 {
                     0.0
                 } else {
                     g * (out * a.ln())
