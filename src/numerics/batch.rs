@@ -222,8 +222,10 @@ impl CompiledObjective {
         }
 
         // Reverse.
-        for input in 0..plan.num_inputs {
-            gradient[input * tile.batch + tile.start..][..batch].fill(0.0);
+        for range in &plan.zero_ranges {
+            for input in range.clone() {
+                gradient[input * tile.batch + tile.start..][..batch].fill(0.0);
+            }
         }
         match plan.output {
             Loc::Slot(_) => {} // seeded with ones when the workspace was made
@@ -252,7 +254,7 @@ impl CompiledObjective {
                         }
                         Loc::Input(input) => {
                             let $adj = &mut gradient[input * tile.batch + tile.start..][..batch];
-                            let $acc = true;
+                            let $acc = $operand.accumulate;
                             $body
                         }
                         Loc::Const(_) => {}
@@ -302,8 +304,8 @@ impl CompiledObjective {
                         _ => None,
                     };
                     if let Some((adj_a, adj_b)) = both {
-                        let acc_a = !matches!(lhs.loc, Loc::Slot(_)) || lhs.accumulate;
-                        let acc_b = !matches!(rhs.loc, Loc::Slot(_)) || rhs.accumulate;
+                        let acc_a = lhs.accumulate;
+                        let acc_b = rhs.accumulate;
                         kernels::binary_backward_both(
                             *op,
                             a,

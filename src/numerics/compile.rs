@@ -31,8 +31,8 @@ pub(crate) enum Loc {
 pub(crate) struct Operand {
     pub(crate) loc: Loc,
     pub(crate) shape: Shape,
-    /// For a `Slot` operand: add to its adjoint (true) or overwrite it (false, the first
-    /// contribution in reverse order).
+    /// For a `Slot` or `Input` operand: add to its adjoint (true) or overwrite it (false,
+    /// the first contribution in reverse order).
     pub(crate) accumulate: bool,
 }
 
@@ -138,6 +138,8 @@ pub(crate) struct Plan {
     pub(crate) steps: Vec<Step>,
     pub(crate) slot_len: usize,
     pub(crate) scratch_len: usize,
+    /// The gradient entries no step writes: zeroed before each reverse pass.
+    pub(crate) zero_ranges: Vec<std::ops::Range<usize>>,
     pub(crate) output: Loc,
     pub(crate) batchable: bool,
 }
@@ -409,7 +411,7 @@ fn sink<'a>(
             &mut adjoint_before[offset..offset + len],
             operand.accumulate,
         )),
-        Loc::Input(offset) => Some((&mut gradient[offset..offset + len], true)),
+        Loc::Input(offset) => Some((&mut gradient[offset..offset + len], operand.accumulate)),
         Loc::Const(_) => None,
     }
 }
@@ -779,15 +781,54 @@ pub(crate) fn compile(
 
     // 5. Adjoint write/accumulate decisions: the first contribution to a slot's adjoint
     //    in reverse order overwrites it.
+    //    The same holds for the gradient's entries (inputs), as long as no two input
+    //    operands overlap partially; entries no step writes are zeroed before the
+    //    reverse pass.
     let mut written = vec![false; slot_len];
+    let mut input_written = vec![false; num_inputs];
+    let mut partial_overlap = false;
     for step in steps.iter_mut().rev() {
         for operand in step.operands_mut() {
-            if let Loc::Slot(offset) = operand.loc {
-                operand.accumulate = written[offset];
-                written[offset] = true;
+            match operand.loc {
+                Loc::Slot(offset) => {
+                    operand.accumulate = written[offset];
+                    written[offset] = true;
+                }
+                Loc::Input(offset) => {
+                    let range = &mut input_written[offset..offset + operand.shape.len()];
+                    if range.iter().all(|w| !w) {
+                        operand.accumulate = false;
+                        range.fill(true);
+                    } else if range.iter().all(|&w| w) {
+                        operand.accumulate = true;
+                    } else {
+                        partial_overlap = true;
+                    }
+                }
+                Loc::Const(_) => {}
             }
         }
     }
+    let zero_ranges = if partial_overlap {
+        // Fall back to zeroing the whole gradient and accumulating every contribution.
+        for step in steps.iter_mut() {
+            for operand in step.operands_mut() {
+                if let Loc::Input(_) = operand.loc {
+                    operand.accumulate = true;
+                }
+            }
+        }
+        std::iter::once(0..num_inputs).collect()
+    } else {
+        let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+        for (i, _) in input_written.iter().enumerate().filter(|(_, &w)| !w) {
+            match ranges.last_mut() {
+                Some(last) if last.end == i => last.end = i + 1,
+                _ => ranges.push(i..i + 1),
+            }
+        }
+        ranges
+    };
 
     let batchable = steps
         .iter()
@@ -819,6 +860,7 @@ pub(crate) fn compile(
             steps,
             slot_len,
             scratch_len,
+            zero_ranges,
             output: output_loc,
             batchable,
         }),
@@ -885,7 +927,9 @@ impl CompiledObjective {
         let plan = &*self.plan;
         run_forward(&plan.steps, &mut ws.values, &plan.consts, x);
         let value = self.output_value(ws, x);
-        gradient.fill(0.0);
+        for range in &plan.zero_ranges {
+            gradient[range.clone()].fill(0.0);
+        }
         match plan.output {
             Loc::Const(_) => return value,
             Loc::Input(offset) => {
