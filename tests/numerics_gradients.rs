@@ -535,7 +535,9 @@ fn zeroth_powers_have_zero_derivative_even_at_zero() {
     let constant_power = b.binary(BinaryOp::Pow, x, zero).unwrap();
     let y0 = b.binary(BinaryOp::Mul, y, zero).unwrap();
     let computed_power = b.binary(BinaryOp::Pow, x, y0).unwrap();
-    let f = b.binary(BinaryOp::Add, constant_power, computed_power).unwrap();
+    let f = b
+        .binary(BinaryOp::Add, constant_power, computed_power)
+        .unwrap();
     let (value, g) = gradient(&b.compile(f).unwrap(), &[0.0, 1.0]);
     assert_eq!(value, 2.0);
     assert_eq!(g, vec![0.0, 0.0]);
