@@ -779,6 +779,26 @@ pub(crate) fn compile(
     //    product's only consumer.
     fuse_bias_additions(&mut steps, locs[output.0]);
 
+    // Compact the slot layout so that steps removed by fusion leave no gap (operands
+    // always point at the start of a step's region).
+    let mut new_offset = std::collections::HashMap::new();
+    slot_len = 0;
+    for step in steps.iter_mut() {
+        new_offset.insert(step.out, slot_len);
+        step.out = slot_len;
+        slot_len += step.len;
+    }
+    let relocate = |loc: Loc| match loc {
+        Loc::Slot(offset) => Loc::Slot(new_offset[&offset]),
+        other => other,
+    };
+    for step in steps.iter_mut() {
+        for operand in step.operands_mut() {
+            operand.loc = relocate(operand.loc);
+        }
+    }
+    locs[output.0] = locs[output.0].map(relocate);
+
     // 5. Adjoint write/accumulate decisions: the first contribution to a slot's adjoint
     //    in reverse order overwrites it.
     //    The same holds for the gradient's entries (inputs), as long as no two input
@@ -959,5 +979,28 @@ impl CompiledObjective {
     /// vectorised kernel ([`batch_value_and_gradient`](Self::batch_value_and_gradient)).
     pub fn is_batchable(&self) -> bool {
         self.plan.batchable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_products_leave_no_gap_in_the_buffers() {
+        // tanh(A @ W + b) with sum: the product is fused away, so the buffers hold the
+        // fused step (10 x 9), tanh (10 x 9) and the sum: 181 values.
+        let mut builder = ExprBuilder::new(8 * 9 + 9);
+        let a = builder.constant(Shape::Matrix(10, 8), &[0.5; 80]);
+        let w = builder.input(0, Shape::Matrix(8, 9));
+        let b = builder.input(72, Shape::Vector(9));
+        let p = builder.binary(BinaryOp::MatMul, a, w).unwrap();
+        let z = builder.binary(BinaryOp::Add, p, b).unwrap();
+        let h = builder.unary(UnaryOp::Tanh, z);
+        let f = builder.reduce(Reduction::Sum, h);
+        let objective = builder.compile(f).unwrap();
+        assert_eq!(objective.num_steps(), 3);
+        assert_eq!(objective.plan.slot_len, 90 + 90 + 1);
+        assert_eq!(objective.plan.output, Loc::Slot(180));
     }
 }
