@@ -137,7 +137,7 @@ fn matrix_products_in_every_numpy_case_match_finite_differences() {
         (Shape::Vector(3), Shape::Matrix(3, 2)),
         (Shape::Matrix(2, 3), Shape::Vector(3)),
         (Shape::Matrix(2, 3), Shape::Matrix(3, 4)),
-        // Large enough for the packed (matrixmultiply) path.
+        // Large enough for the register-blocked kernel (with leftover rows and columns).
         (Shape::Matrix(9, 10), Shape::Matrix(10, 11)),
         (Shape::Vector(10), Shape::Matrix(10, 9)),
         (Shape::Matrix(12, 10), Shape::Vector(10)),

@@ -6,9 +6,15 @@
 //! 2. folds every data-only subexpression into a constant (evaluated once, here);
 //! 3. lowers the remaining (active) nodes to steps; inputs and constants are read in
 //!    place (no step, no buffer), and the transpose of a vector or scalar is free;
-//! 4. specialises constant exponents (`x^2` becomes `x * x`, integer `x^n` uses `powi`);
-//! 5. decides, for every operand, whether its adjoint is written (the first contribution
-//!    in reverse order) or accumulated, so no adjoint buffer is ever zeroed.
+//!    constant exponents are specialised (`x^2` becomes `x * x`, integer `x^n` uses `powi`);
+//! 4. fuses a matrix product with the bias added to it (`X @ W + b` is one step), then
+//!    compacts the buffer layout;
+//! 5. decides, for every operand, whether its adjoint (or gradient entry) is written (the
+//!    first contribution in reverse order) or accumulated, so no adjoint buffer is zeroed.
+//!
+//! Gradients are bit-for-bit deterministic: every sum runs in a fixed order. The matrix
+//! product uses fused multiply-adds when the CPU has AVX2 and FMA, so results can differ
+//! in the last bits between machines with and without FMA (never between runs).
 
 use super::builder::{BinaryOp, ExprBuilder, Node, NodeId, Reduction, ShapeError, UnaryOp};
 use super::kernels::{self, Arith, Broadcast, Elementwise, MatRef, Reduce, Side, Src};
