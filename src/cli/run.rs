@@ -1,6 +1,6 @@
 //! `catopt run FILE`: solve a composite by distributed gradient descent.
 
-use super::output::{apply_values, values_object};
+use super::output::{apply_values, values_object, values_text};
 use super::render::{print_report, write_atomically};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
@@ -280,6 +280,8 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         .iter()
         .find(|s| s.composite == problem.composite_id);
     let settings = settings(args, solve_block)?;
+    // The typed program is no longer needed: free it before the plan is built.
+    drop(program);
     let variables = if args.all {
         problem.all_variables()
     } else {
@@ -415,7 +417,7 @@ struct RunReport<'a> {
     settings: &'a Settings,
     outcome: &'a Outcome,
     state: &'a SolverState,
-    variables: &'a [NamedVariable],
+    variables: &'a [NamedVariable<'a>],
     seconds: f64,
     compile_seconds: f64,
     steps_done: u64,
@@ -504,17 +506,7 @@ impl RunReport<'_> {
             self.compile_seconds
         ));
         out.push_str("values:\n");
-        const MAX_ENTRIES: usize = 12;
-        let values = values_object(self.variables, &self.state.values);
-        for (name, value) in values.iter().take(200) {
-            out.push_str(&format!("  {name} = {}\n", abbreviate(value, MAX_ENTRIES)));
-        }
-        if values.len() > 200 {
-            out.push_str(&format!(
-                "  ... and {} more (use --format json or --output)\n",
-                values.len() - 200
-            ));
-        }
+        out.push_str(&values_text(self.variables, &self.state.values, 8));
         out
     }
 }
@@ -523,33 +515,6 @@ fn finite_or_null(value: f64) -> Value {
     serde_json::Number::from_f64(value)
         .map(Value::Number)
         .unwrap_or(Value::Null)
-}
-
-/// A JSON value printed with long arrays shortened: `[1, 2, 3, ... (1000 entries)]`.
-fn abbreviate(value: &Value, max_entries: usize) -> String {
-    match value {
-        Value::Array(items) if items.len() > max_entries => {
-            let head: Vec<String> = items[..max_entries]
-                .iter()
-                .map(|v| abbreviate(v, max_entries))
-                .collect();
-            format!("[{}, ... ({} entries)]", head.join(", "), items.len())
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(|v| abbreviate(v, max_entries))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::Number(n) => match n.as_f64() {
-            Some(v) => format!("{v}"),
-            None => n.to_string(),
-        },
-        Value::Null => "non-finite".into(),
-        other => other.to_string(),
-    }
 }
 
 /// Trace, progress bar, checkpoints and Ctrl-C.

@@ -83,7 +83,8 @@ pub fn sum_of_squares(values: &[f64]) -> f64 {
     for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
         *lane += v * v;
     }
-    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 }
 
 /// A sum in a fixed order that does not depend on the backend: eight interleaved partial
@@ -99,7 +100,8 @@ pub fn fixed_order_sum(values: &[f64]) -> f64 {
     for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
         *lane += v;
     }
-    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 }
 /// One box type of a composite: a compiled objective and the boxes that instantiate it.
 #[derive(Clone)]
@@ -288,7 +290,14 @@ impl Plan {
                         coordinates[i * count + k] = g as u32;
                     }
                 }
-                let layout = choose_layout(&coordinates, count, arity, &mut gather, &mut bases, &mut runs);
+                let layout = choose_layout(
+                    &coordinates,
+                    count,
+                    arity,
+                    &mut gather,
+                    &mut bases,
+                    &mut runs,
+                );
                 chunks.push(Chunk {
                     group: gi as u32,
                     first_member: first as u32,
@@ -384,9 +393,9 @@ impl Plan {
     /// Total number of slots (the sum of the boxes' arities): the numbers gathered and
     /// scattered per evaluation.
     pub fn local_len(&self) -> usize {
-        self.chunks
-            .last()
-            .map_or(0, |c| c.slot_start + c.count as usize * self.groups[c.group as usize].arity())
+        self.chunks.last().map_or(0, |c| {
+            c.slot_start + c.count as usize * self.groups[c.group as usize].arity()
+        })
     }
 
     /// True when plan order is box order, so the run's summation order is the category
@@ -772,7 +781,11 @@ impl Executor {
         });
         for worker in workers.iter().skip(1) {
             let worker = worker.lock().unwrap_or_else(|e| e.into_inner());
-            for (&g, &value) in worker.deferred_coordinates.iter().zip(&worker.deferred_values) {
+            for (&g, &value) in worker
+                .deferred_coordinates
+                .iter()
+                .zip(&worker.deferred_values)
+            {
                 self.gradient[g as usize] += value;
             }
         }
@@ -802,7 +815,11 @@ impl Executor {
                     // SAFETY: blocks are disjoint; one task per block.
                     unsafe {
                         let next = next.range(range.clone());
-                        for ((n, &z), &g) in next.iter_mut().zip(&state[range.clone()]).zip(&gradient[range.clone()]) {
+                        for ((n, &z), &g) in next
+                            .iter_mut()
+                            .zip(&state[range.clone()])
+                            .zip(&gradient[range.clone()])
+                        {
                             *n = z - lr * g;
                         }
                         *partials.get(block) = sum_of_squares(&gradient[range]);
@@ -859,9 +876,10 @@ impl Executor {
                 for (i, x) in inputs.iter_mut().enumerate() {
                     *x = state[plan.coordinate(chunk, i * count + k)];
                 }
-                let value = group
-                    .objective
-                    .value_and_gradient(&mut workspace, &inputs, &mut gradient);
+                let value =
+                    group
+                        .objective
+                        .value_and_gradient(&mut workspace, &inputs, &mut gradient);
                 if !value.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
                     found = Some(b);
                 }
@@ -909,9 +927,13 @@ impl SweepContext<'_> {
             let local_gradient = &mut scratch.gradient[..slots];
             let values = &mut scratch.values[..count];
             if let Some(batch) = scratch.batch.as_mut() {
-                group
-                    .objective
-                    .batch_value_and_gradient(batch, count, inputs, values, local_gradient);
+                group.objective.batch_value_and_gradient(
+                    batch,
+                    count,
+                    inputs,
+                    values,
+                    local_gradient,
+                );
             } else if let Some(single) = scratch.single.as_mut() {
                 values[0] = group
                     .objective
@@ -955,7 +977,8 @@ impl SweepContext<'_> {
             }
             Layout::Runs { offset, count: n } => {
                 for run in &plan.runs[offset..offset + n] {
-                    let (s, g, len) = (run.slot as usize, run.coordinate as usize, run.len as usize);
+                    let (s, g, len) =
+                        (run.slot as usize, run.coordinate as usize, run.len as usize);
                     inputs[s..s + len].copy_from_slice(&state[g..g + len]);
                 }
             }
@@ -1000,7 +1023,11 @@ impl SweepContext<'_> {
             }
             None => {
                 for (j, (t, &c)) in target.iter_mut().zip(contributions).enumerate() {
-                    let base = if bit(&self.plan.first, slot + j) { 0.0 } else { *t };
+                    let base = if bit(&self.plan.first, slot + j) {
+                        0.0
+                    } else {
+                        *t
+                    };
                     *t = base + c;
                 }
             }
@@ -1034,7 +1061,8 @@ impl SweepContext<'_> {
             Layout::Runs { offset, count: n } => {
                 // One box: plan order is slot order.
                 for run in &plan.runs[offset..offset + n] {
-                    let (s, g, len) = (run.slot as usize, run.coordinate as usize, run.len as usize);
+                    let (s, g, len) =
+                        (run.slot as usize, run.coordinate as usize, run.len as usize);
                     self.add_run(g, chunk.slot_start + s, &local_gradient[s..s + len]);
                 }
             }
@@ -1043,7 +1071,11 @@ impl SweepContext<'_> {
                 for k in 0..count {
                     let mut s = k;
                     while s < local_gradient.len() {
-                        self.add(gather[s] as usize, bit(first, chunk.slot_start + s), local_gradient[s]);
+                        self.add(
+                            gather[s] as usize,
+                            bit(first, chunk.slot_start + s),
+                            local_gradient[s],
+                        );
                         s += count;
                     }
                 }
