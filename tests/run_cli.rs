@@ -295,8 +295,21 @@ fn ctrl_c_stops_cleanly_with_the_results_so_far() {
     let dir = temp_dir("interrupt");
     let checkpoint = dir.join("state.ckpt");
     let child = catopt()
-        .args(["run", "bench/w2_100000.opt", "--steps", "100000000", "--format", "json", "--quiet"])
-        .args(["--checkpoint", checkpoint.to_str().unwrap(), "--checkpoint-every", "1000000000"])
+        .args([
+            "run",
+            "bench/w2_100000.opt",
+            "--steps",
+            "100000000",
+            "--format",
+            "json",
+            "--quiet",
+        ])
+        .args([
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--checkpoint-every",
+            "1000000000",
+        ])
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

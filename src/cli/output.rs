@@ -232,10 +232,14 @@ pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: 
     out
 }
 
-fn format_number(value: f64) -> String {
-    if value.is_finite() {
-        format!("{value}")
-    } else {
+/// Plain notation for ordinary magnitudes, scientific for very large or small ones.
+pub fn format_number(value: f64) -> String {
+    let magnitude = value.abs();
+    if !value.is_finite() {
         format!("{value} (non-finite)")
+    } else if magnitude != 0.0 && !(1e-5..1e7).contains(&magnitude) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
     }
 }

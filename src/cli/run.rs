@@ -350,19 +350,26 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         }
     }
     let diverged = (outcome.stop_reason == StopReason::Diverged).then(|| {
-        let label = outcome
-            .diverged_box
-            .map(|b| {
+        let culprit = match outcome.diverged_box {
+            Some(b) => {
                 let type_name = &problem.box_types[problem.box_type_of[b] as usize].name;
-                format!("{} (objective `{type_name}`)", problem.diagram.box_name(b))
-            })
-            .unwrap_or_else(|| "an unknown box".into());
-        let step = if outcome.evaluation.objective.is_finite() && steps_done + start_step > 0 {
+                format!(
+                    "box `{}` (objective `{type_name}`) produced a non-finite objective or gradient",
+                    problem.diagram.box_name(b)
+                )
+            }
+            None => "the sum of the boxes' objectives or the gradient overflowed (every box's own value and gradient is finite)".into(),
+        };
+        // After a reverted step the reported iterate is the one before the divergence.
+        let step = if outcome.evaluation.objective.is_finite() && state.step + 1 > start_step {
             state.step + 1
         } else {
             state.step
         };
-        (step, label)
+        let box_name = outcome
+            .diverged_box
+            .map(|b| problem.diagram.box_name(b).to_string());
+        (step, box_name, culprit)
     });
     let report = RunReport {
         file: &args.file,
@@ -391,9 +398,9 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         }
         Format::Text => print!("{}", report.text()),
     }
-    if let Some((step, label)) = &diverged {
+    if let Some((step, _, label)) = &diverged {
         eprintln!(
-            "error[R0001]: the run diverged at step {step}: box {label} produced a non-finite objective or gradient.\n  \
+            "error[R0001]: the run diverged at step {step}: {label}.\n  \
              The values reported are the last finite iterate (step {}).\n  \
              help: try a smaller step size, e.g. --lr {}",
             state.step,
@@ -423,7 +430,7 @@ struct RunReport<'a> {
     steps_done: u64,
     backend: &'static str,
     threads: usize,
-    diverged: Option<&'a (u64, String)>,
+    diverged: Option<&'a (u64, Option<String>, String)>,
 }
 
 impl RunReport<'_> {
@@ -462,8 +469,8 @@ impl RunReport<'_> {
             "box_types": self.problem.box_types.len(),
             "values": values_object(self.variables, &self.state.values),
         });
-        if let Some((step, label)) = self.diverged {
-            object["diverged"] = json!({ "step": step, "box": label });
+        if let Some((step, box_name, message)) = self.diverged {
+            object["diverged"] = json!({ "step": step, "box": box_name, "message": message });
         }
         object
     }

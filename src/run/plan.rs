@@ -1123,7 +1123,14 @@ mod tests {
             tolerance: None,
             rel_tolerance: None,
         };
-        solve(&mut executor, Method::Gd { lr }, stop, &mut state, &mut NoObserver).unwrap();
+        solve(
+            &mut executor,
+            Method::Gd { lr },
+            stop,
+            &mut state,
+            &mut NoObserver,
+        )
+        .unwrap();
         state.values
     }
 
