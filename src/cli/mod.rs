@@ -4,7 +4,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod check;
+pub mod explain;
+pub mod graph;
 pub mod output;
+pub mod plot;
 pub mod render;
 pub mod run;
 
@@ -16,6 +19,8 @@ pub const EXIT_LAW_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 /// Exit code for a run that diverged (non-finite objective or gradient).
 pub const EXIT_DIVERGED: i32 = 3;
+/// Exit code when an external program the command needs (Graphviz `dot`) is missing.
+pub const EXIT_MISSING_TOOL: i32 = 4;
 /// Exit code for a run stopped by Ctrl-C (after reporting the results so far).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -42,6 +47,10 @@ pub enum Command {
     },
     /// Solve a composite by distributed gradient descent.
     Run(Box<run::RunArgs>),
+    /// Draw a composite's undirected wiring diagram (DOT, or SVG with Graphviz).
+    Graph(graph::GraphArgs),
+    /// Explain a composite in words and tables: state space, gather/scatter, communication, update.
+    Explain(explain::ExplainArgs),
 }
 
 /// Runs the command line with the given arguments (including the program name) and
@@ -72,5 +81,7 @@ where
             }
         }
         Command::Run(args) => run::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Explain(args) => explain::run(&args),
     }
 }
