@@ -362,11 +362,11 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
     let _ = writeln!(
         out,
         "Per step the boxes gather {} in total and scatter-add as many gradient entries back.\n\
-         {} of x are shared (read by two or more boxes): their increments are summed.\n\
-         {} are private variables: they never leave their box.\n",
+         Shared coordinates of x (read by two or more boxes; their increments are summed): {}.\n\
+         Private coordinates (a box's own variables; they never leave their box): {}.\n",
         numbers(gathered),
-        capitalise(&numbers(shared)),
-        capitalise(&numbers(private_total)),
+        shared,
+        private_total,
     );
     // Junctions by number of boxes.
     let boxes_of = |j: usize| -> Vec<usize> {
@@ -445,14 +445,6 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
         .find(|s| s.composite == problem.composite_id);
     out.push_str(&update_formula(problem, solve, &layouts));
     out
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
-        None => String::new(),
-    }
 }
 
 /// The method's name and step size as written in the solve block (or symbolic).
@@ -601,7 +593,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("gather 4 numbers in total"), "{text}");
-        assert!(text.contains("1 number of x are shared"), "{text}");
+        assert!(text.contains("summed): 1."), "{text}");
+        assert!(text.contains("their box): 2."), "{text}");
         assert!(
             text.contains("b    <- b - 0.1 * (d f1/d b + d f2/d b)"),
             "{text}"

@@ -296,7 +296,7 @@ pub fn diagram_dot(
     let mut out = String::new();
     let _ = writeln!(out, "graph {} {{", quoted(&problem.name));
     out.push_str(
-        "  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=12, nodesep=0.3, ranksep=0.5];\n  \
+        "  graph [rankdir=TB, fontname=\"Helvetica\", fontsize=12, nodesep=0.3, ranksep=0.5];\n  \
          node [fontname=\"Helvetica\", fontsize=11];\n  \
          edge [color=\"#4d4d4d\"];\n",
     );
@@ -333,7 +333,7 @@ pub fn diagram_dot(
             (DiagramNode::Box(bx), DiagramNode::Junction(j))
             | (DiagramNode::Junction(j), DiagramNode::Box(bx)) => {
                 let port = *edge.weight() - diagram.box_ports(bx).start;
-                let _ = writeln!(out, "  b{bx}:p{port} -- j{j};");
+                let _ = writeln!(out, "  b{bx}:p{port}:s -- j{j};");
             }
             (DiagramNode::OuterPort(o), DiagramNode::Junction(j))
             | (DiagramNode::Junction(j), DiagramNode::OuterPort(o)) => {
@@ -364,9 +364,9 @@ fn write_cluster(
         format!("cluster_{path}")
     };
     let style = if path.is_empty() {
-        "style=\"rounded\", penwidth=2, color=\"#333333\""
+        "style=\"rounded\"; penwidth=2; color=\"#333333\""
     } else {
-        "style=\"rounded,dashed\", color=\"#7a7a7a\""
+        "style=\"rounded,dashed\"; color=\"#7a7a7a\""
     };
     let _ = writeln!(
         out,
@@ -411,8 +411,8 @@ fn write_cluster(
         }
         let short = &child[cluster_of(&child).len()..].trim_start_matches('.');
         let child_label = match nested.get(&child) {
-            Some(composite) => format!("{short} : {composite}"),
-            None => short.to_string(),
+            Some(composite) if composite != short => format!("{short} : {composite}"),
+            _ => short.to_string(),
         };
         write_cluster(
             out,
