@@ -18,6 +18,9 @@ use std::path::PathBuf;
 /// Above this many rows a table is cut, and above this many boxes boxes are summarised by type.
 pub const ROW_LIMIT: usize = 40;
 
+/// At most this many partial derivatives are written out in one sum.
+const TERMS_LISTED: usize = 4;
+
 /// At most this many ports are listed for one junction.
 const PORTS_LISTED: usize = 6;
 
@@ -217,8 +220,13 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
         if ports.len() > PORTS_LISTED {
             names.push(format!("... ({} ports)", ports.len()));
         }
-        if diagram.outer_port_junction().contains(&j) {
-            names.push("outer port".into());
+        for (o, _) in diagram
+            .outer_port_junction()
+            .iter()
+            .enumerate()
+            .filter(|(_, &outer)| outer == j)
+        {
+            names.push(format!("outer port {o}"));
         }
         if names.is_empty() {
             names.push("no port (unused)".into());
@@ -484,8 +492,8 @@ fn update_formula(problem: &Problem, solve: Option<&Solve>, layouts: &[LocalLayo
         Some(beta) => {
             let _ = writeln!(
                 out,
-                "    v(k+1) = {beta} * v(k) + sum_b phi_b^T grad f_b(phi_b x(k))\n    \
-                 x(k+1) = x(k) - lr * v(k+1)\n"
+                "    vel(k+1) = {beta} * vel(k) + sum_b phi_b^T grad f_b(phi_b x(k))\n    \
+                 x(k+1)   = x(k) - lr * vel(k+1)\n"
             );
         }
     }
@@ -531,7 +539,12 @@ fn update_formula(problem: &Problem, solve: Option<&Solve>, layouts: &[LocalLayo
             let sum = match list.len() {
                 0 => "0".to_string(),
                 1 => list[0].clone(),
-                _ => format!("({})", list.join(" + ")),
+                n if n <= TERMS_LISTED => format!("({})", list.join(" + ")),
+                n => format!(
+                    "({} + ... + {}; {n} terms)",
+                    list[..TERMS_LISTED - 1].join(" + "),
+                    list[n - 1]
+                ),
             };
             match &beta {
                 None => {
@@ -540,7 +553,7 @@ fn update_formula(problem: &Problem, solve: Option<&Solve>, layouts: &[LocalLayo
                 Some(beta) => {
                     let _ = writeln!(
                         out,
-                        "    {name:<width$} <- {name} - {lr} * v[{name}],  v[{name}] <- {beta} * v[{name}] + {sum}"
+                        "    {name:<width$} <- {name} - {lr} * vel[{name}],  vel[{name}] <- {beta} * vel[{name}] + {sum}"
                     );
                 }
             }

@@ -128,8 +128,8 @@ pub fn plot_format(path: &Path) -> Result<PlotFormat, String> {
 }
 
 /// Draws objective and gradient norm per step into `path` (SVG or PNG by extension), one
-/// panel each, titled `title`. A panel whose values are all positive uses a log scale;
-/// otherwise (an objective that reaches zero or below) a linear one, said on its axis.
+/// panel each, titled `title`, on log scales. An objective that reaches zero or below is
+/// drawn as its gap to the lowest value seen (the axis says so).
 pub fn write_plot(path: &Path, title: &str, recorder: &PlotRecorder) -> Result<(), String> {
     register_font();
     let format = plot_format(path)?;
@@ -148,6 +148,9 @@ pub fn write_plot(path: &Path, title: &str, recorder: &PlotRecorder) -> Result<(
     result.map_err(|e| format!("cannot write plot {}: {e}", path.display()))
 }
 
+/// A named curve of (step, value) points and its colour.
+type Series = (&'static str, Vec<(u64, f64)>, RGBColor);
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -161,7 +164,7 @@ where
     let root = root.titled(title, ("sans-serif", 22)).map_err(err)?;
     let panels = root.split_evenly((2, 1));
     let last_step = samples.last().map(|s| s.0).unwrap_or(0).max(1);
-    let series: [(&str, Vec<(u64, f64)>, RGBColor); 2] = [
+    let series: [Series; 2] = [
         (
             "objective",
             samples.iter().map(|s| (s.0, s.1)).collect(),
@@ -176,57 +179,47 @@ where
     for (panel, (name, points, color)) in panels.iter().zip(series) {
         let finite: Vec<(u64, f64)> = points.into_iter().filter(|p| p.1.is_finite()).collect();
         let positive = !finite.is_empty() && finite.iter().all(|p| p.1 > 0.0);
-        let (low, high) = finite
+        // An objective that reaches zero or below is drawn as its gap to the lowest value
+        // seen, F(x_k) - min F, which a log scale can show (the minimum itself drops out).
+        let (points, label) = if positive || finite.is_empty() {
+            (finite, format!("{name} (log scale)"))
+        } else {
+            let lowest = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            let gaps: Vec<(u64, f64)> = finite
+                .iter()
+                .map(|p| (p.0, p.1 - lowest))
+                .filter(|p| p.1 > 0.0)
+                .collect();
+            (gaps, format!("{name} - ({lowest:.6e}) (log scale)"))
+        };
+        let (low, high) = points
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |acc, p| {
                 (acc.0.min(p.1), acc.1.max(p.1))
             });
-        let (low, high) = if finite.is_empty() {
-            (1.0, 10.0)
+        let (low, high) = if points.is_empty() {
+            (0.1, 10.0)
+        } else if high / low < 10.0 {
+            (low / 3.0, high * 3.0)
         } else {
-            (low, high)
+            (low / 1.5, high * 1.5)
         };
-        if positive {
-            let (low, high) = if high / low < 10.0 {
-                (low / 3.0, high * 3.0)
-            } else {
-                (low / 1.5, high * 1.5)
-            };
-            let mut chart = ChartBuilder::on(panel)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(80)
-                .build_cartesian_2d(0u64..last_step, (low..high).log_scale())
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("step")
-                .y_desc(format!("{name} (log scale)"))
-                .y_label_formatter(&|v| format!("{v:.1e}"))
-                .draw()
-                .map_err(err)?;
-            chart
-                .draw_series(LineSeries::new(finite, color.stroke_width(2)))
-                .map_err(err)?;
-        } else {
-            let pad = ((high - low).abs() * 0.05).max(1e-12);
-            let mut chart = ChartBuilder::on(panel)
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(80)
-                .build_cartesian_2d(0u64..last_step, (low - pad)..(high + pad))
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("step")
-                .y_desc(format!("{name} (linear scale: values <= 0)"))
-                .y_label_formatter(&|v| format!("{v:.3e}"))
-                .draw()
-                .map_err(err)?;
-            chart
-                .draw_series(LineSeries::new(finite, color.stroke_width(2)))
-                .map_err(err)?;
-        }
+        let mut chart = ChartBuilder::on(panel)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0u64..last_step, (low..high).log_scale())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc(label)
+            .y_label_formatter(&|v| format!("{v:.1e}"))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?;
     }
     Ok(())
 }
