@@ -170,12 +170,37 @@ fn the_tutorials_digits_table_is_the_measured_one() {
             percent(&measured["independent"]["per_task"][k]),
             percent(&measured["always_no"][k]),
         );
-        assert!(tutorial.contains(&row), "docs/tutorial.md lacks the row\n{row}");
+        assert!(
+            tutorial.contains(&row),
+            "docs/tutorial.md lacks the row\n{row}"
+        );
     }
     let row = format!(
         "| ten-class (largest score) | {} | {} |",
         percent(&measured["shared_trunk"]["ten_class"]),
         percent(&measured["independent"]["ten_class"]),
     );
-    assert!(tutorial.contains(&row), "docs/tutorial.md lacks the row\n{row}");
+    assert!(
+        tutorial.contains(&row),
+        "docs/tutorial.md lacks the row\n{row}"
+    );
+}
+
+#[test]
+fn the_drawings_in_the_docs_are_what_catopt_graph_draws() {
+    for name in ["first", "three_quadratics", "hierarchical"] {
+        let output = catopt()
+            .args(["graph", &format!("examples/{name}.opt")])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let committed = std::fs::read(root().join(format!("docs/images/{name}.dot"))).unwrap();
+        assert!(
+            output.stdout == committed,
+            "docs/images/{name}.dot is stale: regenerate it (and the .svg) with \
+             `catopt graph examples/{name}.opt -o docs/images/{name}.dot` (and `-o ....svg`)"
+        );
+        let svg = std::fs::read_to_string(root().join(format!("docs/images/{name}.svg"))).unwrap();
+        assert!(svg.contains("<svg"), "docs/images/{name}.svg");
+    }
 }
