@@ -230,7 +230,7 @@ fn every_example_is_explained() {
         let explanation = text(&output.stdout);
         let (_, variables) = sizes(&file);
         assert!(
-            explanation.contains(&format!("one vector x of {variables} numbers")),
+            explanation.contains(&format!("one vector z of {variables} numbers")),
             "{}: {explanation}",
             file.display()
         );
@@ -275,7 +275,7 @@ fn explain_names_the_ports_the_pushout_identified() {
         .unwrap();
     let explanation = text(&output.stdout);
     assert!(
-        explanation.contains("vel(k+1) = 0.9 * vel(k) + sum_b phi_b^T grad f_b(phi_b x(k))"),
+        explanation.contains("vel(k+1) = 0.9 * vel(k) + sum_b phi_b^T grad f_b(phi_b z(k))"),
         "{explanation}"
     );
     assert!(

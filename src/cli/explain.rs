@@ -173,9 +173,9 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
         out,
         "It is an undirected wiring diagram with {} ({}), {} (shared variables) and {}.\n\
          Composing the boxes by pushout identifies every port with the junction it is wired to,\n\
-         so the composite's state is one vector x of {}: each junction's numbers once,\n\
+         so the composite's state is one vector z of {}: each junction's numbers once,\n\
          then each box's private variables. The composite objective is\n\
-         F(x) = sum over boxes b of f_b(phi_b x), where phi_b picks box b's variables out of x.\n",
+         F(z) = sum over boxes b of f_b(phi_b z), where phi_b picks box b's variables out of z.\n",
         plural(box_count, "box", "boxes"),
         plural(problem.box_types.len(), "box type", "box types"),
         plural(junction_count, "junction", "junctions"),
@@ -185,7 +185,7 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
 
     // 1. The state space.
     out.push_str("## State space (the pushout)\n\n");
-    out.push_str("| variable | shape | coordinates of x | identified with (box.port) |\n");
+    out.push_str("| variable | shape | coordinates of z | identified with (box.port) |\n");
     out.push_str("|---|---|---|---|\n");
     let mut rows = 0usize;
     let total_rows = junction_count
@@ -271,12 +271,12 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
     // 2. Gather and scatter.
     out.push_str("## Boxes: gather and scatter\n\n");
     out.push_str(
-        "Each step, box b gathers its local vector phi_b x (its ports, then its private\n\
+        "Each step, box b gathers its local vector phi_b z (its ports, then its private\n\
          variables), computes its own gradient, and scatters it back: the gradient's entries\n\
-         are added at the same coordinates of x.\n\n",
+         are added at the same coordinates of z.\n\n",
     );
     if box_count <= ROW_LIMIT {
-        out.push_str("| box | objective | gathers (local <- coordinates of x) | numbers |\n");
+        out.push_str("| box | objective | gathers (local <- coordinates of z) | numbers |\n");
         out.push_str("|---|---|---|---|\n");
         for b in 0..box_count {
             let t = problem.box_type_of[b] as usize;
@@ -370,7 +370,7 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
     let _ = writeln!(
         out,
         "Per step the boxes gather {} in total and scatter-add as many gradient entries back.\n\
-         Shared coordinates of x (read by two or more boxes; their increments are summed): {}.\n\
+         Shared coordinates of z (read by two or more boxes; their increments are summed): {}.\n\
          Private coordinates (a box's own variables; they never leave their box): {}.\n",
         numbers(gathered),
         shared,
@@ -488,18 +488,18 @@ fn update_formula(problem: &Problem, solve: Option<&Solve>, layouts: &[LocalLayo
         }
     );
     match &beta {
-        None => out.push_str("    x(k+1) = x(k) - lr * sum_b phi_b^T grad f_b(phi_b x(k))\n\n"),
+        None => out.push_str("    z(k+1) = z(k) - lr * sum_b phi_b^T grad f_b(phi_b z(k))\n\n"),
         Some(beta) => {
             let _ = writeln!(
                 out,
-                "    vel(k+1) = {beta} * vel(k) + sum_b phi_b^T grad f_b(phi_b x(k))\n    \
-                 x(k+1)   = x(k) - lr * vel(k+1)\n"
+                "    vel(k+1) = {beta} * vel(k) + sum_b phi_b^T grad f_b(phi_b z(k))\n    \
+                 z(k+1)   = z(k) - lr * vel(k+1)\n"
             );
         }
     }
     out.push_str(
         "Because the functor preserves composition, this distributed update is exactly gradient\n\
-         descent on the composite objective F: sum_b phi_b^T grad f_b(phi_b x) = grad F(x).\n",
+         descent on the composite objective F: sum_b phi_b^T grad f_b(phi_b z) = grad F(z).\n",
     );
     // Per variable, for small composites.
     if diagram.junction_count() + problem.box_types.len() > 0 && diagram.box_count() <= ROW_LIMIT {
