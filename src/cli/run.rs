@@ -106,6 +106,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Plot objective and gradient norm per step (log scale) into FILE.svg or FILE.png.
+    #[arg(long, value_name = "FILE.svg|png")]
+    pub plot: Option<PathBuf>,
 }
 
 fn method_help() -> String {
@@ -343,6 +346,10 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     )?;
     let seconds = solve_started.elapsed().as_secs_f64();
     observer.finish()?;
+    if let (Some(path), Some(recorder)) = (&args.plot, &observer.plot) {
+        let title = format!("{}: {}", args.file.display(), settings.method.describe());
+        super::plot::write_plot(path, &title, recorder)?;
+    }
     let steps_done = state.step - start_step;
     if outcome.stop_reason == StopReason::Interrupted || interrupted.load(Ordering::SeqCst) {
         if let Some(path) = &args.checkpoint {
@@ -533,6 +540,7 @@ struct RunObserver<'a> {
     progress: Option<indicatif::ProgressBar>,
     interrupted: Arc<AtomicBool>,
     line: String,
+    plot: Option<super::plot::PlotRecorder>,
 }
 
 impl<'a> RunObserver<'a> {
@@ -572,7 +580,15 @@ impl<'a> RunObserver<'a> {
             bar.set_position(state.step);
             bar
         });
+        if let Some(path) = &args.plot {
+            super::plot::plot_format(path)?;
+        }
+        let plot = args
+            .plot
+            .as_ref()
+            .map(|_| super::plot::PlotRecorder::new(settings.stop.max_steps));
         Ok(RunObserver {
+            plot,
             args,
             problem,
             method: settings.method,
@@ -600,6 +616,13 @@ impl<'a> RunObserver<'a> {
 
 impl Observer for RunObserver<'_> {
     fn observe(&mut self, info: &StepInfo<'_>) -> Result<bool, String> {
+        if let Some(plot) = &mut self.plot {
+            plot.record(
+                info.step,
+                info.evaluation.objective,
+                info.evaluation.gradient_norm,
+            );
+        }
         if let Some((path, _, writer)) = &mut self.trace {
             use std::fmt::Write as _;
             self.line.clear();
