@@ -120,7 +120,7 @@ fn flags(command: &str) -> Vec<String> {
 #[test]
 fn every_command_and_flag_is_in_the_cli_reference() {
     let cli = std::fs::read_to_string(root().join("docs/cli.md")).unwrap();
-    for command in ["check", "run", "graph", "explain"] {
+    for command in ["check", "run", "graph", "explain", "laws"] {
         assert!(
             cli.contains(&format!("## `catopt {command}`")),
             "docs/cli.md has no section for `catopt {command}`"

@@ -4,9 +4,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod check;
-pub mod laws;
 pub mod explain;
 pub mod graph;
+pub mod laws;
 pub mod output;
 pub mod plot;
 pub mod render;
