@@ -319,6 +319,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     if args.trace_boxes {
         executor.record_box_values();
     }
+    executor.calibrate(&state.values);
     let compile_seconds = started.elapsed().as_secs_f64();
 
     let interrupted = Arc::new(AtomicBool::new(false));

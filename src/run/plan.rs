@@ -35,8 +35,9 @@ pub const CHUNK: usize = 512;
 pub const SUM_BLOCK: usize = 4096;
 
 /// Below this many slots (numbers gathered per evaluation), the threads backend runs the
-/// sweep on the calling thread: handing work to the pool would cost more than it saves.
-/// The bits are the same either way.
+/// sweep on the calling thread unless [`Executor::calibrate`] measures that an evaluation
+/// is slow enough to be worth splitting: handing tiny work to the pool costs more than it
+/// saves. The bits are the same either way.
 pub const PARALLEL_THRESHOLD: usize = 1 << 15;
 
 /// The largest number of coordinates a plan addresses (u32 indices).
@@ -666,8 +667,11 @@ pub struct Executor {
 impl Executor {
     /// Prepares buffers for running `plan` on `backend`.
     pub fn new(plan: Arc<Plan>, backend: Backend) -> Executor {
+        // The partition (and so the deferred contributions) depends only on the thread
+        // count; whether the workers then run in parallel or one after the other on the
+        // calling thread does not change a bit.
         let parallel = backend.thread_count() > 1 && plan.local_len() >= PARALLEL_THRESHOLD;
-        let ranges = plan.partition(if parallel { backend.thread_count() } else { 1 });
+        let ranges = plan.partition(backend.thread_count());
         let mut deferred = vec![0u64; plan.local_len().div_ceil(64)];
         let mut chunk_deferred = vec![false; plan.chunks.len()];
         // Which worker touches each coordinate first; later workers defer to it.
@@ -719,6 +723,20 @@ impl Executor {
             plan,
             backend,
         }
+    }
+
+    /// Times one (warm) evaluation at `state` on the calling thread and hands later evaluations to
+    /// the pool only if it took longer than 50 µs (a few heavy boxes are worth splitting, a
+    /// few light ones are not). Results are the same bits either way.
+    pub fn calibrate(&mut self, state: &[f64]) {
+        if self.backend.thread_count() <= 1 || self.workers.len() <= 1 {
+            return;
+        }
+        self.parallel = false;
+        self.evaluate(state); // warm-up: first touches of the buffers
+        let started = std::time::Instant::now();
+        self.evaluate(state);
+        self.parallel = started.elapsed() > std::time::Duration::from_micros(50);
     }
 
     /// Keep every box's value at each evaluation (for per-box traces); costs one write
