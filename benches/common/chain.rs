@@ -66,6 +66,11 @@ impl ChainBaseline {
         self.values.fill(-1.2);
     }
 
+    /// The current iterate.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
     /// The objective at the current iterate.
     pub fn objective(&self) -> f64 {
         chain_objective(&self.values, 0, self.values.len() - 1)
