@@ -46,12 +46,7 @@ fn checked_w2(boxes: usize, backend: Backend) -> CatoptRun {
     run
 }
 
-fn w1(c: &mut Criterion) {
-    let mut group = c.benchmark_group("w1");
-    let mut catopt = checked_w1(Backend::serial());
-    group.bench_function("catopt", |b| b.iter(|| black_box(catopt.step())));
-    drop(catopt);
-
+fn checked_w1_baseline() -> MultitaskBaseline {
     let mut baseline = MultitaskBaseline::load(&repo_path("bench/data"));
     check_close(
         "hand-written W1 initial",
@@ -67,7 +62,40 @@ fn w1(c: &mut Criterion) {
         W1_FINAL_OBJECTIVE,
     );
     baseline.restart();
-    group.bench_function("handwritten", |b| b.iter(|| black_box(baseline.step())));
+    baseline
+}
+
+fn checked_w2_baseline(boxes: usize) -> ChainBaseline {
+    let mut baseline = ChainBaseline::new(boxes);
+    for _ in 0..W2_STEPS {
+        baseline.step();
+    }
+    check_close(
+        "hand-written W2",
+        baseline.objective(),
+        w2_final_objective(boxes),
+    );
+    baseline.restart();
+    baseline
+}
+
+// Solvers are built (and checked) lazily, inside the benchmark routine, so that a filter
+// such as `cargo bench --bench run -- w2/catopt` builds only what it runs. Criterion calls
+// the routine more than once; `get_or_insert_with` builds on the first call only.
+
+fn w1(c: &mut Criterion) {
+    let mut group = c.benchmark_group("w1");
+    let mut catopt = None;
+    group.bench_function("catopt", |b| {
+        let run = catopt.get_or_insert_with(|| checked_w1(Backend::serial()));
+        b.iter(|| black_box(run.step()))
+    });
+    drop(catopt);
+    let mut baseline = None;
+    group.bench_function("handwritten", |b| {
+        let baseline = baseline.get_or_insert_with(checked_w1_baseline);
+        b.iter(|| black_box(baseline.step()))
+    });
     group.finish();
 }
 
@@ -77,25 +105,21 @@ fn w2(c: &mut Criterion) {
         if boxes >= 1_000_000 {
             group.sample_size(20);
         }
-        let mut catopt = checked_w2(boxes, Backend::serial());
-        group.bench_with_input(BenchmarkId::new("catopt", boxes), &boxes, |b, _| {
-            b.iter(|| black_box(catopt.step()))
+        let mut catopt = None;
+        group.bench_with_input(BenchmarkId::new("catopt", boxes), &boxes, |b, &boxes| {
+            let run = catopt.get_or_insert_with(|| checked_w2(boxes, Backend::serial()));
+            b.iter(|| black_box(run.step()))
         });
         drop(catopt);
-
-        let mut baseline = ChainBaseline::new(boxes);
-        for _ in 0..W2_STEPS {
-            baseline.step();
-        }
-        check_close(
-            "hand-written W2",
-            baseline.objective(),
-            w2_final_objective(boxes),
+        let mut baseline = None;
+        group.bench_with_input(
+            BenchmarkId::new("handwritten", boxes),
+            &boxes,
+            |b, &boxes| {
+                let baseline = baseline.get_or_insert_with(|| checked_w2_baseline(boxes));
+                b.iter(|| black_box(baseline.step()))
+            },
         );
-        baseline.restart();
-        group.bench_with_input(BenchmarkId::new("handwritten", boxes), &boxes, |b, _| {
-            b.iter(|| black_box(baseline.step()))
-        });
     }
     group.finish();
 }
@@ -116,18 +140,26 @@ fn w3(c: &mut Criterion) {
     let mut group = c.benchmark_group("w3");
     group.sample_size(20);
     for threads in [1, 2] {
-        let backend = Backend::threads(threads).expect("a thread pool");
-        let mut run = checked_w1(backend);
-        group.bench_with_input(BenchmarkId::new("w1", threads), &threads, |b, _| {
+        let mut run = None;
+        group.bench_with_input(BenchmarkId::new("w1", threads), &threads, |b, &threads| {
+            let run = run.get_or_insert_with(|| {
+                checked_w1(Backend::threads(threads).expect("a thread pool"))
+            });
             b.iter(|| black_box(run.step()))
         });
     }
     for threads in [1, 2] {
-        let backend = Backend::threads(threads).expect("a thread pool");
-        let mut run = checked_w2(1_000_000, backend);
-        group.bench_with_input(BenchmarkId::new("w2_1000000", threads), &threads, |b, _| {
-            b.iter(|| black_box(run.step()))
-        });
+        let mut run = None;
+        group.bench_with_input(
+            BenchmarkId::new("w2_1000000", threads),
+            &threads,
+            |b, &threads| {
+                let run = run.get_or_insert_with(|| {
+                    checked_w2(1_000_000, Backend::threads(threads).expect("a thread pool"))
+                });
+                b.iter(|| black_box(run.step()))
+            },
+        );
     }
     group.finish();
 }
