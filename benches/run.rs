@@ -3,7 +3,8 @@
 //!
 //! - `w1`: multitask shared-trunk regression, seconds per gradient-descent step;
 //! - `w2`: chains of N = 1e3, 1e5, 1e6 Rosenbrock boxes, seconds per step;
-//! - `w2_compile`: parse + check + lower + plan of the N-box file (catopt's `compile_seconds`);
+//! - `w2_compile`: parse + check + lower + plan of the N-box file (catopt's `compile_seconds`),
+//!   and the stages of the 1e6-box compile;
 //! - `w3`: W1 and W2 (N = 1e6) on the threads backend with 1 and 2 workers.
 //!
 //! Every solver is first run for the reference number of steps and its final objective
@@ -133,6 +134,19 @@ fn w2_compile(c: &mut Criterion) {
             b.iter(|| black_box(CatoptRun::compile(&file, Backend::serial(), W2_LR)))
         });
     }
+    // The stages of the largest compile: parse + check, then + lower (the rest of
+    // `catopt` above is the plan and the executor's buffers).
+    let file = w2_file(1_000_000);
+    group.bench_function("check/1000000", |b| {
+        b.iter(|| black_box(catopt::check::check_file(&file).program.is_some()))
+    });
+    group.bench_function("check+lower/1000000", |b| {
+        b.iter(|| {
+            let program = catopt::check::check_file(&file).program.expect("W2 checks");
+            let id = program.solves[0].composite;
+            black_box(catopt::lower::lower(&program, id, None).is_ok())
+        })
+    });
     group.finish();
 }
 
