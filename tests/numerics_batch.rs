@@ -163,3 +163,20 @@ proptest! {
         assert_batch_matches_single(&objective, &boxes);
     }
 }
+
+#[test]
+fn large_batches_spanning_several_tiles_are_bit_identical() {
+    let objective = rosenbrock_box();
+    let mut rng = Rng(77);
+    let boxes: Vec<Vec<f64>> = (0..700).map(|_| rng.vec(2, -2.0, 2.0)).collect();
+    assert_batch_matches_single(&objective, &boxes);
+}
+
+#[test]
+fn compiled_objectives_are_send_and_sync() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<CompiledObjective>();
+    fn sendable<T: Send>() {}
+    sendable::<catopt::numerics::Workspace>();
+    sendable::<catopt::numerics::BatchWorkspace>();
+}

@@ -137,7 +137,7 @@ fn matrix_products_in_every_numpy_case_match_finite_differences() {
         (Shape::Vector(3), Shape::Matrix(3, 2)),
         (Shape::Matrix(2, 3), Shape::Vector(3)),
         (Shape::Matrix(2, 3), Shape::Matrix(3, 4)),
-        // Large enough for the packed (matrixmultiply) path.
+        // Large enough for the register-blocked kernel (with leftover rows and columns).
         (Shape::Matrix(9, 10), Shape::Matrix(10, 11)),
         (Shape::Vector(10), Shape::Matrix(10, 9)),
         (Shape::Matrix(12, 10), Shape::Vector(10)),
@@ -407,4 +407,138 @@ proptest! {
             );
         }
     }
+}
+
+#[test]
+fn products_fused_with_a_bias_match_finite_differences() {
+    // A @ W + bias in both orders, for a row, scalar and full bias, with the product
+    // read once (fused) and read twice (not fused).
+    let mut rng = Rng(4242);
+    for bias_shape in [Shape::Vector(9), Shape::Scalar, Shape::Matrix(10, 9)] {
+        for bias_first in [false, true] {
+            for reuse_product in [false, true] {
+                let (a_len, w_len) = (10 * 8, 8 * 9);
+                let n = a_len + w_len + bias_shape.len();
+                let mut b = ExprBuilder::new(n);
+                let a = b.input(0, Shape::Matrix(10, 8));
+                let w = b.input(a_len, Shape::Matrix(8, 9));
+                let bias = b.input(a_len + w_len, bias_shape);
+                let p = b.binary(BinaryOp::MatMul, a, w).unwrap();
+                let z = if bias_first {
+                    b.binary(BinaryOp::Add, bias, p).unwrap()
+                } else {
+                    b.binary(BinaryOp::Add, p, bias).unwrap()
+                };
+                let h = b.unary(UnaryOp::Tanh, z);
+                let mut f = weighted_sum(&mut b, h, &mut rng);
+                if reuse_product {
+                    let extra = weighted_sum(&mut b, p, &mut rng);
+                    f = b.binary(BinaryOp::Add, f, extra).unwrap();
+                }
+                let objective = b.compile(f).unwrap();
+                let expected_steps = if reuse_product { 6 } else { 3 };
+                assert_eq!(
+                    objective.num_steps(),
+                    expected_steps,
+                    "{bias_shape} {reuse_product}"
+                );
+                check_gradient(&objective, &rng.vec(n, -1.0, 1.0), 1e-7)
+                    .unwrap_or_else(|e| panic!("bias {bias_shape} first {bias_first}: {e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn degenerate_outputs_have_exact_gradients() {
+    // The objective is an input itself, an entry of an input, a transposed scalar, or
+    // data only: no steps at all, and the gradient is exact.
+    let mut b = ExprBuilder::new(3);
+    let x = b.input(1, Shape::Scalar);
+    let objective = b.compile(x).unwrap();
+    assert_eq!(objective.num_steps(), 0);
+    assert_eq!(
+        gradient(&objective, &[5.0, 6.0, 7.0]),
+        (6.0, vec![0.0, 1.0, 0.0])
+    );
+
+    let mut b = ExprBuilder::new(3);
+    let v = b.input(0, Shape::Vector(3));
+    let v2 = b.index(v, &[2]).unwrap();
+    let t = b.unary(UnaryOp::Transpose, v2);
+    let objective = b.compile(t).unwrap();
+    assert_eq!(
+        gradient(&objective, &[5.0, 6.0, 7.0]),
+        (7.0, vec![0.0, 0.0, 1.0])
+    );
+
+    let mut b = ExprBuilder::new(2);
+    let data = b.constant(Shape::Vector(2), &[3.0, 4.0]);
+    let norm = b.reduce(Reduction::SumSq, data);
+    let objective = b.compile(norm).unwrap();
+    assert_eq!(objective.num_steps(), 0);
+    assert_eq!(gradient(&objective, &[1.0, 1.0]), (25.0, vec![0.0, 0.0]));
+
+    // Degenerate outputs batch too.
+    for objective in [
+        {
+            let mut b = ExprBuilder::new(2);
+            let x = b.input(1, Shape::Scalar);
+            b.compile(x).unwrap()
+        },
+        {
+            let mut b = ExprBuilder::new(2);
+            let c = b.scalar(2.5);
+            b.compile(c).unwrap()
+        },
+    ] {
+        assert!(objective.is_batchable());
+        let mut ws = objective.batch_workspace(3);
+        let (mut values, mut g) = ([0.0; 3], [9.0; 6]);
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        objective.batch_value_and_gradient(&mut ws, 3, &x, &mut values, &mut g);
+        let mut single = objective.workspace();
+        for k in 0..3 {
+            let mut gk = [0.0; 2];
+            let v = objective.value_and_gradient(&mut single, &[x[k], x[3 + k]], &mut gk);
+            assert_eq!(v, values[k]);
+            assert_eq!(gk, [g[k], g[3 + k]]);
+        }
+    }
+}
+
+#[test]
+fn one_input_used_through_overlapping_nodes_sums_its_gradient() {
+    // x as a vector and x[0] as its own scalar input node over the same coordinates:
+    // f = sum(x * x) + 3 * x[0] has gradient 2x + (3, 0).
+    let mut b = ExprBuilder::new(2);
+    let x = b.input(0, Shape::Vector(2));
+    let x0 = b.input(0, Shape::Scalar);
+    let sq = b.binary(BinaryOp::Mul, x, x).unwrap();
+    let s = b.reduce(Reduction::Sum, sq);
+    let three = b.scalar(3.0);
+    let t = b.binary(BinaryOp::Mul, three, x0).unwrap();
+    let f = b.binary(BinaryOp::Add, s, t).unwrap();
+    let objective = b.compile(f).unwrap();
+    let (value, g) = gradient(&objective, &[1.5, -2.0]);
+    assert_eq!(value, 1.5 * 1.5 + 4.0 + 4.5);
+    assert_eq!(g, vec![2.0 * 1.5 + 3.0, -4.0]);
+}
+
+#[test]
+fn zeroth_powers_have_zero_derivative_even_at_zero() {
+    // As in JAX: d/dx x^0 = 0 at x = 0, for a constant and for a computed exponent.
+    let mut b = ExprBuilder::new(2);
+    let x = b.input(0, Shape::Scalar);
+    let y = b.input(1, Shape::Scalar);
+    let zero = b.scalar(0.0);
+    let constant_power = b.binary(BinaryOp::Pow, x, zero).unwrap();
+    let y0 = b.binary(BinaryOp::Mul, y, zero).unwrap();
+    let computed_power = b.binary(BinaryOp::Pow, x, y0).unwrap();
+    let f = b
+        .binary(BinaryOp::Add, constant_power, computed_power)
+        .unwrap();
+    let (value, g) = gradient(&b.compile(f).unwrap(), &[0.0, 1.0]);
+    assert_eq!(value, 2.0);
+    assert_eq!(g, vec![0.0, 0.0]);
 }

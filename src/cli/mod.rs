@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod check;
+pub mod laws;
 pub mod output;
 pub mod render;
 pub mod run;
@@ -42,6 +43,9 @@ pub enum Command {
     },
     /// Solve a composite by distributed gradient descent.
     Run(Box<run::RunArgs>),
+    /// Check the functor laws on a problem: compose-then-GD = GD-then-compose, and
+    /// distributed steps = central steps.
+    Laws(laws::LawsArgs),
 }
 
 /// Runs the command line with the given arguments (including the program name) and
@@ -72,5 +76,6 @@ where
             }
         }
         Command::Run(args) => run::run(&args),
+        Command::Laws(args) => laws::run(&args),
     }
 }

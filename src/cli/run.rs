@@ -318,6 +318,9 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let backend_name = backend.name();
     let thread_count = backend.thread_count();
     let mut executor = Executor::new(Arc::new(plan), backend);
+    if args.trace_boxes {
+        executor.record_box_values();
+    }
     let compile_seconds = started.elapsed().as_secs_f64();
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -635,7 +638,11 @@ impl Observer for RunObserver<'_> {
             );
             if self.args.trace_boxes {
                 for b in 0..self.problem.diagram.box_count() {
-                    let _ = write!(self.line, ",{:e}", info.executor.box_value(b));
+                    let _ = write!(
+                        self.line,
+                        ",{:e}",
+                        info.executor.box_value(b).unwrap_or(f64::NAN)
+                    );
                 }
             }
             writeln!(writer, "{}", self.line)

@@ -78,6 +78,8 @@ pub struct Problem {
     pub box_types: Vec<BoxType>,
     /// Box `b` of the diagram instantiates `box_types[box_type_of[b]]`.
     pub box_type_of: Vec<u32>,
+    /// The box types as open objectives (ports first, then private variables).
+    pub open_box_types: Vec<Open<CompiledBox>>,
     /// The composite objective: oapply of the box types along the diagram.
     pub composite: Composite<CompiledBox>,
     /// The initial point (defaults, `var` and `where` initial values, solve-block `init`s).
@@ -373,8 +375,8 @@ pub fn lower(
         .map_err(|e| vec![internal(comp.span, e.to_string())])?;
     let composite_objective = oapply(&diagram, &opens, &box_type_of)
         .map_err(|e| vec![internal(comp.span, e.to_string())])?;
-    drop(opens);
     let mut problem = Problem {
+        open_box_types: opens,
         name: comp.name.clone(),
         composite_id: composite,
         diagram,

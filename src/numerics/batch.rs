@@ -24,7 +24,18 @@ impl BatchWorkspace {
     }
 }
 
-/// The values of one operand for the current batch.
+/// Boxes are processed in tiles of this many, so that every node's buffer for a tile stays
+/// in the L1 cache while the tile runs through the whole plan.
+const TILE: usize = 512;
+
+/// The boxes `start .. start + len` of a batch of `batch` boxes.
+struct Tile {
+    batch: usize,
+    start: usize,
+    len: usize,
+}
+
+/// The values of one operand for the current tile.
 #[inline(always)]
 fn source<'a>(
     operand: &Operand,
@@ -32,11 +43,11 @@ fn source<'a>(
     consts: &[f64],
     x: &'a [f64],
     stride: usize,
-    batch: usize,
+    tile: &Tile,
 ) -> Src<'a> {
     match operand.loc {
-        Loc::Slot(slot) => Src::Slice(&slots[slot * stride..slot * stride + batch]),
-        Loc::Input(input) => Src::Slice(&x[input * batch..(input + 1) * batch]),
+        Loc::Slot(slot) => Src::Slice(&slots[slot * stride..slot * stride + tile.len]),
+        Loc::Input(input) => Src::Slice(&x[input * tile.batch + tile.start..][..tile.len]),
         Loc::Const(offset) => Src::Splat(consts[offset]),
     }
 }
@@ -58,10 +69,16 @@ impl CompiledObjective {
             self.is_batchable(),
             "batch_workspace: the objective has non-scalar nodes"
         );
-        let len = self.plan.slot_len * max_batch;
+        let stride = max_batch.min(TILE);
+        let len = self.plan.slot_len * stride;
+        let mut adjoints = vec![0.0; len];
+        // The output's adjoint is 1 and no step ever writes it: seed it once, here.
+        if let Loc::Slot(slot) = self.plan.output {
+            adjoints[slot * stride..(slot + 1) * stride].fill(1.0);
+        }
         BatchWorkspace {
             values: vec![0.0; len],
-            adjoints: vec![0.0; len],
+            adjoints,
             max_batch,
         }
     }
@@ -102,7 +119,7 @@ impl CompiledObjective {
         );
         assert_eq!(
             ws.values.len(),
-            plan.slot_len * ws.max_batch,
+            plan.slot_len * ws.max_batch.min(TILE),
             "the batch workspace belongs to another objective"
         );
         assert_eq!(x.len(), plan.num_inputs * batch, "x has the wrong length");
@@ -112,14 +129,73 @@ impl CompiledObjective {
             plan.num_inputs * batch,
             "gradient has the wrong length"
         );
-        let stride = ws.max_batch;
+        let mut start = 0;
+        while start < batch {
+            let tile = Tile {
+                batch,
+                start,
+                len: TILE.min(batch - start),
+            };
+            self.run_tile(ws, &tile, x, values, gradient);
+            start += tile.len;
+        }
+    }
+
+    /// Runs the plan forward and backward for one tile of boxes, with AVX2 loops when the
+    /// CPU has them. Only IEEE basic operations and the same libm calls run either way (no
+    /// fused multiply-add), so both versions give bit-identical results.
+    fn run_tile(
+        &self,
+        ws: &mut BatchWorkspace,
+        tile: &Tile,
+        x: &[f64],
+        values: &mut [f64],
+        gradient: &mut [f64],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                unsafe { self.run_tile_avx2(ws, tile, x, values, gradient) };
+                return;
+            }
+        }
+        self.run_tile_body(ws, tile, x, values, gradient);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_tile_avx2(
+        &self,
+        ws: &mut BatchWorkspace,
+        tile: &Tile,
+        x: &[f64],
+        values: &mut [f64],
+        gradient: &mut [f64],
+    ) {
+        self.run_tile_body(ws, tile, x, values, gradient);
+    }
+
+    #[inline(always)]
+    fn run_tile_body(
+        &self,
+        ws: &mut BatchWorkspace,
+        tile: &Tile,
+        x: &[f64],
+        values: &mut [f64],
+        gradient: &mut [f64],
+    ) {
+        let plan = &*self.plan;
+        let stride = ws.max_batch.min(TILE);
+        let batch = tile.len;
         let consts = &plan.consts[..];
+        let values = &mut values[tile.start..tile.start + batch];
 
         // Forward: one loop per step.
         for step in &plan.steps {
             let (before, rest) = ws.values.split_at_mut(step.out * stride);
             let out = &mut rest[..batch];
-            let src = |operand: &Operand| source(operand, before, consts, x, stride, batch);
+            let src = |operand: &Operand| source(operand, before, consts, x, stride, tile);
             match &step.kind {
                 StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(src(arg)), out),
                 StepKind::Binary { op, lhs, rhs, .. } => {
@@ -139,16 +215,22 @@ impl CompiledObjective {
         }
         match plan.output {
             Loc::Slot(slot) => values.copy_from_slice(&ws.values[slot * stride..][..batch]),
-            Loc::Input(input) => values.copy_from_slice(&x[input * batch..][..batch]),
+            Loc::Input(input) => {
+                values.copy_from_slice(&x[input * tile.batch + tile.start..][..batch])
+            }
             Loc::Const(offset) => values.fill(consts[offset]),
         }
 
         // Reverse.
-        gradient.fill(0.0);
+        for range in &plan.zero_ranges {
+            for input in range.clone() {
+                gradient[input * tile.batch + tile.start..][..batch].fill(0.0);
+            }
+        }
         match plan.output {
-            Loc::Slot(slot) => ws.adjoints[slot * stride..][..batch].fill(1.0),
+            Loc::Slot(_) => {} // seeded with ones when the workspace was made
             Loc::Input(input) => {
-                for g in &mut gradient[input * batch..][..batch] {
+                for g in &mut gradient[input * tile.batch + tile.start..][..batch] {
                     *g += 1.0;
                 }
                 return;
@@ -160,7 +242,7 @@ impl CompiledObjective {
             let (adjoint_before, rest) = ws.adjoints.split_at_mut(step.out * stride);
             let g = &rest[..batch];
             let value = &slots[step.out * stride..][..batch];
-            let src = |operand: &Operand| source(operand, slots, consts, x, stride, batch);
+            let src = |operand: &Operand| source(operand, slots, consts, x, stride, tile);
             // The adjoint slice of an operand, and whether to accumulate into it.
             macro_rules! with_sink {
                 ($operand:expr, |$adj:ident, $acc:ident| $body:expr) => {
@@ -171,8 +253,8 @@ impl CompiledObjective {
                             $body
                         }
                         Loc::Input(input) => {
-                            let $adj = &mut gradient[input * batch..(input + 1) * batch];
-                            let $acc = true;
+                            let $adj = &mut gradient[input * tile.batch + tile.start..][..batch];
+                            let $acc = $operand.accumulate;
                             $body
                         }
                         Loc::Const(_) => {}
@@ -188,6 +270,53 @@ impl CompiledObjective {
                 }
                 StepKind::Binary { op, lhs, rhs, .. } => {
                     let (a, b) = (src(lhs), src(rhs));
+                    // Both adjoints in one loop when they are distinct buffers.
+                    let both = match (lhs.loc, rhs.loc) {
+                        (Loc::Slot(l), Loc::Slot(r)) if l != r => {
+                            let (low, high) = adjoint_before.split_at_mut(l.max(r) * stride);
+                            let first = &mut low[l.min(r) * stride..][..batch];
+                            let second = &mut high[..batch];
+                            Some(if l < r {
+                                (first, second)
+                            } else {
+                                (second, first)
+                            })
+                        }
+                        (Loc::Slot(l), Loc::Input(r)) => Some((
+                            &mut adjoint_before[l * stride..][..batch],
+                            &mut gradient[r * tile.batch + tile.start..][..batch],
+                        )),
+                        (Loc::Input(l), Loc::Slot(r)) => Some((
+                            &mut gradient[l * tile.batch + tile.start..][..batch],
+                            &mut adjoint_before[r * stride..][..batch],
+                        )),
+                        (Loc::Input(l), Loc::Input(r)) if l != r => {
+                            let (low, high) =
+                                gradient.split_at_mut(l.max(r) * tile.batch + tile.start);
+                            let first = &mut low[l.min(r) * tile.batch + tile.start..][..batch];
+                            let second = &mut high[..batch];
+                            Some(if l < r {
+                                (first, second)
+                            } else {
+                                (second, first)
+                            })
+                        }
+                        _ => None,
+                    };
+                    if let Some((adj_a, adj_b)) = both {
+                        let acc_a = lhs.accumulate;
+                        let acc_b = rhs.accumulate;
+                        kernels::binary_backward_both(
+                            *op,
+                            a,
+                            b,
+                            value,
+                            g,
+                            (adj_a, acc_a),
+                            (adj_b, acc_b),
+                        );
+                        continue;
+                    }
                     with_sink!(lhs, |adj, acc| kernels::binary_backward_full(
                         *op,
                         Side::Lhs,

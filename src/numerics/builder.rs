@@ -204,18 +204,18 @@ pub(crate) enum Node {
         op: UnaryOp,
         arg: NodeId,
     },
+    /// `operands[0] (op) operands[1]`.
     Binary {
         op: BinaryOp,
-        lhs: NodeId,
-        rhs: NodeId,
+        operands: [NodeId; 2],
     },
     Reduce {
         op: Reduction,
         arg: NodeId,
     },
+    /// `dot(operands[0], operands[1])`.
     Dot {
-        lhs: NodeId,
-        rhs: NodeId,
+        operands: [NodeId; 2],
     },
     /// A vector or matrix assembled from scalar nodes, row-major.
     Gather {
@@ -230,14 +230,14 @@ pub(crate) enum Node {
 
 impl Node {
     /// The children, in operand order.
-    pub(crate) fn children(&self) -> Vec<NodeId> {
+    pub(crate) fn children(&self) -> &[NodeId] {
         match self {
-            Node::Input { .. } | Node::Constant { .. } => vec![],
+            Node::Input { .. } | Node::Constant { .. } => &[],
             Node::Unary { arg, .. } | Node::Reduce { arg, .. } | Node::Index { arg, .. } => {
-                vec![*arg]
+                std::slice::from_ref(arg)
             }
-            Node::Binary { lhs, rhs, .. } | Node::Dot { lhs, rhs } => vec![*lhs, *rhs],
-            Node::Gather { items } => items.clone(),
+            Node::Binary { operands, .. } | Node::Dot { operands } => operands,
+            Node::Gather { items } => items,
         }
     }
 }
@@ -376,7 +376,13 @@ impl ExprBuilder {
                 )
             })?
         };
-        Ok(self.push(Node::Binary { op, lhs: a, rhs: b }, shape))
+        Ok(self.push(
+            Node::Binary {
+                op,
+                operands: [a, b],
+            },
+            shape,
+        ))
     }
 
     /// A reduction of every entry of `a` to a scalar.
@@ -397,7 +403,7 @@ impl ExprBuilder {
         if sa.is_empty() {
             return Err(ShapeError::new("dot", &[sa, sb], "there are no entries"));
         }
-        Ok(self.push(Node::Dot { lhs: a, rhs: b }, Shape::Scalar))
+        Ok(self.push(Node::Dot { operands: [a, b] }, Shape::Scalar))
     }
 
     fn all_scalars(&self, what: &str, items: &[NodeId]) -> Result<(), ShapeError> {
@@ -546,6 +552,16 @@ mod tests {
         let c = b.constant(Shape::Vector(3), &[1.0]);
         let s = b.reduce(Reduction::Sum, c);
         assert!(b.compile(s).is_err());
+    }
+
+    #[test]
+    fn zero_sized_values_are_rejected_at_compile() {
+        let mut b = ExprBuilder::new(0);
+        let x = b.input(0, Shape::Vector(0));
+        let e = b.unary(UnaryOp::Exp, x);
+        let s = b.reduce(Reduction::Sum, e);
+        let err = b.compile(s).unwrap_err();
+        assert!(err.to_string().contains("no entries"), "{err}");
     }
 
     #[test]

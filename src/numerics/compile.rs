@@ -6,9 +6,15 @@
 //! 2. folds every data-only subexpression into a constant (evaluated once, here);
 //! 3. lowers the remaining (active) nodes to steps; inputs and constants are read in
 //!    place (no step, no buffer), and the transpose of a vector or scalar is free;
-//! 4. specialises constant exponents (`x^2` becomes `x * x`, integer `x^n` uses `powi`);
-//! 5. decides, for every operand, whether its adjoint is written (the first contribution
-//!    in reverse order) or accumulated, so no adjoint buffer is ever zeroed.
+//!    constant exponents are specialised (`x^2` becomes `x * x`, integer `x^n` uses `powi`);
+//! 4. fuses a matrix product with the bias added to it (`X @ W + b` is one step), then
+//!    compacts the buffer layout;
+//! 5. decides, for every operand, whether its adjoint (or gradient entry) is written (the
+//!    first contribution in reverse order) or accumulated, so no adjoint buffer is zeroed.
+//!
+//! Gradients are bit-for-bit deterministic: every sum runs in a fixed order. The matrix
+//! product uses fused multiply-adds when the CPU has AVX2 and FMA, so results can differ
+//! in the last bits between machines with and without FMA (never between runs).
 
 use super::builder::{BinaryOp, ExprBuilder, Node, NodeId, Reduction, ShapeError, UnaryOp};
 use super::kernels::{self, Arith, Broadcast, Elementwise, MatRef, Reduce, Side, Src};
@@ -31,8 +37,8 @@ pub(crate) enum Loc {
 pub(crate) struct Operand {
     pub(crate) loc: Loc,
     pub(crate) shape: Shape,
-    /// For a `Slot` operand: add to its adjoint (true) or overwrite it (false, the first
-    /// contribution in reverse order).
+    /// For a `Slot` or `Input` operand: add to its adjoint (true) or overwrite it (false,
+    /// the first contribution in reverse order).
     pub(crate) accumulate: bool,
 }
 
@@ -59,6 +65,17 @@ pub(crate) enum StepKind {
     MatMul {
         lhs: Operand,
         rhs: Operand,
+        m: usize,
+        k: usize,
+        n: usize,
+    },
+    /// `lhs @ rhs + bias` (the bias broadcast): a product fused with the addition that
+    /// is its only consumer, so the product needs no buffer or pass of its own.
+    MatMulBias {
+        lhs: Operand,
+        rhs: Operand,
+        bias: Operand,
+        bias_mode: Broadcast,
         m: usize,
         k: usize,
         n: usize,
@@ -98,6 +115,7 @@ impl Step {
             StepKind::Binary { lhs, rhs, .. }
             | StepKind::MatMul { lhs, rhs, .. }
             | StepKind::Dot { lhs, rhs } => vec![lhs, rhs],
+            StepKind::MatMulBias { lhs, rhs, bias, .. } => vec![lhs, rhs, bias],
             StepKind::Gather { items } => items.iter_mut().collect(),
         }
     }
@@ -111,6 +129,7 @@ impl Step {
             StepKind::Binary { lhs, rhs, .. }
             | StepKind::MatMul { lhs, rhs, .. }
             | StepKind::Dot { lhs, rhs } => vec![lhs, rhs],
+            StepKind::MatMulBias { lhs, rhs, bias, .. } => vec![lhs, rhs, bias],
             StepKind::Gather { items } => items.iter().collect(),
         }
     }
@@ -125,6 +144,8 @@ pub(crate) struct Plan {
     pub(crate) steps: Vec<Step>,
     pub(crate) slot_len: usize,
     pub(crate) scratch_len: usize,
+    /// The gradient entries no step writes: zeroed before each reverse pass.
+    pub(crate) zero_ranges: Vec<std::ops::Range<usize>>,
     pub(crate) output: Loc,
     pub(crate) batchable: bool,
 }
@@ -245,7 +266,10 @@ fn lower(
                 })),
             }
         }
-        Node::Binary { op, lhs, rhs } => {
+        Node::Binary {
+            op,
+            operands: [lhs, rhs],
+        } => {
             let (lhs, rhs) = (operand(*lhs), operand(*rhs));
             let arith = match op {
                 BinaryOp::MatMul => {
@@ -284,7 +308,9 @@ fn lower(
             op: reduce_of(*op),
             arg: operand(*arg),
         })),
-        Node::Dot { lhs, rhs } => Lowered::Compute(step(StepKind::Dot {
+        Node::Dot {
+            operands: [lhs, rhs],
+        } => Lowered::Compute(step(StepKind::Dot {
             lhs: operand(*lhs),
             rhs: operand(*rhs),
         })),
@@ -348,6 +374,24 @@ fn forward_step(step: &Step, before: &[f64], out: &mut [f64], consts: &[f64], x:
             false,
             &mut [],
         ),
+        StepKind::MatMulBias {
+            lhs,
+            rhs,
+            bias,
+            bias_mode,
+            m,
+            k,
+            n,
+        } => {
+            kernels::broadcast_fill(*bias_mode, get(bias), *m, *n, out);
+            kernels::matmul(
+                MatRef::new(get(lhs), *m, *k),
+                MatRef::new(get(rhs), *k, *n),
+                out,
+                true,
+                &mut [],
+            );
+        }
         StepKind::Reduce { op, arg } => out[0] = op.value(&get(arg)[..arg.shape.len()]),
         StepKind::Dot { lhs, rhs } => {
             out[0] = kernels::dot(&get(lhs)[..lhs.shape.len()], get(rhs));
@@ -373,7 +417,7 @@ fn sink<'a>(
             &mut adjoint_before[offset..offset + len],
             operand.accumulate,
         )),
-        Loc::Input(offset) => Some((&mut gradient[offset..offset + len], true)),
+        Loc::Input(offset) => Some((&mut gradient[offset..offset + len], operand.accumulate)),
         Loc::Const(_) => None,
     }
 }
@@ -441,6 +485,26 @@ fn backward_step(
                 kernels::matmul(MatRef::new(get(lhs), *m, *k).t(), grad, adj, acc, scratch);
             }
         }
+        StepKind::MatMulBias {
+            lhs,
+            rhs,
+            bias,
+            bias_mode,
+            m,
+            k,
+            n,
+        } => {
+            let grad = MatRef::new(g, *m, *n);
+            if let Some((adj, acc)) = sink(lhs, adjoint_before, gradient) {
+                kernels::matmul(grad, MatRef::new(get(rhs), *k, *n).t(), adj, acc, scratch);
+            }
+            if let Some((adj, acc)) = sink(rhs, adjoint_before, gradient) {
+                kernels::matmul(MatRef::new(get(lhs), *m, *k).t(), grad, adj, acc, scratch);
+            }
+            if let Some((adj, acc)) = sink(bias, adjoint_before, gradient) {
+                kernels::broadcast_sum(*bias_mode, g, *m, *n, adj, acc);
+            }
+        }
         StepKind::Reduce { op, arg } => {
             if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
                 op.backward(get(arg), value[0], g[0], adj, acc);
@@ -494,6 +558,103 @@ fn run_forward(steps: &[Step], slots: &mut [f64], consts: &[f64], x: &[f64]) {
     }
 }
 
+/// The operation a node performs, as written in the language (for error messages).
+fn node_name(node: &Node) -> &'static str {
+    match node {
+        Node::Input { .. } => "input",
+        Node::Constant { .. } => "constant",
+        Node::Unary { op, .. } => op.name(),
+        Node::Binary { op, .. } => op.name(),
+        Node::Reduce { op, .. } => op.name(),
+        Node::Dot { .. } => "dot",
+        Node::Gather { .. } => "[...]",
+        Node::Index { .. } => "index",
+    }
+}
+
+/// Replaces `Add(MatMul(a, b), bias)` (either order) by one `MatMulBias` step when the
+/// product's value is read by nothing else; the product's step is removed (its slot
+/// region stays unused).
+fn fuse_bias_additions(steps: &mut Vec<Step>, output: Option<Loc>) {
+    if !steps
+        .iter()
+        .any(|step| matches!(step.kind, StepKind::MatMul { .. }))
+    {
+        return;
+    }
+    let mut uses: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for step in steps.iter() {
+        for operand in step.operands() {
+            if let Loc::Slot(offset) = operand.loc {
+                *uses.entry(offset).or_default() += 1;
+            }
+        }
+    }
+    if let Some(Loc::Slot(offset)) = output {
+        *uses.entry(offset).or_default() += 1;
+    }
+    let producer: std::collections::HashMap<usize, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| (step.out, i))
+        .collect();
+    let mut removed = vec![false; steps.len()];
+    for index in 0..steps.len() {
+        let StepKind::Binary {
+            op: Arith::Add,
+            lhs,
+            rhs,
+            lhs_mode,
+            rhs_mode,
+            ..
+        } = steps[index].kind
+        else {
+            continue;
+        };
+        let candidates = [
+            (lhs, lhs_mode, rhs, rhs_mode),
+            (rhs, rhs_mode, lhs, lhs_mode),
+        ];
+        for (product, product_mode, bias, bias_mode) in candidates {
+            let Loc::Slot(offset) = product.loc else {
+                continue;
+            };
+            if product_mode != Broadcast::Full || uses.get(&offset) != Some(&1) {
+                continue;
+            }
+            let Some(&source) = producer.get(&offset) else {
+                continue;
+            };
+            if let StepKind::MatMul {
+                lhs: a,
+                rhs: b,
+                m,
+                k,
+                n,
+            } = steps[source].kind
+            {
+                steps[index].kind = StepKind::MatMulBias {
+                    lhs: a,
+                    rhs: b,
+                    bias,
+                    bias_mode,
+                    m,
+                    k,
+                    n,
+                };
+                removed[source] = true;
+                break;
+            }
+        }
+    }
+    let mut index = 0;
+    steps.retain(|_| {
+        let keep = !removed[index];
+        index += 1;
+        keep
+    });
+}
+
 pub(crate) fn compile(
     builder: ExprBuilder,
     output: NodeId,
@@ -531,6 +692,26 @@ pub(crate) fn compile(
                 reachable[child.0] = true;
             }
         }
+    }
+
+    // Every value must have entries, and a size that fits in memory.
+    for id in 0..nodes.len() {
+        if !reachable[id] {
+            continue;
+        }
+        let shape = shapes[id];
+        let reason = match shape.checked_len() {
+            None => "the value is too large to store",
+            Some(0) => {
+                "a value with no entries (a zero dimension) cannot take part in an objective"
+            }
+            Some(_) => continue,
+        };
+        return Err(ShapeError {
+            operation: node_name(&nodes[id]).into(),
+            shapes: vec![shape],
+            reason: reason.into(),
+        });
     }
 
     // 2. Constant folding: data-only nodes are evaluated now, with the same kernels.
@@ -600,17 +781,80 @@ pub(crate) fn compile(
         }
     }
 
+    // 4. Fusion of a product with the addition of a bias, when the addition is the
+    //    product's only consumer.
+    fuse_bias_additions(&mut steps, locs[output.0]);
+
+    // Compact the slot layout so that steps removed by fusion leave no gap (operands
+    // always point at the start of a step's region).
+    let mut new_offset = std::collections::HashMap::new();
+    slot_len = 0;
+    for step in steps.iter_mut() {
+        new_offset.insert(step.out, slot_len);
+        step.out = slot_len;
+        slot_len += step.len;
+    }
+    let relocate = |loc: Loc| match loc {
+        Loc::Slot(offset) => Loc::Slot(new_offset[&offset]),
+        other => other,
+    };
+    for step in steps.iter_mut() {
+        for operand in step.operands_mut() {
+            operand.loc = relocate(operand.loc);
+        }
+    }
+    locs[output.0] = locs[output.0].map(relocate);
+
     // 5. Adjoint write/accumulate decisions: the first contribution to a slot's adjoint
     //    in reverse order overwrites it.
+    //    The same holds for the gradient's entries (inputs), as long as no two input
+    //    operands overlap partially; entries no step writes are zeroed before the
+    //    reverse pass.
     let mut written = vec![false; slot_len];
+    let mut input_written = vec![false; num_inputs];
+    let mut partial_overlap = false;
     for step in steps.iter_mut().rev() {
         for operand in step.operands_mut() {
-            if let Loc::Slot(offset) = operand.loc {
-                operand.accumulate = written[offset];
-                written[offset] = true;
+            match operand.loc {
+                Loc::Slot(offset) => {
+                    operand.accumulate = written[offset];
+                    written[offset] = true;
+                }
+                Loc::Input(offset) => {
+                    let range = &mut input_written[offset..offset + operand.shape.len()];
+                    if range.iter().all(|w| !w) {
+                        operand.accumulate = false;
+                        range.fill(true);
+                    } else if range.iter().all(|&w| w) {
+                        operand.accumulate = true;
+                    } else {
+                        partial_overlap = true;
+                    }
+                }
+                Loc::Const(_) => {}
             }
         }
     }
+    let zero_ranges = if partial_overlap {
+        // Fall back to zeroing the whole gradient and accumulating every contribution.
+        for step in steps.iter_mut() {
+            for operand in step.operands_mut() {
+                if let Loc::Input(_) = operand.loc {
+                    operand.accumulate = true;
+                }
+            }
+        }
+        std::iter::once(0..num_inputs).collect()
+    } else {
+        let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+        for (i, _) in input_written.iter().enumerate().filter(|(_, &w)| !w) {
+            match ranges.last_mut() {
+                Some(last) if last.end == i => last.end = i + 1,
+                _ => ranges.push(i..i + 1),
+            }
+        }
+        ranges
+    };
 
     let batchable = steps
         .iter()
@@ -628,7 +872,7 @@ pub(crate) fn compile(
     let scratch_len = steps
         .iter()
         .map(|step| match step.kind {
-            StepKind::MatMul { k, n, .. } => k * n,
+            StepKind::MatMul { k, n, .. } | StepKind::MatMulBias { k, n, .. } => k * n,
             _ => 0,
         })
         .max()
@@ -642,6 +886,7 @@ pub(crate) fn compile(
             steps,
             slot_len,
             scratch_len,
+            zero_ranges,
             output: output_loc,
             batchable,
         }),
@@ -708,7 +953,9 @@ impl CompiledObjective {
         let plan = &*self.plan;
         run_forward(&plan.steps, &mut ws.values, &plan.consts, x);
         let value = self.output_value(ws, x);
-        gradient.fill(0.0);
+        for range in &plan.zero_ranges {
+            gradient[range.clone()].fill(0.0);
+        }
         match plan.output {
             Loc::Const(_) => return value,
             Loc::Input(offset) => {
@@ -738,5 +985,28 @@ impl CompiledObjective {
     /// vectorised kernel ([`batch_value_and_gradient`](Self::batch_value_and_gradient)).
     pub fn is_batchable(&self) -> bool {
         self.plan.batchable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_products_leave_no_gap_in_the_buffers() {
+        // tanh(A @ W + b) with sum: the product is fused away, so the buffers hold the
+        // fused step (10 x 9), tanh (10 x 9) and the sum: 181 values.
+        let mut builder = ExprBuilder::new(8 * 9 + 9);
+        let a = builder.constant(Shape::Matrix(10, 8), &[0.5; 80]);
+        let w = builder.input(0, Shape::Matrix(8, 9));
+        let b = builder.input(72, Shape::Vector(9));
+        let p = builder.binary(BinaryOp::MatMul, a, w).unwrap();
+        let z = builder.binary(BinaryOp::Add, p, b).unwrap();
+        let h = builder.unary(UnaryOp::Tanh, z);
+        let f = builder.reduce(Reduction::Sum, h);
+        let objective = builder.compile(f).unwrap();
+        assert_eq!(objective.num_steps(), 3);
+        assert_eq!(objective.plan.slot_len, 90 + 90 + 1);
+        assert_eq!(objective.plan.output, Loc::Slot(180));
     }
 }

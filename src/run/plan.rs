@@ -1,26 +1,106 @@
-//! The execution plan: a composite compiled once into gather and scatter-add index arrays
-//! and batched kernels, so that each step of distributed gradient descent allocates nothing.
+//! The execution plan: a composite compiled once into gather/scatter index arrays and
+//! batched kernels, so that each step of distributed gradient descent allocates nothing.
 //!
-//! Layout. The boxes are grouped by box type (same compiled objective). Each group is cut
-//! into chunks of at most [`CHUNK`] boxes; a chunk of `c` boxes of arity `n` owns `c * n`
-//! consecutive *local slots*, input-major (`slot = i * c + k` for input `i` of the chunk's
-//! `k`-th box). The same layout serves the gather (`gather[slot]` is the global coordinate
-//! read by that input), the batched kernel's input and gradient buffers, and the local
-//! gradients. The scatter-add is the transpose of the gather, stored as a CSR table: for
-//! each global coordinate, the slots that contribute to it, **in box order**. That order is
-//! the fixed summation order of the composite's gradient (the order in which the pushout's
-//! composite objective adds the boxes' pulled-back gradients), so every backend produces the
-//! same bits.
+//! **Layout.** Boxes are grouped by box type (one compiled objective). Each group is cut
+//! into chunks of at most [`CHUNK`] boxes, evaluated together by one batched kernel call
+//! (or one box per chunk for objectives that are not batchable, such as matrix-valued
+//! ones). A chunk of `c` boxes of arity `n` owns `c * n` consecutive *slots*, input-major
+//! (`slot = i * c + k` for input `i` of the chunk's `k`-th box): `gather[slot]` is the global
+//! coordinate that input reads, and the same layout is the kernel's input and gradient.
+//!
+//! **The fixed summation order.** Each box's local gradient is added onto the composite
+//! gradient (the scatter-add, the transpose of the gather) in *plan order*: chunk after
+//! chunk, and inside a chunk box after box, each box's inputs in order. The first
+//! contribution to a coordinate is written as `0.0 + c`, the others added. When the groups
+//! occupy consecutive runs of boxes (a single box type, or types in separate runs, as in
+//! every loop over one objective), plan order is box order, which is the order in which
+//! the category core's composite objective sums its boxes' pulled-back gradients: the run
+//! then equals central gradient descent bit for bit ([`Plan::is_in_box_order`]).
+//!
+//! **Backends.** The serial backend sweeps the chunks in order. The threads backend splits
+//! the chunk sequence into one contiguous range per worker, balanced by cost; a worker adds
+//! directly onto the coordinates that its range touches first and defers its contributions
+//! to coordinates that an earlier range touched, which are then added range by range, in
+//! order. Every coordinate therefore sums its contributions in plan order whatever the
+//! number of threads: all backends give the same bits.
 
 use crate::numerics::{BatchWorkspace, CompiledObjective, Workspace};
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 /// The largest number of boxes evaluated together by one batched kernel call.
-pub const CHUNK: usize = 2048;
+pub const CHUNK: usize = 512;
 
-/// Block size of the deterministic blocked sums (objective, gradient norm).
+/// Block size of the deterministic blocked sum of squares (gradient norm).
 pub const SUM_BLOCK: usize = 4096;
 
+/// The largest number of coordinates a plan addresses (u32 indices).
+const MAX_COORDINATES: usize = u32::MAX as usize;
+
+fn bit(bits: &[u64], i: usize) -> bool {
+    (bits[i >> 6] >> (i & 63)) & 1 != 0
+}
+
+fn set_bit(bits: &mut [u64], i: usize) {
+    bits[i >> 6] |= 1 << (i & 63);
+}
+
+/// `Some(b)` when bits `start..start + len` all equal `b`; `None` when they are mixed.
+fn bits_uniform(bits: &[u64], start: usize, len: usize) -> Option<bool> {
+    if len == 0 {
+        return Some(false);
+    }
+    let value = bit(bits, start);
+    let mut i = start;
+    let end = start + len;
+    while i < end {
+        if i & 63 == 0 && i + 64 <= end {
+            let word = bits[i >> 6];
+            if word != if value { u64::MAX } else { 0 } {
+                return None;
+            }
+            i += 64;
+        } else {
+            if bit(bits, i) != value {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    Some(value)
+}
+
+/// The sum of squares in a fixed order (eight interleaved partial sums, as
+/// [`fixed_order_sum`]).
+pub fn sum_of_squares(values: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += v * v;
+        }
+    }
+    for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane += v * v;
+    }
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+}
+
+/// A sum in a fixed order that does not depend on the backend: eight interleaved partial
+/// sums, added pairwise at the end (faster than one dependent chain, same bits every run).
+pub fn fixed_order_sum(values: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += v;
+        }
+    }
+    for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane += v;
+    }
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+}
 /// One box type of a composite: a compiled objective and the boxes that instantiate it.
 #[derive(Clone)]
 pub struct BoxGroup {
@@ -28,8 +108,6 @@ pub struct BoxGroup {
     pub objective: Arc<CompiledObjective>,
     /// The boxes of this type, in increasing box order.
     pub boxes: Vec<u32>,
-    /// The first local slot of this group.
-    slot_start: usize,
     /// Whether the objective is evaluated by the batched (vectorised) kernel.
     batched: bool,
 }
@@ -52,18 +130,39 @@ impl BoxGroup {
             1
         }
     }
+}
 
-    /// The chunks of this group: (first member, member count, first slot).
-    fn chunks(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
-        let size = self.chunk_size();
-        let arity = self.arity();
-        let members = self.boxes.len();
-        (0..members.div_ceil(size)).map(move |c| {
-            let first = c * size;
-            let count = size.min(members - first);
-            (first, count, self.slot_start + first * arity)
-        })
-    }
+/// How a chunk's slots map to global coordinates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// Input `i` of the chunk's `k`-th box reads coordinate `bases[i] + k`: each input is
+    /// one run of consecutive coordinates (loops over junction families). The chunk's
+    /// `arity` entries `Plan::bases[offset..]` are `(base, input)` pairs sorted by base
+    /// descending, then input ascending: the order in which the scatter visits the inputs.
+    PerInputRuns { offset: usize },
+    /// One box whose slots form runs of consecutive coordinates, described by
+    /// `Plan::runs[offset..offset + count]`.
+    Runs { offset: usize, count: usize },
+    /// Any other wiring: `Plan::gather[offset..]`, one coordinate per slot.
+    Indexed { offset: usize },
+}
+
+/// A run of boxes of one group evaluated by one kernel call.
+#[derive(Clone, Copy, Debug)]
+struct Chunk {
+    group: u32,
+    first_member: u32,
+    count: u32,
+    slot_start: usize,
+    layout: Layout,
+}
+
+/// Consecutive slots reading consecutive coordinates.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    slot: u32,
+    coordinate: u32,
+    len: u32,
 }
 
 /// What a plan is built from: the composite's box types, which type each box is, and the
@@ -87,22 +186,23 @@ pub struct Plan {
     apex: usize,
     box_count: usize,
     groups: Vec<BoxGroup>,
-    /// Global coordinate read by each local slot.
+    chunks: Vec<Chunk>,
+    /// Coordinates of the slots of `Indexed` chunks.
     gather: Vec<u32>,
-    /// CSR over global coordinates: `contributions[offsets[g]..offsets[g+1]]` are the local
-    /// slots adding into coordinate `g`, in box order.
-    contribution_offsets: Vec<u32>,
-    contributions: Vec<u32>,
-    /// Position of each box's value in the values buffer when groups interleave boxes
-    /// (empty when the values buffer is already in box order).
-    value_order: Vec<u32>,
+    /// `(base, input)` pairs of `PerInputRuns` chunks.
+    bases: Vec<(u32, u32)>,
+    /// Runs of `Runs` chunks.
+    runs: Vec<Run>,
+    /// Bit per slot: the first contribution (in plan order) to its coordinate.
+    first: Vec<u64>,
+    in_box_order: bool,
 }
 
 /// Why a plan could not be built.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     /// More coordinates than the index arrays can address.
-    #[error("the composite has {0} local coordinates; at most 4294967295 are supported")]
+    #[error("the composite has {0} coordinates; at most 4294967295 are supported")]
     TooLarge(usize),
     /// Inconsistent input (a bug in the caller).
     #[error("inconsistent plan input: {0}")]
@@ -120,8 +220,8 @@ impl Plan {
         if total_local != input.local_to_global.len() {
             return Err(PlanError::Inconsistent("local-to-global length".into()));
         }
-        if total_local >= u32::MAX as usize || input.apex >= u32::MAX as usize {
-            return Err(PlanError::TooLarge(total_local.max(input.apex)));
+        if input.apex > MAX_COORDINATES || total_local > MAX_COORDINATES {
+            return Err(PlanError::TooLarge(input.apex));
         }
         // Group boxes by type, keeping box order inside each group.
         let mut members: Vec<Vec<u32>> = vec![Vec::new(); input.box_types.len()];
@@ -139,35 +239,45 @@ impl Plan {
             }
             members[t].push(b as u32);
         }
-        let mut groups = Vec::new();
+        // Groups in order of their first box, so that runs of types keep box order.
+        let mut groups: Vec<BoxGroup> = members
+            .into_iter()
+            .enumerate()
+            .filter(|(_, boxes)| !boxes.is_empty())
+            .map(|(t, boxes)| {
+                let objective = input.box_types[t].clone();
+                let batched = objective.is_batchable() && boxes.len() > 1;
+                BoxGroup {
+                    objective,
+                    boxes,
+                    batched,
+                }
+            })
+            .collect();
+        groups.sort_by_key(|g| g.boxes[0]);
+        let in_box_order = groups
+            .iter()
+            .flat_map(|g| g.boxes.iter())
+            .enumerate()
+            .all(|(i, &b)| i == b as usize);
+        // Chunks in plan order, each with the most compact layout that describes it.
+        let mut chunks = Vec::new();
+        let mut gather = Vec::new();
+        let mut bases = Vec::new();
+        let mut runs = Vec::new();
         let mut slot = 0usize;
-        for (t, boxes) in members.into_iter().enumerate() {
-            if boxes.is_empty() {
-                continue;
-            }
-            let objective = input.box_types[t].clone();
-            let batched = objective.is_batchable() && boxes.len() > 1;
-            let arity = objective.num_inputs();
-            groups.push(BoxGroup {
-                objective,
-                boxes,
-                slot_start: slot,
-                batched,
-            });
-            slot += groups.last().map_or(0, |g| g.boxes.len() * arity);
-        }
-        // Gather table: the global coordinate each local slot reads; and, for each local
-        // coordinate of the coproduct, its slot.
-        let mut gather = vec![0u32; total_local];
-        let mut slot_of_local = vec![0u32; total_local];
-        for group in &groups {
+        let mut coordinates = Vec::new();
+        for (gi, group) in groups.iter().enumerate() {
             let arity = group.arity();
-            for (first, count, start) in group.chunks() {
+            let size = group.chunk_size();
+            for first in (0..group.boxes.len()).step_by(size) {
+                let count = size.min(group.boxes.len() - first);
+                coordinates.clear();
+                coordinates.resize(count * arity, 0u32);
                 for k in 0..count {
                     let b = group.boxes[first + k] as usize;
                     let base = input.summand_offsets[b];
                     for i in 0..arity {
-                        let s = start + i * count + k;
                         let g = input.local_to_global[base + i];
                         if g >= input.apex {
                             return Err(PlanError::Inconsistent(format!(
@@ -175,59 +285,80 @@ impl Plan {
                                 input.apex
                             )));
                         }
-                        gather[s] = g as u32;
-                        slot_of_local[base + i] = s as u32;
+                        coordinates[i * count + k] = g as u32;
                     }
                 }
+                let layout = choose_layout(&coordinates, count, arity, &mut gather, &mut bases, &mut runs);
+                chunks.push(Chunk {
+                    group: gi as u32,
+                    first_member: first as u32,
+                    count: count as u32,
+                    slot_start: slot,
+                    layout,
+                });
+                slot += count * arity;
             }
         }
-        // CSR transpose of the gather, contributions sorted by box (stable by local index).
-        let mut contribution_offsets = vec![0u32; input.apex + 1];
-        for &g in &gather {
-            contribution_offsets[g as usize + 1] += 1;
-        }
-        for g in 0..input.apex {
-            contribution_offsets[g + 1] += contribution_offsets[g];
-        }
-        // Fill in coproduct order, i.e. box order (then local index order): this fixes the
-        // summation order of every shared coordinate.
-        let mut cursor: Vec<u32> = contribution_offsets[..input.apex].to_vec();
-        let mut contributions = vec![0u32; total_local];
-        for (local, &g) in input.local_to_global.iter().enumerate() {
-            let c = &mut cursor[g];
-            contributions[*c as usize] = slot_of_local[local];
-            *c += 1;
-        }
-        drop(cursor);
-        // Values buffer order: group-major; remember each box's position if that is not
-        // box order.
-        let in_box_order = groups
-            .iter()
-            .flat_map(|g| g.boxes.iter())
-            .enumerate()
-            .all(|(i, &b)| i == b as usize);
-        let value_order = if in_box_order {
-            Vec::new()
-        } else {
-            let mut order = vec![0u32; box_count];
-            let mut position = 0u32;
-            for group in &groups {
-                for &b in &group.boxes {
-                    order[b as usize] = position;
-                    position += 1;
-                }
-            }
-            order
-        };
-        Ok(Plan {
+        let mut plan = Plan {
             apex: input.apex,
             box_count,
             groups,
+            chunks,
             gather,
-            contribution_offsets,
-            contributions,
-            value_order,
-        })
+            bases,
+            runs,
+            first: vec![0u64; slot.div_ceil(64)],
+            in_box_order,
+        };
+        // Mark each coordinate's first contribution in plan order (box-major in a chunk).
+        let mut seen = vec![0u64; input.apex.div_ceil(64)];
+        let mut first = std::mem::take(&mut plan.first);
+        for chunk in &plan.chunks {
+            plan.for_each_slot(chunk, |s, g| {
+                if !bit(&seen, g) {
+                    set_bit(&mut seen, g);
+                    set_bit(&mut first, s);
+                }
+            });
+        }
+        plan.first = first;
+        Ok(plan)
+    }
+
+    /// Calls `visit(slot, coordinate)` for every slot of `chunk`, in plan order (box after
+    /// box, each box's inputs in order).
+    fn for_each_slot(&self, chunk: &Chunk, mut visit: impl FnMut(usize, usize)) {
+        let count = chunk.count as usize;
+        let arity = self.groups[chunk.group as usize].arity();
+        for k in 0..count {
+            for i in 0..arity {
+                let s = i * count + k;
+                visit(chunk.slot_start + s, self.coordinate(chunk, s));
+            }
+        }
+    }
+
+    /// The coordinate read by slot `s` (relative to the chunk) of `chunk`.
+    fn coordinate(&self, chunk: &Chunk, s: usize) -> usize {
+        let count = chunk.count as usize;
+        match chunk.layout {
+            Layout::PerInputRuns { offset } => {
+                let arity = self.groups[chunk.group as usize].arity();
+                let input = (s / count) as u32;
+                let (base, _) = self.bases[offset..offset + arity]
+                    .iter()
+                    .find(|&&(_, i)| i == input)
+                    .copied()
+                    .unwrap_or_default();
+                base as usize + s % count
+            }
+            Layout::Runs { offset, count: n } => {
+                let runs = &self.runs[offset..offset + n];
+                let r = runs.partition_point(|run| run.slot as usize <= s) - 1;
+                runs[r].coordinate as usize + (s - runs[r].slot as usize)
+            }
+            Layout::Indexed { offset } => self.gather[offset + s] as usize,
+        }
     }
 
     /// Number of global scalar coordinates.
@@ -240,15 +371,102 @@ impl Plan {
         self.box_count
     }
 
-    /// The box groups (one per box type).
+    /// The box groups (one per box type), in order of their first box.
     pub fn groups(&self) -> &[BoxGroup] {
         &self.groups
     }
 
-    /// Total number of local slots (sum of the boxes' arities).
-    pub fn local_len(&self) -> usize {
-        self.gather.len()
+    /// Number of kernel calls per evaluation.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
     }
+
+    /// Total number of slots (the sum of the boxes' arities): the numbers gathered and
+    /// scattered per evaluation.
+    pub fn local_len(&self) -> usize {
+        self.chunks
+            .last()
+            .map_or(0, |c| c.slot_start + c.count as usize * self.groups[c.group as usize].arity())
+    }
+
+    /// True when plan order is box order, so the run's summation order is the category
+    /// core's and the iterates equal central gradient descent bit for bit.
+    pub fn is_in_box_order(&self) -> bool {
+        self.in_box_order
+    }
+
+    fn chunk_cost(&self, chunk: &Chunk) -> usize {
+        let group = &self.groups[chunk.group as usize];
+        chunk.count as usize * (group.objective.num_nodes() + group.arity())
+    }
+
+    /// Splits the chunks into `parts` contiguous ranges of about equal cost.
+    fn partition(&self, parts: usize) -> Vec<Range<usize>> {
+        let parts = parts.clamp(1, self.chunks.len().max(1));
+        let total: usize = self.chunks.iter().map(|c| self.chunk_cost(c)).sum();
+        let mut ranges = Vec::with_capacity(parts);
+        let mut start = 0;
+        let mut cumulative = 0;
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            cumulative += self.chunk_cost(chunk);
+            let target = total * (ranges.len() + 1) / parts;
+            if cumulative >= target && ranges.len() + 1 < parts {
+                ranges.push(start..c + 1);
+                start = c + 1;
+            }
+        }
+        ranges.push(start..self.chunks.len());
+        ranges
+    }
+}
+
+/// The most compact layout for a chunk's coordinates (`coordinates[i * count + k]`),
+/// appending its data to the plan's tables.
+fn choose_layout(
+    coordinates: &[u32],
+    count: usize,
+    arity: usize,
+    gather: &mut Vec<u32>,
+    bases: &mut Vec<(u32, u32)>,
+    runs: &mut Vec<Run>,
+) -> Layout {
+    let per_input_run = count > 1
+        && (0..arity).all(|i| {
+            let input = &coordinates[i * count..(i + 1) * count];
+            input.windows(2).all(|w| w[1] == w[0].wrapping_add(1))
+        });
+    if per_input_run {
+        let offset = bases.len();
+        let mut pairs: Vec<(u32, u32)> = (0..arity)
+            .map(|i| (coordinates[i * count], i as u32))
+            .collect();
+        pairs.sort_by_key(|&(base, input)| (std::cmp::Reverse(base), input));
+        bases.extend(pairs);
+        return Layout::PerInputRuns { offset };
+    }
+    if count == 1 {
+        let mut chunk_runs: Vec<Run> = Vec::new();
+        for (s, &g) in coordinates.iter().enumerate() {
+            match chunk_runs.last_mut() {
+                Some(run) if run.coordinate + run.len == g => run.len += 1,
+                _ => chunk_runs.push(Run {
+                    slot: s as u32,
+                    coordinate: g,
+                    len: 1,
+                }),
+            }
+        }
+        // Worth it when runs are long on average.
+        if chunk_runs.len() * 4 <= coordinates.len() {
+            let offset = runs.len();
+            let n = chunk_runs.len();
+            runs.extend(chunk_runs);
+            return Layout::Runs { offset, count: n };
+        }
+    }
+    let offset = gather.len();
+    gather.extend_from_slice(coordinates);
+    Layout::Indexed { offset }
 }
 
 /// Where a plan's box evaluations and reductions run. Every backend follows the plan's
@@ -291,85 +509,193 @@ impl Backend {
             Backend::Threads(pool) => pool.current_num_threads(),
         }
     }
+
+    /// Runs `task(i)` for `i` in `0..count`: in order on the serial backend, in parallel on
+    /// the pool otherwise.
+    fn for_each(&self, count: usize, task: impl Fn(usize) + Sync + Send) {
+        match self {
+            Backend::Serial => (0..count).for_each(task),
+            Backend::Threads(pool) => pool.install(|| {
+                use rayon::prelude::*;
+                (0..count).into_par_iter().for_each(task);
+            }),
+        }
+    }
 }
 
-/// Scratch space for evaluating one group's chunk on one thread.
+/// Scratch for evaluating one group's chunks.
 struct GroupScratch {
     inputs: Vec<f64>,
+    gradient: Vec<f64>,
+    values: Vec<f64>,
     single: Option<Workspace>,
     batch: Option<BatchWorkspace>,
 }
 
-/// Per-thread scratch for every group.
-struct ThreadScratch {
+/// One worker's share: its chunks, scratch, and the contributions it defers.
+struct Worker {
+    chunks: Range<usize>,
     groups: Vec<GroupScratch>,
+    /// Coordinates (in plan order) of the contributions this worker defers to the ordered
+    /// second phase, because an earlier worker touches them first.
+    deferred_coordinates: Vec<u32>,
+    /// Their values, filled each evaluation.
+    deferred_values: Vec<f64>,
 }
 
-impl ThreadScratch {
-    fn new(plan: &Plan) -> ThreadScratch {
-        ThreadScratch {
-            groups: plan
+/// The result of evaluating the composite objective and its gradient at a point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The composite objective: the sum of the boxes' objectives, in plan order.
+    pub objective: f64,
+    /// The Euclidean norm of the composite gradient.
+    pub gradient_norm: f64,
+}
+
+/// The update that [`Executor::evaluate_and_propose`] computes along with the gradient norm:
+/// the Euler step of the composed discrete system, written into separate buffers so the
+/// current iterate survives if the run stops.
+pub enum Proposal<'a> {
+    /// Gradient descent: `next = current - lr * gradient`.
+    Gd {
+        /// Step size.
+        lr: f64,
+        /// Receives the proposed iterate.
+        next: &'a mut [f64],
+    },
+    /// Heavy ball: `next_velocity = beta * velocity + gradient`, `next = current - lr * next_velocity`.
+    Momentum {
+        /// Step size.
+        lr: f64,
+        /// Momentum coefficient.
+        beta: f64,
+        /// The current velocity.
+        velocity: &'a [f64],
+        /// Receives the proposed velocity.
+        next_velocity: &'a mut [f64],
+        /// Receives the proposed iterate.
+        next: &'a mut [f64],
+    },
+}
+
+/// A raw view of a slice written by several workers at disjoint indices.
+#[derive(Clone, Copy)]
+struct SharedSlice {
+    pointer: *mut f64,
+    len: usize,
+}
+
+// SAFETY: workers write disjoint indices (see `Executor::sweep`), and the owner waits for
+// all of them before reading.
+unsafe impl Send for SharedSlice {}
+unsafe impl Sync for SharedSlice {}
+
+impl SharedSlice {
+    fn new(slice: &mut [f64]) -> SharedSlice {
+        SharedSlice {
+            pointer: slice.as_mut_ptr(),
+            len: slice.len(),
+        }
+    }
+
+    /// # Safety
+    /// No other thread may access index `i` concurrently.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get(&self, i: usize) -> &mut f64 {
+        debug_assert!(i < self.len);
+        &mut *self.pointer.add(i)
+    }
+
+    /// # Safety
+    /// No other thread may access these indices concurrently.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, range: Range<usize>) -> &mut [f64] {
+        debug_assert!(range.end <= self.len);
+        std::slice::from_raw_parts_mut(self.pointer.add(range.start), range.len())
+    }
+}
+
+/// A plan with its buffers and backend: evaluates the composite's value and gradient by
+/// the distributed algorithm (gather, the boxes' own gradients, scatter-add in plan
+/// order). After construction, evaluations allocate nothing.
+pub struct Executor {
+    plan: Arc<Plan>,
+    backend: Backend,
+    workers: Vec<Mutex<Worker>>,
+    /// Bit per slot: deferred to the ordered second phase (threads backend).
+    deferred: Vec<u64>,
+    /// Per chunk: whether any of its slots is deferred.
+    chunk_deferred: Vec<bool>,
+    /// Each chunk's sum of box values.
+    chunk_objective: Vec<f64>,
+    /// Each box's value, when recorded.
+    box_values: Option<Vec<f64>>,
+    /// The composite gradient.
+    gradient: Vec<f64>,
+    /// Per-block sums of squares.
+    norm_partials: Vec<f64>,
+}
+
+impl Executor {
+    /// Prepares buffers for running `plan` on `backend`.
+    pub fn new(plan: Arc<Plan>, backend: Backend) -> Executor {
+        let ranges = plan.partition(backend.thread_count());
+        let mut deferred = vec![0u64; plan.local_len().div_ceil(64)];
+        let mut chunk_deferred = vec![false; plan.chunks.len()];
+        // Which worker touches each coordinate first; later workers defer to it.
+        let mut first_worker = vec![u32::MAX; plan.apex];
+        let mut workers = Vec::with_capacity(ranges.len());
+        for (w, range) in ranges.iter().enumerate() {
+            let mut deferred_coordinates = Vec::new();
+            for c in range.clone() {
+                plan.for_each_slot(&plan.chunks[c], |s, g| {
+                    if first_worker[g] == u32::MAX {
+                        first_worker[g] = w as u32;
+                    } else if first_worker[g] != w as u32 {
+                        set_bit(&mut deferred, s);
+                        chunk_deferred[c] = true;
+                        deferred_coordinates.push(g as u32);
+                    }
+                });
+            }
+            let groups = plan
                 .groups
                 .iter()
                 .map(|g| {
                     let chunk = g.chunk_size().min(g.boxes.len());
                     GroupScratch {
                         inputs: vec![0.0; chunk * g.arity()],
+                        gradient: vec![0.0; chunk * g.arity()],
+                        values: vec![0.0; chunk],
                         single: (!g.batched).then(|| g.objective.workspace()),
                         batch: g.batched.then(|| g.objective.batch_workspace(chunk)),
                     }
                 })
-                .collect(),
+                .collect();
+            workers.push(Mutex::new(Worker {
+                chunks: range.clone(),
+                groups,
+                deferred_values: vec![0.0; deferred_coordinates.len()],
+                deferred_coordinates,
+            }));
         }
-    }
-}
-
-/// The result of evaluating the composite objective and its gradient at a point.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Evaluation {
-    /// The composite objective: the sum of the boxes' objectives, in box order.
-    pub objective: f64,
-    /// The Euclidean norm of the composite gradient.
-    pub gradient_norm: f64,
-}
-
-/// A plan with its buffers and backend: evaluates the composite's gradient by the
-/// distributed algorithm (gather, local gradients, scatter-add in box order). After
-/// construction, [`Executor::evaluate`] allocates nothing.
-pub struct Executor {
-    plan: Arc<Plan>,
-    backend: Backend,
-    scratch: Vec<std::sync::Mutex<ThreadScratch>>,
-    /// Local gradients, one per local slot (the boxes' own gradient steps).
-    local_gradient: Vec<f64>,
-    /// Box values, group-major.
-    values: Vec<f64>,
-    /// The composite gradient.
-    gradient: Vec<f64>,
-    /// Per-block partial sums (deterministic blocked reductions).
-    partials: Vec<f64>,
-}
-
-impl Executor {
-    /// Prepares buffers for running `plan` on `backend`.
-    pub fn new(plan: Arc<Plan>, backend: Backend) -> Executor {
-        let threads = backend.thread_count();
-        let scratch = (0..threads)
-            .map(|_| std::sync::Mutex::new(ThreadScratch::new(&plan)))
-            .collect();
-        let blocks = plan
-            .apex
-            .div_ceil(SUM_BLOCK)
-            .max(plan.box_count.div_ceil(SUM_BLOCK));
         Executor {
-            local_gradient: vec![0.0; plan.local_len()],
-            values: vec![0.0; plan.box_count],
+            chunk_objective: vec![0.0; plan.chunks.len()],
+            box_values: None,
             gradient: vec![0.0; plan.apex],
-            partials: vec![0.0; blocks],
-            scratch,
+            norm_partials: vec![0.0; plan.apex.div_ceil(SUM_BLOCK)],
+            deferred,
+            chunk_deferred,
+            workers,
             plan,
             backend,
         }
+    }
+
+    /// Keep every box's value at each evaluation (for per-box traces); costs one write
+    /// per box.
+    pub fn record_box_values(&mut self) {
+        self.box_values = Some(vec![0.0; self.plan.box_count]);
     }
 
     /// The plan.
@@ -387,187 +713,341 @@ impl Executor {
         &self.gradient
     }
 
-    /// The value of box `b` at the last evaluation.
-    pub fn box_value(&self, b: usize) -> f64 {
-        if self.plan.value_order.is_empty() {
-            self.values[b]
-        } else {
-            self.values[self.plan.value_order[b] as usize]
-        }
+    /// The value of box `b` at the last evaluation, if values are recorded.
+    pub fn box_value(&self, b: usize) -> Option<f64> {
+        self.box_values.as_ref().map(|v| v[b])
     }
 
     /// Evaluates every box's value and local gradient at `state` (the global coordinates),
-    /// adds the local gradients on shared coordinates in box order, and returns the
-    /// composite objective and gradient norm. The gradient is then in [`Executor::gradient`].
+    /// adds the local gradients on shared coordinates in plan order, and returns the
+    /// composite objective and gradient norm. The gradient is then in
+    /// [`Executor::gradient`].
     pub fn evaluate(&mut self, state: &[f64]) -> Evaluation {
-        assert_eq!(state.len(), self.plan.apex, "state length");
-        let Executor {
-            plan,
-            backend,
-            scratch,
-            local_gradient,
-            values,
-            gradient,
-            partials,
-        } = self;
-        let plan: &Plan = plan;
-        match backend {
-            Backend::Serial => {
-                let mut scratch = scratch[0].lock().unwrap_or_else(|e| e.into_inner());
-                let mut value_start = 0;
-                for (gi, group) in plan.groups.iter().enumerate() {
-                    let n = group.boxes.len();
-                    let region =
-                        &mut local_gradient[group.slot_start..group.slot_start + n * group.arity()];
-                    let gather =
-                        &plan.gather[group.slot_start..group.slot_start + n * group.arity()];
-                    let chunk_slots = group.chunk_size() * group.arity();
-                    for ((grad, gather), vals) in region
-                        .chunks_mut(chunk_slots)
-                        .zip(gather.chunks(chunk_slots))
-                        .zip(values[value_start..value_start + n].chunks_mut(group.chunk_size()))
-                    {
-                        evaluate_chunk(group, &mut scratch.groups[gi], state, gather, vals, grad);
-                    }
-                    value_start += n;
-                }
-                for (block, partial) in gradient.chunks_mut(SUM_BLOCK).enumerate() {
-                    *partial_slot(partials, block) =
-                        reduce_block(plan, local_gradient, block, partial);
-                }
-            }
-            Backend::Threads(pool) => pool.install(|| {
-                use rayon::prelude::*;
-                let mut value_start = 0;
-                for (gi, group) in plan.groups.iter().enumerate() {
-                    let n = group.boxes.len();
-                    let region =
-                        &mut local_gradient[group.slot_start..group.slot_start + n * group.arity()];
-                    let gather =
-                        &plan.gather[group.slot_start..group.slot_start + n * group.arity()];
-                    let chunk_slots = group.chunk_size() * group.arity();
-                    region
-                        .par_chunks_mut(chunk_slots)
-                        .zip(gather.par_chunks(chunk_slots))
-                        .zip(
-                            values[value_start..value_start + n].par_chunks_mut(group.chunk_size()),
-                        )
-                        .for_each(|((grad, gather), vals)| {
-                            let thread = rayon::current_thread_index().unwrap_or(0);
-                            let mut scratch = scratch[thread % scratch.len()]
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner());
-                            evaluate_chunk(
-                                group,
-                                &mut scratch.groups[gi],
-                                state,
-                                gather,
-                                vals,
-                                grad,
-                            );
-                        });
-                    value_start += n;
-                }
-                let local_gradient: &[f64] = local_gradient;
-                gradient
-                    .par_chunks_mut(SUM_BLOCK)
-                    .zip(partials.par_iter_mut())
-                    .enumerate()
-                    .for_each(|(block, (chunk, partial))| {
-                        *partial = reduce_block(plan, local_gradient, block, chunk);
-                    });
-            }),
-        }
-        let gradient_blocks = self.gradient.len().div_ceil(SUM_BLOCK);
-        let squared_norm: f64 = self.partials[..gradient_blocks].iter().sum();
-        let objective = self.blocked_objective();
+        let objective = self.sweep(state);
+        let squared_norm = self.finish(state, None);
         Evaluation {
             objective,
             gradient_norm: squared_norm.sqrt(),
         }
     }
 
-    /// The sum of the box values in box order, by fixed blocks (same bits on every backend).
-    fn blocked_objective(&self) -> f64 {
-        let n = self.plan.box_count;
-        let mut total = 0.0;
-        for start in (0..n).step_by(SUM_BLOCK) {
-            let mut block = 0.0;
-            for b in start..(start + SUM_BLOCK).min(n) {
-                block += self.box_value(b);
-            }
-            total += block;
+    /// [`Executor::evaluate`], and in the same pass over the gradient, the proposed next
+    /// iterate of the optimiser.
+    pub fn evaluate_and_propose(&mut self, state: &[f64], proposal: Proposal<'_>) -> Evaluation {
+        let objective = self.sweep(state);
+        let squared_norm = self.finish(state, Some(proposal));
+        Evaluation {
+            objective,
+            gradient_norm: squared_norm.sqrt(),
         }
-        total
     }
 
-    /// The first box (in box order) whose value or local gradient is not finite, if any.
-    pub fn first_non_finite_box(&self) -> Option<usize> {
-        let mut worst: Option<usize> = None;
-        let mut value_start = 0;
-        for group in &self.plan.groups {
-            let arity = group.arity();
-            for (first, count, start) in group.chunks() {
-                for k in 0..count {
-                    let b = group.boxes[first + k] as usize;
-                    if worst.is_some_and(|w| w <= b) {
-                        continue;
+    /// The distributed step: every worker evaluates its chunks and scatter-adds their
+    /// gradients; then deferred contributions are added worker by worker. Returns the
+    /// objective (chunk sums added in plan order).
+    fn sweep(&mut self, state: &[f64]) -> f64 {
+        assert_eq!(state.len(), self.plan.apex, "state length");
+        let plan: &Plan = &self.plan;
+        let deferred: &[u64] = &self.deferred;
+        let chunk_deferred: &[bool] = &self.chunk_deferred;
+        let gradient = SharedSlice::new(&mut self.gradient);
+        let chunk_objective = SharedSlice::new(&mut self.chunk_objective);
+        let box_values = self.box_values.as_deref_mut().map(SharedSlice::new);
+        let workers = &self.workers;
+        self.backend.for_each(workers.len(), |w| {
+            let mut worker = workers[w].lock().unwrap_or_else(|e| e.into_inner());
+            let context = SweepContext {
+                plan,
+                deferred,
+                chunk_deferred,
+                state,
+                gradient,
+                chunk_objective,
+                box_values,
+            };
+            // SAFETY: a worker writes the gradient only at coordinates that it touches
+            // first (the others are deferred), and only its own chunks' objective entries
+            // and its own boxes' values: disjoint across workers.
+            unsafe { context.sweep(&mut worker) };
+        });
+        for worker in workers.iter().skip(1) {
+            let worker = worker.lock().unwrap_or_else(|e| e.into_inner());
+            for (&g, &value) in worker.deferred_coordinates.iter().zip(&worker.deferred_values) {
+                self.gradient[g as usize] += value;
+            }
+        }
+        self.chunk_objective.iter().sum()
+    }
+
+    /// One pass over the gradient in fixed blocks: the sum of squares (blocks summed in
+    /// order) and, if asked, the proposed update.
+    fn finish(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) -> f64 {
+        let gradient: &[f64] = &self.gradient;
+        let partials = SharedSlice::new(&mut self.norm_partials);
+        let blocks = partials.len;
+        let block_range = move |block: usize| {
+            let start = block * SUM_BLOCK;
+            start..(start + SUM_BLOCK).min(gradient.len())
+        };
+        match proposal {
+            None => self.backend.for_each(blocks, |block| {
+                let range = block_range(block);
+                // SAFETY: one task per block writes its own partial.
+                unsafe { *partials.get(block) = sum_of_squares(&gradient[range]) };
+            }),
+            Some(Proposal::Gd { lr, next }) => {
+                let next = SharedSlice::new(next);
+                self.backend.for_each(blocks, |block| {
+                    let range = block_range(block);
+                    // SAFETY: blocks are disjoint; one task per block.
+                    unsafe {
+                        let next = next.range(range.clone());
+                        for ((n, &z), &g) in next.iter_mut().zip(&state[range.clone()]).zip(&gradient[range.clone()]) {
+                            *n = z - lr * g;
+                        }
+                        *partials.get(block) = sum_of_squares(&gradient[range]);
                     }
-                    let value_ok = self.values[value_start + first + k].is_finite();
-                    let gradient_ok =
-                        (0..arity).all(|i| self.local_gradient[start + i * count + k].is_finite());
-                    if !(value_ok && gradient_ok) {
-                        worst = Some(b);
+                });
+            }
+            Some(Proposal::Momentum {
+                lr,
+                beta,
+                velocity,
+                next_velocity,
+                next,
+            }) => {
+                let next = SharedSlice::new(next);
+                let next_velocity = SharedSlice::new(next_velocity);
+                self.backend.for_each(blocks, |block| {
+                    let range = block_range(block);
+                    // SAFETY: blocks are disjoint; one task per block.
+                    unsafe {
+                        let next = next.range(range.clone());
+                        let next_velocity = next_velocity.range(range.clone());
+                        for j in 0..next.len() {
+                            let v = beta * velocity[range.start + j] + gradient[range.start + j];
+                            next_velocity[j] = v;
+                            next[j] = state[range.start + j] - lr * v;
+                        }
+                        *partials.get(block) = sum_of_squares(&gradient[range]);
+                    }
+                });
+            }
+        }
+        self.norm_partials.iter().sum()
+    }
+
+    /// The first box (in box order) whose value or gradient is not finite at `state`:
+    /// a slow, box-by-box search, used only to report a divergence.
+    pub fn first_non_finite_box(&self, state: &[f64]) -> Option<usize> {
+        let plan = &self.plan;
+        let mut found: Option<usize> = None;
+        let mut inputs = Vec::new();
+        let mut gradient = Vec::new();
+        for chunk in &plan.chunks {
+            let group = &plan.groups[chunk.group as usize];
+            let arity = group.arity();
+            let count = chunk.count as usize;
+            let mut workspace = group.objective.workspace();
+            inputs.resize(arity, 0.0);
+            gradient.resize(arity, 0.0);
+            for k in 0..count {
+                let b = group.boxes[chunk.first_member as usize + k] as usize;
+                if found.is_some_and(|f| f <= b) {
+                    continue;
+                }
+                for (i, x) in inputs.iter_mut().enumerate() {
+                    *x = state[plan.coordinate(chunk, i * count + k)];
+                }
+                let value = group
+                    .objective
+                    .value_and_gradient(&mut workspace, &inputs, &mut gradient);
+                if !value.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
+                    found = Some(b);
+                }
+            }
+        }
+        found
+    }
+}
+
+/// What a worker's sweep reads and writes.
+struct SweepContext<'a> {
+    plan: &'a Plan,
+    deferred: &'a [u64],
+    chunk_deferred: &'a [bool],
+    state: &'a [f64],
+    gradient: SharedSlice,
+    chunk_objective: SharedSlice,
+    box_values: Option<SharedSlice>,
+}
+
+impl SweepContext<'_> {
+    /// Evaluates a worker's chunks in order and scatter-adds their gradients.
+    ///
+    /// # Safety
+    /// The shared slices are written by other workers too; this worker must be the only
+    /// one writing the indices it writes (guaranteed by the deferred bits and the
+    /// partition of chunks and boxes).
+    unsafe fn sweep(&self, worker: &mut Worker) {
+        let plan = self.plan;
+        let Worker {
+            chunks,
+            groups,
+            deferred_values,
+            ..
+        } = worker;
+        let mut deferred_position = 0;
+        for c in chunks.clone() {
+            let chunk = &plan.chunks[c];
+            let group = &plan.groups[chunk.group as usize];
+            let scratch = &mut groups[chunk.group as usize];
+            let count = chunk.count as usize;
+            let slots = count * group.arity();
+            let inputs = &mut scratch.inputs[..slots];
+            self.gather(chunk, inputs);
+            let local_gradient = &mut scratch.gradient[..slots];
+            let values = &mut scratch.values[..count];
+            if let Some(batch) = scratch.batch.as_mut() {
+                group
+                    .objective
+                    .batch_value_and_gradient(batch, count, inputs, values, local_gradient);
+            } else if let Some(single) = scratch.single.as_mut() {
+                values[0] = group
+                    .objective
+                    .value_and_gradient(single, inputs, local_gradient);
+            }
+            *self.chunk_objective.get(c) = fixed_order_sum(values);
+            if let Some(box_values) = self.box_values {
+                for (k, &v) in values.iter().enumerate() {
+                    *box_values.get(group.boxes[chunk.first_member as usize + k] as usize) = v;
+                }
+            }
+            if self.chunk_deferred[c] {
+                // Slow path (chunks at worker boundaries): slot by slot.
+                plan.for_each_slot(chunk, |s, g| {
+                    let contribution = local_gradient[s - chunk.slot_start];
+                    if bit(self.deferred, s) {
+                        deferred_values[deferred_position] = contribution;
+                        deferred_position += 1;
+                    } else {
+                        self.add(g, bit(&plan.first, s), contribution);
+                    }
+                });
+            } else {
+                self.scatter(chunk, local_gradient);
+            }
+        }
+    }
+
+    /// Reads the chunk's inputs from the state (the gather, phi_b^*).
+    fn gather(&self, chunk: &Chunk, inputs: &mut [f64]) {
+        let plan = self.plan;
+        let count = chunk.count as usize;
+        let state = self.state;
+        match chunk.layout {
+            Layout::PerInputRuns { offset } => {
+                let arity = inputs.len() / count;
+                for &(base, i) in &plan.bases[offset..offset + arity] {
+                    let (base, i) = (base as usize, i as usize);
+                    inputs[i * count..(i + 1) * count].copy_from_slice(&state[base..base + count]);
+                }
+            }
+            Layout::Runs { offset, count: n } => {
+                for run in &plan.runs[offset..offset + n] {
+                    let (s, g, len) = (run.slot as usize, run.coordinate as usize, run.len as usize);
+                    inputs[s..s + len].copy_from_slice(&state[g..g + len]);
+                }
+            }
+            Layout::Indexed { offset } => {
+                let gather = &plan.gather[offset..offset + inputs.len()];
+                for (x, &g) in inputs.iter_mut().zip(gather) {
+                    *x = state[g as usize];
+                }
+            }
+        }
+    }
+
+    /// Adds one contribution onto the gradient: written as `0.0 + c` when it is the first.
+    ///
+    /// # Safety
+    /// See [`SweepContext::sweep`].
+    #[inline(always)]
+    unsafe fn add(&self, g: usize, first: bool, contribution: f64) {
+        let target = self.gradient.get(g);
+        let base = if first { 0.0 } else { *target };
+        *target = base + contribution;
+    }
+
+    /// Adds `contributions` onto the consecutive coordinates from `coordinate`, the first
+    /// of them at slot `slot`: a vectorisable loop when the slots' FIRST bits are uniform.
+    ///
+    /// # Safety
+    /// See [`SweepContext::sweep`].
+    unsafe fn add_run(&self, coordinate: usize, slot: usize, contributions: &[f64]) {
+        let len = contributions.len();
+        let target = self.gradient.range(coordinate..coordinate + len);
+        match bits_uniform(&self.plan.first, slot, len) {
+            Some(true) => {
+                for (t, &c) in target.iter_mut().zip(contributions) {
+                    *t = 0.0 + c;
+                }
+            }
+            Some(false) => {
+                for (t, &c) in target.iter_mut().zip(contributions) {
+                    *t += c;
+                }
+            }
+            None => {
+                for (j, (t, &c)) in target.iter_mut().zip(contributions).enumerate() {
+                    let base = if bit(&self.plan.first, slot + j) { 0.0 } else { *t };
+                    *t = base + c;
+                }
+            }
+        }
+    }
+
+    /// Adds the chunk's local gradients onto the composite gradient in plan order (the
+    /// scatter-add, phi_b*), for a chunk with no deferred slot.
+    ///
+    /// # Safety
+    /// See [`SweepContext::sweep`].
+    unsafe fn scatter(&self, chunk: &Chunk, local_gradient: &[f64]) {
+        let plan = self.plan;
+        let count = chunk.count as usize;
+        let first = &plan.first;
+        match chunk.layout {
+            Layout::PerInputRuns { offset } => {
+                // Input by input, in (base descending, input ascending) order: for every
+                // coordinate this visits its contributions in box order, as box-major
+                // order would, but each pass is a dependency-free stream.
+                let arity = local_gradient.len() / count;
+                for &(base, i) in &plan.bases[offset..offset + arity] {
+                    let s = i as usize * count;
+                    self.add_run(
+                        base as usize,
+                        chunk.slot_start + s,
+                        &local_gradient[s..s + count],
+                    );
+                }
+            }
+            Layout::Runs { offset, count: n } => {
+                // One box: plan order is slot order.
+                for run in &plan.runs[offset..offset + n] {
+                    let (s, g, len) = (run.slot as usize, run.coordinate as usize, run.len as usize);
+                    self.add_run(g, chunk.slot_start + s, &local_gradient[s..s + len]);
+                }
+            }
+            Layout::Indexed { offset } => {
+                let gather = &plan.gather[offset..offset + local_gradient.len()];
+                for k in 0..count {
+                    let mut s = k;
+                    while s < local_gradient.len() {
+                        self.add(gather[s] as usize, bit(first, chunk.slot_start + s), local_gradient[s]);
+                        s += count;
                     }
                 }
             }
-            value_start += group.boxes.len();
         }
-        worst
-    }
-}
-
-fn partial_slot(partials: &mut [f64], block: usize) -> &mut f64 {
-    &mut partials[block]
-}
-
-/// Sums the contributions of one block of global coordinates (in box order) into `out`,
-/// and returns the block's sum of squares.
-fn reduce_block(plan: &Plan, local_gradient: &[f64], block: usize, out: &mut [f64]) -> f64 {
-    let first = block * SUM_BLOCK;
-    let mut squares = 0.0;
-    for (j, slot) in out.iter_mut().enumerate() {
-        let g = first + j;
-        let range =
-            plan.contribution_offsets[g] as usize..plan.contribution_offsets[g + 1] as usize;
-        let mut sum = 0.0;
-        for &s in &plan.contributions[range] {
-            sum += local_gradient[s as usize];
-        }
-        *slot = sum;
-        squares += sum * sum;
-    }
-    squares
-}
-
-/// Gathers one chunk's inputs and evaluates its boxes' values and local gradients.
-fn evaluate_chunk(
-    group: &BoxGroup,
-    scratch: &mut GroupScratch,
-    state: &[f64],
-    gather: &[u32],
-    values: &mut [f64],
-    gradient: &mut [f64],
-) {
-    let inputs = &mut scratch.inputs[..gather.len()];
-    for (x, &g) in inputs.iter_mut().zip(gather) {
-        *x = state[g as usize];
-    }
-    if let Some(batch) = scratch.batch.as_mut() {
-        group
-            .objective
-            .batch_value_and_gradient(batch, values.len(), inputs, values, gradient);
-    } else if let Some(single) = scratch.single.as_mut() {
-        values[0] = group.objective.value_and_gradient(single, inputs, gradient);
     }
 }

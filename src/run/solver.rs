@@ -16,7 +16,7 @@
 //! floating point it is the form that is bit-for-bit equal to central gradient descent on
 //! the composite objective.
 
-use super::plan::{Evaluation, Executor};
+use super::plan::{Evaluation, Executor, Proposal};
 use serde::{Deserialize, Serialize};
 
 /// An optimiser: a discrete dynamical system built from the composite's gradient.
@@ -208,16 +208,37 @@ pub fn solve(
             state.velocity = vec![0.0; state.values.len()];
         }
     }
-    // The previous iterate, kept by swapping buffers (no copy) so that a divergence can
-    // return the last finite iterate.
-    let mut previous = vec![0.0; state.values.len()];
+    // Three iterate buffers rotated by swaps (no copies): the proposal computed with the
+    // gradient, the current iterate, and the previous one, which a divergence returns to.
+    let n = state.values.len();
+    let mut proposal = vec![0.0; n];
+    let mut previous = vec![0.0; n];
+    let mut next_velocity = vec![0.0; if state.velocity.is_empty() { 0 } else { n }];
     let mut last_finite: Option<Evaluation> = None;
     let mut evaluations = 0;
     loop {
-        let evaluation = executor.evaluate(&state.values);
+        let evaluation = match method {
+            Method::Gd { lr } => executor.evaluate_and_propose(
+                &state.values,
+                Proposal::Gd {
+                    lr,
+                    next: &mut proposal,
+                },
+            ),
+            Method::Momentum { lr, beta } => executor.evaluate_and_propose(
+                &state.values,
+                Proposal::Momentum {
+                    lr,
+                    beta,
+                    velocity: &state.velocity,
+                    next_velocity: &mut next_velocity,
+                    next: &mut proposal,
+                },
+            ),
+        };
         evaluations += 1;
         if !evaluation.objective.is_finite() || !evaluation.gradient_norm.is_finite() {
-            let diverged_box = executor.first_non_finite_box();
+            let diverged_box = executor.first_non_finite_box(&state.values);
             if let Some(finite) = last_finite {
                 std::mem::swap(&mut state.values, &mut previous);
                 state.step -= 1;
@@ -243,10 +264,7 @@ pub fn solve(
             executor,
             state,
         })?;
-        let reason = if stop
-            .tolerance
-            .is_some_and(|t| evaluation.gradient_norm <= t)
-        {
+        let reason = if stop.tolerance.is_some_and(|t| evaluation.gradient_norm <= t) {
             Some(StopReason::GradientTolerance)
         } else if let (Some(rel), Some(previous)) = (stop.rel_tolerance, state.previous_objective) {
             let change = (evaluation.objective - previous).abs();
@@ -267,33 +285,14 @@ pub fn solve(
                 evaluations,
             });
         }
+        // Accept the proposal: previous <- current <- proposal.
         state.previous_objective = Some(evaluation.objective);
         last_finite = Some(evaluation);
-        apply_update(method, executor.gradient(), state, &mut previous);
+        std::mem::swap(&mut previous, &mut state.values);
+        std::mem::swap(&mut state.values, &mut proposal);
+        if !next_velocity.is_empty() {
+            std::mem::swap(&mut state.velocity, &mut next_velocity);
+        }
         state.step += 1;
     }
-}
-
-/// The Euler step of the composed discrete system. Writes the new iterate into `next`
-/// and swaps it in, so that `next` then holds the previous iterate.
-fn apply_update(method: Method, gradient: &[f64], state: &mut SolverState, next: &mut Vec<f64>) {
-    match method {
-        Method::Gd { lr } => {
-            for ((new, z), g) in next.iter_mut().zip(&state.values).zip(gradient) {
-                *new = z - lr * g;
-            }
-        }
-        Method::Momentum { lr, beta } => {
-            for (((new, z), v), g) in next
-                .iter_mut()
-                .zip(&state.values)
-                .zip(state.velocity.iter_mut())
-                .zip(gradient)
-            {
-                *v = beta * *v + g;
-                *new = z - lr * *v;
-            }
-        }
-    }
-    std::mem::swap(&mut state.values, next);
 }

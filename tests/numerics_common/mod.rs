@@ -2,6 +2,7 @@
 //! interpreter that builds random expression DAGs from a list of instructions.
 #![allow(dead_code)]
 
+pub mod baselines;
 pub mod w1;
 
 use catopt::numerics::{
@@ -25,10 +26,13 @@ pub fn finite_difference(objective: &CompiledObjective, x: &[f64], h: f64) -> Ve
         .collect()
 }
 
-/// The reverse-mode gradient at `x`.
+/// The reverse-mode gradient at `x`, computed in a workspace that was first used at
+/// another point (so stale buffers from an earlier call would show).
 pub fn gradient(objective: &CompiledObjective, x: &[f64]) -> (f64, Vec<f64>) {
     let mut ws = objective.workspace();
     let mut g = vec![0.0; x.len()];
+    let elsewhere: Vec<f64> = x.iter().map(|v| 0.5 * v + 0.1).collect();
+    objective.value_and_gradient(&mut ws, &elsewhere, &mut g);
     let value = objective.value_and_gradient(&mut ws, x, &mut g);
     (value, g)
 }
