@@ -12,7 +12,7 @@ pub mod multitask;
 
 use catopt::check::check_file;
 use catopt::lower::lower;
-use catopt::run::plan::{Backend, Evaluation, Executor, Plan, PlanInput};
+use catopt::run::plan::{Backend, Evaluation, Executor, Plan, PlanInput, Proposal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -76,6 +76,8 @@ pub struct CatoptRun {
     pub executor: Executor,
     /// The current iterate.
     pub values: Vec<f64>,
+    /// The next iterate (swapped with `values` after each step).
+    next: Vec<f64>,
     /// The initial point (to restart).
     pub initial_values: Vec<f64>,
     /// The step size.
@@ -112,6 +114,7 @@ impl CatoptRun {
         CatoptRun {
             executor: Executor::new(Arc::new(plan), backend),
             values: problem.initial_values.clone(),
+            next: vec![0.0; problem.initial_values.len()],
             initial_values: problem.initial_values,
             learning_rate,
         }
@@ -122,16 +125,20 @@ impl CatoptRun {
         self.values.copy_from_slice(&self.initial_values);
     }
 
-    /// One step of distributed gradient descent, as the solver takes it: evaluate every
-    /// box and scatter-add the gradient, then z <- z - lr * grad. Returns the evaluation at
-    /// the iterate before the update.
+    /// One step of distributed gradient descent, as the solver (`run::solver::solve`)
+    /// takes it: evaluate every box, scatter-add the gradient and propose
+    /// z - lr * grad in the same pass, then swap the proposal in. Returns the evaluation
+    /// at the iterate before the update.
     #[inline]
     pub fn step(&mut self) -> Evaluation {
-        let evaluation = self.executor.evaluate(&self.values);
-        let lr = self.learning_rate;
-        for (z, g) in self.values.iter_mut().zip(self.executor.gradient()) {
-            *z -= lr * g;
-        }
+        let evaluation = self.executor.evaluate_and_propose(
+            &self.values,
+            Proposal::Gd {
+                lr: self.learning_rate,
+                next: &mut self.next,
+            },
+        );
+        std::mem::swap(&mut self.values, &mut self.next);
         evaluation
     }
 
