@@ -79,34 +79,54 @@ impl ChainBaseline {
     /// One gradient-descent step; returns the objective before the update. Allocates
     /// nothing.
     pub fn step(&mut self) -> f64 {
-        let x = &self.values;
-        let next = &mut self.next;
-        let lr = self.learning_rate;
-        let boxes = x.len() - 1;
-        // The two ends: coordinate 0 is only box 0's first port, coordinate N only box
-        // N-1's second port.
-        let (a, b) = (x[0], x[1]);
-        next[0] = a - lr * (-400.0 * a * (b - a * a) - 2.0 * (1.0 - a));
-        next[boxes] = x[boxes] - lr * (200.0 * (x[boxes] - x[boxes - 1] * x[boxes - 1]));
-        let mut objective = 0.0;
-        let mut start = 1;
-        while start < boxes {
-            let end = (start + BLOCK).min(boxes);
-            let left = &x[start - 1..end - 1];
-            let middle = &x[start..end];
-            let right = &x[start + 1..end + 1];
-            for (((out, &l), &m), &r) in
-                next[start..end].iter_mut().zip(left).zip(middle).zip(right)
-            {
-                let gradient = 200.0 * (m - l * l) - 400.0 * m * (r - m * m) - 2.0 * (1.0 - m);
-                *out = m - lr * gradient;
-            }
-            // Boxes start-1 .. end-1 (the last block also takes box N-1).
-            let last_box = if end == boxes { boxes } else { end - 1 };
-            objective += chain_objective(x, start - 1, last_box);
-            start = end;
-        }
+        let objective =
+            step_with_best_instructions(&self.values, &mut self.next, self.learning_rate);
         std::mem::swap(&mut self.values, &mut self.next);
         objective
     }
+}
+
+/// [`stencil_step`] compiled for AVX2 when the CPU has it (runtime check, like catopt's own
+/// kernels), else for the baseline target.
+fn step_with_best_instructions(x: &[f64], next: &mut [f64], lr: f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(x: &[f64], next: &mut [f64], lr: f64) -> f64 {
+            stencil_step(x, next, lr)
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the enabled features (checked just above).
+            return unsafe { avx2(x, next, lr) };
+        }
+    }
+    stencil_step(x, next, lr)
+}
+
+/// Writes the next iterate of gradient descent into `next` and returns the objective at `x`.
+#[inline(always)]
+fn stencil_step(x: &[f64], next: &mut [f64], lr: f64) -> f64 {
+    let boxes = x.len() - 1;
+    // The two ends: coordinate 0 is only box 0's first port, coordinate N only box
+    // N-1's second port.
+    let (a, b) = (x[0], x[1]);
+    next[0] = a - lr * (-400.0 * a * (b - a * a) - 2.0 * (1.0 - a));
+    next[boxes] = x[boxes] - lr * (200.0 * (x[boxes] - x[boxes - 1] * x[boxes - 1]));
+    let mut objective = 0.0;
+    let mut start = 1;
+    while start < boxes {
+        let end = (start + BLOCK).min(boxes);
+        let left = &x[start - 1..end - 1];
+        let middle = &x[start..end];
+        let right = &x[start + 1..end + 1];
+        for (((out, &l), &m), &r) in next[start..end].iter_mut().zip(left).zip(middle).zip(right) {
+            let gradient = 200.0 * (m - l * l) - 400.0 * m * (r - m * m) - 2.0 * (1.0 - m);
+            *out = m - lr * gradient;
+        }
+        // Boxes start-1 .. end-1 (the last block also takes box N-1).
+        let last_box = if end == boxes { boxes } else { end - 1 };
+        objective += chain_objective(x, start - 1, last_box);
+        start = end;
+    }
+    objective
 }
