@@ -12,6 +12,8 @@
 //!      --category (pushout, GD functor)--> open dynamical system --run--> iterates
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod category;
 pub mod check;
 pub mod cli;

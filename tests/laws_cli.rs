@@ -21,10 +21,22 @@ fn every_law_passes_on_every_example() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(0), "{file}:\n{stdout}{}", String::from_utf8_lossy(&output.stderr));
-        for law in ["GD naturality", "distributed = central", "Euler naturality", "runtime = central"] {
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{file}:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for law in [
+            "GD naturality",
+            "distributed = central",
+            "Euler naturality",
+            "runtime = central",
+        ] {
             assert!(
-                stdout.lines().any(|l| l.starts_with("PASS") && l.contains(law)),
+                stdout
+                    .lines()
+                    .any(|l| l.starts_with("PASS") && l.contains(law)),
                 "{file}: no PASS line for {law}:\n{stdout}"
             );
         }

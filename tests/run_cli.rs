@@ -289,3 +289,46 @@ fn w2_chain_of_1000_matches_the_jax_reference() {
     );
     assert_eq!(json["values"]["x"].as_array().unwrap().len(), 1001);
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_with_the_results_so_far() {
+    let dir = temp_dir("interrupt");
+    let checkpoint = dir.join("state.ckpt");
+    let child = catopt()
+        .args([
+            "run",
+            "bench/w2_100000.opt",
+            "--steps",
+            "100000000",
+            "--format",
+            "json",
+            "--quiet",
+        ])
+        .args([
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--checkpoint-every",
+            "1000000000",
+        ])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["stop_reason"], "interrupted");
+    assert!(json["steps"].as_u64().unwrap() > 0);
+    assert!(json["objective"].as_f64().unwrap().is_finite());
+    assert!(stderr.contains("interrupted at step"), "{stderr}");
+    // The state at the interruption was checkpointed.
+    assert!(checkpoint.exists());
+}

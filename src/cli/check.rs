@@ -17,15 +17,7 @@ pub fn run_with(files: &[PathBuf], plain: bool) -> i32 {
     let mut code = super::EXIT_OK;
     for path in files {
         let outcome = check_file(path);
-        if !outcome.report.diagnostics.is_empty() {
-            if plain {
-                eprint!("{}", outcome.report.to_plain_string());
-            } else {
-                for report in outcome.report.to_miette() {
-                    eprintln!("{report:?}");
-                }
-            }
-        }
+        super::render::print_report_with(&outcome.report, plain);
         match &outcome.program {
             Some(program) => print!("{}", summary(program)),
             None => code = super::EXIT_BAD_INPUT,

@@ -5,8 +5,7 @@ use super::{EXIT_BAD_INPUT, EXIT_LAW_FAILED, EXIT_OK};
 use crate::category::{euler, gradient_flow, iterate};
 use crate::laws::check::relative_deviation;
 use crate::laws::{
-    check_distributed_vs_central, check_gd_naturality, check_increments_vs_central,
-    LawReport,
+    check_distributed_vs_central, check_gd_naturality, check_increments_vs_central, LawReport,
 };
 use crate::lower::Problem;
 use crate::run::plan::{Backend, Executor, Plan, PlanInput};
@@ -123,10 +122,23 @@ pub fn check_all(problem: &Problem, args: &LawsArgs, lr: f64) -> Result<Vec<LawR
             .map_err(|e| e.to_string())?,
     );
     reports.push(
-        check_increments_vs_central(diagram, types, type_of, start, lr, args.steps, args.tolerance)
-            .map_err(|e| e.to_string())?,
+        check_increments_vs_central(
+            diagram,
+            types,
+            type_of,
+            start,
+            lr,
+            args.steps,
+            args.tolerance,
+        )
+        .map_err(|e| e.to_string())?,
     );
-    reports.push(runtime_matches_central(problem, lr, args.steps, args.tolerance)?);
+    reports.push(runtime_matches_central(
+        problem,
+        lr,
+        args.steps,
+        args.tolerance,
+    )?);
     Ok(reports)
 }
 
@@ -178,7 +190,13 @@ fn runtime_matches_central(
             central
                 .iter()
                 .zip(&state.values)
-                .map(|(a, b)| if a.to_bits() == b.to_bits() { 0.0 } else { (a - b).abs().max(f64::MIN_POSITIVE) })
+                .map(|(a, b)| {
+                    if a.to_bits() == b.to_bits() {
+                        0.0
+                    } else {
+                        (a - b).abs().max(f64::MIN_POSITIVE)
+                    }
+                })
                 .fold(0.0, f64::max)
         } else {
             relative_deviation(&central, &state.values)

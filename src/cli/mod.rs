@@ -4,8 +4,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod check;
+pub mod explain;
+pub mod graph;
 pub mod laws;
 pub mod output;
+pub mod plot;
 pub mod render;
 pub mod run;
 
@@ -17,6 +20,8 @@ pub const EXIT_LAW_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 /// Exit code for a run that diverged (non-finite objective or gradient).
 pub const EXIT_DIVERGED: i32 = 3;
+/// Exit code when an external program the command needs (Graphviz `dot`) is missing.
+pub const EXIT_MISSING_TOOL: i32 = 4;
 /// Exit code for a run stopped by Ctrl-C (after reporting the results so far).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -46,6 +51,10 @@ pub enum Command {
     /// Check the functor laws on a problem: compose-then-GD = GD-then-compose, and
     /// distributed steps = central steps.
     Laws(laws::LawsArgs),
+    /// Draw a composite's undirected wiring diagram (DOT, or SVG with Graphviz).
+    Graph(graph::GraphArgs),
+    /// Explain a composite in words and tables: state space, gather/scatter, communication, update.
+    Explain(explain::ExplainArgs),
 }
 
 /// Runs the command line with the given arguments (including the program name) and
@@ -77,5 +86,7 @@ where
         }
         Command::Run(args) => run::run(&args),
         Command::Laws(args) => laws::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Explain(args) => explain::run(&args),
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// The JSON value of one variable at `state`.
-pub fn variable_value(variable: &NamedVariable, state: &[f64]) -> Value {
+pub fn variable_value(variable: &NamedVariable<'_>, state: &[f64]) -> Value {
     let number = |g: usize| {
         serde_json::Number::from_f64(state[g])
             .map(Value::Number)
@@ -32,7 +32,7 @@ pub fn variable_value(variable: &NamedVariable, state: &[f64]) -> Value {
 }
 
 /// The `values` object: every variable by name, families gathered.
-pub fn values_object(variables: &[NamedVariable], state: &[f64]) -> Map<String, Value> {
+pub fn values_object(variables: &[NamedVariable<'_>], state: &[f64]) -> Map<String, Value> {
     let mut out = Map::new();
     let mut families: BTreeMap<String, Vec<(i64, Value)>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -82,11 +82,11 @@ pub fn values_object(variables: &[NamedVariable], state: &[f64]) -> Map<String, 
 /// name in the object must be a known variable with the right shape; variables not in the
 /// object keep their values. Returns how many variables were set.
 pub fn apply_values(
-    variables: &[NamedVariable],
+    variables: &[NamedVariable<'_>],
     values: &Map<String, Value>,
     state: &mut [f64],
 ) -> Result<usize, String> {
-    let mut by_name: BTreeMap<String, Vec<&NamedVariable>> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Vec<&NamedVariable<'_>>> = BTreeMap::new();
     for v in variables {
         by_name.entry(v.name.base.to_string()).or_default().push(v);
     }
@@ -139,7 +139,11 @@ pub fn apply_values(
     Ok(set)
 }
 
-fn write_value(variable: &NamedVariable, value: &Value, state: &mut [f64]) -> Result<(), String> {
+fn write_value(
+    variable: &NamedVariable<'_>,
+    value: &Value,
+    state: &mut [f64],
+) -> Result<(), String> {
     let mut flat = Vec::with_capacity(variable.coordinates.len());
     flatten_json(value, &mut flat)?;
     if flat.len() != variable.coordinates.len() {
@@ -166,5 +170,76 @@ fn flatten_json(value: &Value, out: &mut Vec<f64>) -> Result<(), String> {
         Value::Array(items) => items.iter().try_for_each(|item| flatten_json(item, out)),
         Value::Null => Err("null (a non-finite value) cannot be used as a starting point".into()),
         other => Err(format!("expected numbers, found {other}")),
+    }
+}
+
+/// Human-readable lines `name = value` for the summary: long vectors, matrices and
+/// families are shortened to their first `max_entries` entries and a count. Families are
+/// gathered from consecutive members.
+pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: usize) -> String {
+    let entry = |v: &NamedVariable<'_>| -> String {
+        let shown: Vec<String> = v
+            .coordinates
+            .iter()
+            .take(max_entries)
+            .map(|&g| format_number(state[g]))
+            .collect();
+        match v.shape {
+            Shape::Scalar => shown[0].clone(),
+            shape if v.coordinates.len() > max_entries => {
+                format!("[{}, ...] ({shape}, row-major)", shown.join(", "))
+            }
+            Shape::Vector(_) => format!("[{}]", shown.join(", ")),
+            Shape::Matrix(_, cols) => {
+                let rows: Vec<String> = shown.chunks(cols.max(1)).map(|r| r.join(", ")).collect();
+                format!("[{}]", rows.join("; "))
+            }
+        }
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < variables.len() {
+        let v = &variables[i];
+        if v.name.index.is_none() {
+            out.push_str(&format!("  {} = {}\n", v.name, entry(v)));
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < variables.len()
+            && variables[j].name.base == v.name.base
+            && variables[j].name.index.is_some()
+        {
+            j += 1;
+        }
+        let members = &variables[i..j];
+        let shown: Vec<String> = members.iter().take(max_entries).map(entry).collect();
+        let more = if members.len() > max_entries {
+            ", ..."
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  {}[{}..={}] = [{}{more}] ({} members)\n",
+            v.name.base,
+            members[0].name.index.unwrap_or(0),
+            members[members.len() - 1].name.index.unwrap_or(0),
+            shown.join(", "),
+            members.len()
+        ));
+        i = j;
+    }
+    out
+}
+
+/// Plain notation for ordinary magnitudes, scientific for very large or small ones.
+pub fn format_number(value: f64) -> String {
+    let magnitude = value.abs();
+    if !value.is_finite() {
+        format!("{value} (non-finite)")
+    } else if magnitude != 0.0 && !(1e-5..1e7).contains(&magnitude) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
     }
 }

@@ -7,10 +7,15 @@ use std::path::Path;
 /// Prints a report's diagnostics on stderr: miette's fancy rendering (source line and
 /// caret) on a terminal, the plain `file:line:col: error[CODE]: message` form otherwise.
 pub fn print_report(report: &Report) {
+    print_report_with(report, !std::io::stderr().is_terminal());
+}
+
+/// [`print_report`] with an explicit choice of plain rendering.
+pub fn print_report_with(report: &Report, plain: bool) {
     if report.diagnostics.is_empty() {
         return;
     }
-    if std::io::stderr().is_terminal() {
+    if !plain {
         for diagnostic in report.to_miette() {
             eprintln!("{diagnostic:?}");
         }

@@ -1,6 +1,6 @@
 //! `catopt run FILE`: solve a composite by distributed gradient descent.
 
-use super::output::{apply_values, values_object};
+use super::output::{apply_values, values_object, values_text};
 use super::render::{print_report, write_atomically};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
@@ -106,6 +106,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Plot objective and gradient norm per step (log scale) into FILE.svg or FILE.png.
+    #[arg(long, value_name = "FILE.svg|png")]
+    pub plot: Option<PathBuf>,
 }
 
 fn method_help() -> String {
@@ -280,6 +283,8 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         .iter()
         .find(|s| s.composite == problem.composite_id);
     let settings = settings(args, solve_block)?;
+    // The typed program is no longer needed: free it before the plan is built.
+    drop(program);
     let variables = if args.all {
         problem.all_variables()
     } else {
@@ -341,6 +346,10 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     )?;
     let seconds = solve_started.elapsed().as_secs_f64();
     observer.finish()?;
+    if let (Some(path), Some(recorder)) = (&args.plot, &observer.plot) {
+        let title = format!("{}: {}", args.file.display(), settings.method.describe());
+        super::plot::write_plot(path, &title, recorder)?;
+    }
     let steps_done = state.step - start_step;
     if outcome.stop_reason == StopReason::Interrupted || interrupted.load(Ordering::SeqCst) {
         if let Some(path) = &args.checkpoint {
@@ -348,19 +357,26 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         }
     }
     let diverged = (outcome.stop_reason == StopReason::Diverged).then(|| {
-        let label = outcome
-            .diverged_box
-            .map(|b| {
+        let culprit = match outcome.diverged_box {
+            Some(b) => {
                 let type_name = &problem.box_types[problem.box_type_of[b] as usize].name;
-                format!("{} (objective `{type_name}`)", problem.diagram.box_name(b))
-            })
-            .unwrap_or_else(|| "an unknown box".into());
-        let step = if outcome.evaluation.objective.is_finite() && steps_done + start_step > 0 {
+                format!(
+                    "box `{}` (objective `{type_name}`) produced a non-finite objective or gradient",
+                    problem.diagram.box_name(b)
+                )
+            }
+            None => "the sum of the boxes' objectives or the gradient overflowed (every box's own value and gradient is finite)".into(),
+        };
+        // After a reverted step the reported iterate is the one before the divergence.
+        let step = if outcome.evaluation.objective.is_finite() && state.step + 1 > start_step {
             state.step + 1
         } else {
             state.step
         };
-        (step, label)
+        let box_name = outcome
+            .diverged_box
+            .map(|b| problem.diagram.box_name(b).to_string());
+        (step, box_name, culprit)
     });
     let report = RunReport {
         file: &args.file,
@@ -389,9 +405,9 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         }
         Format::Text => print!("{}", report.text()),
     }
-    if let Some((step, label)) = &diverged {
+    if let Some((step, _, label)) = &diverged {
         eprintln!(
-            "error[R0001]: the run diverged at step {step}: box {label} produced a non-finite objective or gradient.\n  \
+            "error[R0001]: the run diverged at step {step}: {label}.\n  \
              The values reported are the last finite iterate (step {}).\n  \
              help: try a smaller step size, e.g. --lr {}",
             state.step,
@@ -415,13 +431,13 @@ struct RunReport<'a> {
     settings: &'a Settings,
     outcome: &'a Outcome,
     state: &'a SolverState,
-    variables: &'a [NamedVariable],
+    variables: &'a [NamedVariable<'a>],
     seconds: f64,
     compile_seconds: f64,
     steps_done: u64,
     backend: &'static str,
     threads: usize,
-    diverged: Option<&'a (u64, String)>,
+    diverged: Option<&'a (u64, Option<String>, String)>,
 }
 
 impl RunReport<'_> {
@@ -460,8 +476,8 @@ impl RunReport<'_> {
             "box_types": self.problem.box_types.len(),
             "values": values_object(self.variables, &self.state.values),
         });
-        if let Some((step, label)) = self.diverged {
-            object["diverged"] = json!({ "step": step, "box": label });
+        if let Some((step, box_name, message)) = self.diverged {
+            object["diverged"] = json!({ "step": step, "box": box_name, "message": message });
         }
         object
     }
@@ -504,17 +520,7 @@ impl RunReport<'_> {
             self.compile_seconds
         ));
         out.push_str("values:\n");
-        const MAX_ENTRIES: usize = 12;
-        let values = values_object(self.variables, &self.state.values);
-        for (name, value) in values.iter().take(200) {
-            out.push_str(&format!("  {name} = {}\n", abbreviate(value, MAX_ENTRIES)));
-        }
-        if values.len() > 200 {
-            out.push_str(&format!(
-                "  ... and {} more (use --format json or --output)\n",
-                values.len() - 200
-            ));
-        }
+        out.push_str(&values_text(self.variables, &self.state.values, 8));
         out
     }
 }
@@ -523,33 +529,6 @@ fn finite_or_null(value: f64) -> Value {
     serde_json::Number::from_f64(value)
         .map(Value::Number)
         .unwrap_or(Value::Null)
-}
-
-/// A JSON value printed with long arrays shortened: `[1, 2, 3, ... (1000 entries)]`.
-fn abbreviate(value: &Value, max_entries: usize) -> String {
-    match value {
-        Value::Array(items) if items.len() > max_entries => {
-            let head: Vec<String> = items[..max_entries]
-                .iter()
-                .map(|v| abbreviate(v, max_entries))
-                .collect();
-            format!("[{}, ... ({} entries)]", head.join(", "), items.len())
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(|v| abbreviate(v, max_entries))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::Number(n) => match n.as_f64() {
-            Some(v) => format!("{v}"),
-            None => n.to_string(),
-        },
-        Value::Null => "non-finite".into(),
-        other => other.to_string(),
-    }
 }
 
 /// Trace, progress bar, checkpoints and Ctrl-C.
@@ -561,6 +540,7 @@ struct RunObserver<'a> {
     progress: Option<indicatif::ProgressBar>,
     interrupted: Arc<AtomicBool>,
     line: String,
+    plot: Option<super::plot::PlotRecorder>,
 }
 
 impl<'a> RunObserver<'a> {
@@ -600,7 +580,15 @@ impl<'a> RunObserver<'a> {
             bar.set_position(state.step);
             bar
         });
+        if let Some(path) = &args.plot {
+            super::plot::plot_format(path)?;
+        }
+        let plot = args
+            .plot
+            .as_ref()
+            .map(|_| super::plot::PlotRecorder::new(settings.stop.max_steps));
         Ok(RunObserver {
+            plot,
             args,
             problem,
             method: settings.method,
@@ -628,6 +616,13 @@ impl<'a> RunObserver<'a> {
 
 impl Observer for RunObserver<'_> {
     fn observe(&mut self, info: &StepInfo<'_>) -> Result<bool, String> {
+        if let Some(plot) = &mut self.plot {
+            plot.record(
+                info.step,
+                info.evaluation.objective,
+                info.evaluation.gradient_norm,
+            );
+        }
         if let Some((path, _, writer)) = &mut self.trace {
             use std::fmt::Write as _;
             self.line.clear();

@@ -28,8 +28,8 @@ pub(super) fn initial_values(
             }
         }
     }
-    for (j, junction) in problem.junctions.iter().enumerate() {
-        if let Some(init) = junction.init {
+    for (j, init) in problem.junction_init.iter().enumerate() {
+        if let Some(init) = *init {
             for &g in composite.junction_variables(j) {
                 values[g] = init;
             }

@@ -50,19 +50,6 @@ impl ReverseDerivative for CompiledBox {
     }
 }
 
-/// A junction of the flattened diagram.
-#[derive(Clone, Debug)]
-pub struct FlatJunction {
-    /// `b`, `x[3]`, or `label.y` for an inner composite's own junction.
-    pub name: IndexedName,
-    /// Its shape.
-    pub shape: Shape,
-    /// From `where (... = v)`.
-    pub init: Option<f64>,
-    /// True for the solved composite's own junctions (reported by default).
-    pub top_level: bool,
-}
-
 /// A composite ready to run: the flat diagram, the box types, the composite objective
 /// (pushout) and the initial point.
 pub struct Problem {
@@ -72,8 +59,11 @@ pub struct Problem {
     pub composite_id: CompositeId,
     /// The flat wiring diagram (nested composites substituted).
     pub diagram: WiringDiagram,
-    /// The junctions of `diagram`, with initial values and whether they are top-level.
-    pub junctions: Vec<FlatJunction>,
+    /// The initial value of each junction of `diagram` (from `where (... = v)`).
+    pub junction_init: Vec<Option<f64>>,
+    /// The solved composite's own junctions are the diagram's first ones; inner
+    /// composites' junctions (named `label.junction`) follow.
+    pub top_level_junctions: usize,
     /// The distinct box types (objective + data arguments), compiled.
     pub box_types: Vec<BoxType>,
     /// Box `b` of the diagram instantiates `box_types[box_type_of[b]]`.
@@ -88,13 +78,13 @@ pub struct Problem {
 
 /// A named piece of the composite's state, for output.
 #[derive(Clone, Debug)]
-pub struct NamedVariable {
+pub struct NamedVariable<'a> {
     /// `b`, `x[3]`, `label.var`.
     pub name: IndexedName,
     /// Its shape.
     pub shape: Shape,
-    /// Its composite coordinates, row-major.
-    pub coordinates: Vec<usize>,
+    /// Its composite coordinates, row-major (a slice of the pushout's legs).
+    pub coordinates: &'a [usize],
 }
 
 impl Problem {
@@ -104,31 +94,26 @@ impl Problem {
     }
 
     /// The top-level junctions (the solved composite's own), in order, with coordinates.
-    pub fn top_level_variables(&self) -> Vec<NamedVariable> {
-        self.junctions
-            .iter()
-            .enumerate()
-            .filter(|(_, j)| j.top_level)
-            .map(|(index, j)| NamedVariable {
-                name: j.name.clone(),
-                shape: j.shape,
-                coordinates: self.composite.junction_variables(index).to_vec(),
-            })
+    pub fn top_level_variables(&self) -> Vec<NamedVariable<'_>> {
+        (0..self.top_level_junctions)
+            .map(|j| self.junction_variable(j))
             .collect()
+    }
+
+    /// Junction `j` of the flat diagram as a named variable.
+    pub fn junction_variable(&self, j: usize) -> NamedVariable<'_> {
+        NamedVariable {
+            name: self.diagram.junction_name(j).clone(),
+            shape: self.diagram.junction_shape(j),
+            coordinates: self.composite.junction_variables(j),
+        }
     }
 
     /// Every named variable: all junctions (inner ones named `label.junction`), then every
     /// box's private variables, named `label.var`.
-    pub fn all_variables(&self) -> Vec<NamedVariable> {
-        let mut out: Vec<NamedVariable> = self
-            .junctions
-            .iter()
-            .enumerate()
-            .map(|(index, j)| NamedVariable {
-                name: j.name.clone(),
-                shape: j.shape,
-                coordinates: self.composite.junction_variables(index).to_vec(),
-            })
+    pub fn all_variables(&self) -> Vec<NamedVariable<'_>> {
+        let mut out: Vec<NamedVariable<'_>> = (0..self.diagram.junction_count())
+            .map(|j| self.junction_variable(j))
             .collect();
         for b in 0..self.diagram.box_count() {
             let box_type = &self.box_types[self.box_type_of[b] as usize];
@@ -137,7 +122,7 @@ impl Problem {
                 out.push(NamedVariable {
                     name: private_name(self.diagram.box_name(b), &var.name),
                     shape: var.shape,
-                    coordinates: phi[var.offset..var.offset + var.shape.len()].to_vec(),
+                    coordinates: &phi[var.offset..var.offset + var.shape.len()],
                 });
             }
         }
@@ -168,7 +153,9 @@ struct Flat {
     box_table: Vec<u32>,
     port_box: Vec<usize>,
     port_junction: Vec<usize>,
-    junctions: Vec<FlatJunction>,
+    junction_names: Vec<IndexedName>,
+    junction_shapes: Vec<Shape>,
+    junction_init: Vec<Option<f64>>,
     /// Distinct (objective, data arguments) of consecutive boxes.
     data_args: Vec<(u32, Vec<DataArg>)>,
 }
@@ -209,9 +196,9 @@ fn flatten(
             }
             *mapped = outer[k];
             let init = comp.junctions[j.0 as usize].init;
-            let target = &mut flat.junctions[outer[k]];
-            if target.init.is_none() {
-                target.init = init;
+            let target = &mut flat.junction_init[outer[k]];
+            if target.is_none() {
+                *target = init;
             }
         }
     }
@@ -219,7 +206,7 @@ fn flatten(
         if junction_map[j] != usize::MAX {
             continue;
         }
-        junction_map[j] = flat.junctions.len();
+        junction_map[j] = flat.junction_names.len();
         let name = match prefix {
             None => junction.name.clone(),
             Some(label) => IndexedName {
@@ -227,12 +214,9 @@ fn flatten(
                 index: junction.name.index,
             },
         };
-        flat.junctions.push(FlatJunction {
-            name,
-            shape: junction.shape,
-            init: junction.init,
-            top_level: prefix.is_none(),
-        });
+        flat.junction_names.push(name);
+        flat.junction_shapes.push(junction.shape);
+        flat.junction_init.push(junction.init);
     }
     let mut last_args: Option<(u32, usize, u32)> = None; // (objective, args range start, table index)
     for (b, call) in comp.boxes.iter().enumerate() {
@@ -348,7 +332,9 @@ pub fn lower(
         box_names,
         port_box,
         port_junction,
-        junctions,
+        junction_names,
+        junction_shapes,
+        junction_init,
         ..
     } = flat;
     let outer: Vec<usize> = comp.outer_ports.iter().map(|j| j.0 as usize).collect();
@@ -356,8 +342,8 @@ pub fn lower(
         box_names,
         port_box,
         port_junction,
-        junctions.iter().map(|j| j.name.clone()).collect(),
-        junctions.iter().map(|j| j.shape).collect(),
+        junction_names,
+        junction_shapes,
         outer,
     )
     .map_err(|e| vec![internal(comp.span, e.to_string())])?;
@@ -380,7 +366,8 @@ pub fn lower(
         name: comp.name.clone(),
         composite_id: composite,
         diagram,
-        junctions,
+        junction_init,
+        top_level_junctions: comp.junctions.len(),
         box_types,
         box_type_of,
         composite: composite_objective,

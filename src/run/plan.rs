@@ -83,7 +83,8 @@ pub fn sum_of_squares(values: &[f64]) -> f64 {
     for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
         *lane += v * v;
     }
-    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 }
 
 /// A sum in a fixed order that does not depend on the backend: eight interleaved partial
@@ -99,7 +100,8 @@ pub fn fixed_order_sum(values: &[f64]) -> f64 {
     for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
         *lane += v;
     }
-    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 }
 /// One box type of a composite: a compiled objective and the boxes that instantiate it.
 #[derive(Clone)]
@@ -288,7 +290,14 @@ impl Plan {
                         coordinates[i * count + k] = g as u32;
                     }
                 }
-                let layout = choose_layout(&coordinates, count, arity, &mut gather, &mut bases, &mut runs);
+                let layout = choose_layout(
+                    &coordinates,
+                    count,
+                    arity,
+                    &mut gather,
+                    &mut bases,
+                    &mut runs,
+                );
                 chunks.push(Chunk {
                     group: gi as u32,
                     first_member: first as u32,
@@ -384,9 +393,9 @@ impl Plan {
     /// Total number of slots (the sum of the boxes' arities): the numbers gathered and
     /// scattered per evaluation.
     pub fn local_len(&self) -> usize {
-        self.chunks
-            .last()
-            .map_or(0, |c| c.slot_start + c.count as usize * self.groups[c.group as usize].arity())
+        self.chunks.last().map_or(0, |c| {
+            c.slot_start + c.count as usize * self.groups[c.group as usize].arity()
+        })
     }
 
     /// True when plan order is box order, so the run's summation order is the category
@@ -772,7 +781,11 @@ impl Executor {
         });
         for worker in workers.iter().skip(1) {
             let worker = worker.lock().unwrap_or_else(|e| e.into_inner());
-            for (&g, &value) in worker.deferred_coordinates.iter().zip(&worker.deferred_values) {
+            for (&g, &value) in worker
+                .deferred_coordinates
+                .iter()
+                .zip(&worker.deferred_values)
+            {
                 self.gradient[g as usize] += value;
             }
         }
@@ -802,7 +815,11 @@ impl Executor {
                     // SAFETY: blocks are disjoint; one task per block.
                     unsafe {
                         let next = next.range(range.clone());
-                        for ((n, &z), &g) in next.iter_mut().zip(&state[range.clone()]).zip(&gradient[range.clone()]) {
+                        for ((n, &z), &g) in next
+                            .iter_mut()
+                            .zip(&state[range.clone()])
+                            .zip(&gradient[range.clone()])
+                        {
                             *n = z - lr * g;
                         }
                         *partials.get(block) = sum_of_squares(&gradient[range]);
@@ -859,9 +876,10 @@ impl Executor {
                 for (i, x) in inputs.iter_mut().enumerate() {
                     *x = state[plan.coordinate(chunk, i * count + k)];
                 }
-                let value = group
-                    .objective
-                    .value_and_gradient(&mut workspace, &inputs, &mut gradient);
+                let value =
+                    group
+                        .objective
+                        .value_and_gradient(&mut workspace, &inputs, &mut gradient);
                 if !value.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
                     found = Some(b);
                 }
@@ -909,9 +927,13 @@ impl SweepContext<'_> {
             let local_gradient = &mut scratch.gradient[..slots];
             let values = &mut scratch.values[..count];
             if let Some(batch) = scratch.batch.as_mut() {
-                group
-                    .objective
-                    .batch_value_and_gradient(batch, count, inputs, values, local_gradient);
+                group.objective.batch_value_and_gradient(
+                    batch,
+                    count,
+                    inputs,
+                    values,
+                    local_gradient,
+                );
             } else if let Some(single) = scratch.single.as_mut() {
                 values[0] = group
                     .objective
@@ -955,7 +977,8 @@ impl SweepContext<'_> {
             }
             Layout::Runs { offset, count: n } => {
                 for run in &plan.runs[offset..offset + n] {
-                    let (s, g, len) = (run.slot as usize, run.coordinate as usize, run.len as usize);
+                    let (s, g, len) =
+                        (run.slot as usize, run.coordinate as usize, run.len as usize);
                     inputs[s..s + len].copy_from_slice(&state[g..g + len]);
                 }
             }
@@ -1000,7 +1023,11 @@ impl SweepContext<'_> {
             }
             None => {
                 for (j, (t, &c)) in target.iter_mut().zip(contributions).enumerate() {
-                    let base = if bit(&self.plan.first, slot + j) { 0.0 } else { *t };
+                    let base = if bit(&self.plan.first, slot + j) {
+                        0.0
+                    } else {
+                        *t
+                    };
                     *t = base + c;
                 }
             }
@@ -1034,7 +1061,8 @@ impl SweepContext<'_> {
             Layout::Runs { offset, count: n } => {
                 // One box: plan order is slot order.
                 for run in &plan.runs[offset..offset + n] {
-                    let (s, g, len) = (run.slot as usize, run.coordinate as usize, run.len as usize);
+                    let (s, g, len) =
+                        (run.slot as usize, run.coordinate as usize, run.len as usize);
                     self.add_run(g, chunk.slot_start + s, &local_gradient[s..s + len]);
                 }
             }
@@ -1043,11 +1071,195 @@ impl SweepContext<'_> {
                 for k in 0..count {
                     let mut s = k;
                     while s < local_gradient.len() {
-                        self.add(gather[s] as usize, bit(first, chunk.slot_start + s), local_gradient[s]);
+                        self.add(
+                            gather[s] as usize,
+                            bit(first, chunk.slot_start + s),
+                            local_gradient[s],
+                        );
                         s += count;
                     }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::category::{euler, gradient_flow, iterate};
+    use crate::check::{check_source, CheckOptions};
+    use crate::diagnostic::SourceFile;
+    use crate::lower::{lower, Problem};
+    use crate::run::solver::{solve, Method, NoObserver, SolverState, StopRule};
+
+    fn problem(text: &str) -> Problem {
+        let outcome = check_source(SourceFile::new("test.opt", text), &CheckOptions::default());
+        let program = outcome
+            .program
+            .unwrap_or_else(|| panic!("{}", outcome.report.to_plain_string()));
+        let id = crate::check::program::CompositeId(program.composites.len() as u32 - 1);
+        lower(&program, id, None).unwrap_or_else(|d| panic!("{d:?}"))
+    }
+
+    fn plan_of(problem: &Problem) -> Arc<Plan> {
+        Arc::new(
+            Plan::new(&PlanInput {
+                apex: problem.composite.apex(),
+                box_types: &problem.compiled_box_types(),
+                box_type_of: &problem.box_type_of,
+                local_to_global: problem.composite.boxes_to_apex().table(),
+                summand_offsets: problem.composite.box_offsets(),
+            })
+            .unwrap(),
+        )
+    }
+
+    fn run(problem: &Problem, backend: Backend, lr: f64, steps: u64) -> Vec<f64> {
+        let mut executor = Executor::new(plan_of(problem), backend);
+        let mut state = SolverState::new(problem.initial_values.clone());
+        let stop = StopRule {
+            max_steps: steps,
+            tolerance: None,
+            rel_tolerance: None,
+        };
+        solve(
+            &mut executor,
+            Method::Gd { lr },
+            stop,
+            &mut state,
+            &mut NoObserver,
+        )
+        .unwrap();
+        state.values
+    }
+
+    fn central(problem: &Problem, lr: f64, steps: usize) -> Vec<f64> {
+        iterate(
+            &euler(gradient_flow(&problem.composite), lr),
+            &problem.initial_values,
+            steps,
+        )
+    }
+
+    fn bits(values: &[f64]) -> Vec<u64> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    const CHAIN: &str = "
+        objective rosen(a: real, b: real) { minimize 100 * (b - a^2)^2 + (1 - a)^2; }
+        composite chain() { for i in 0..5000 { rosen(x[i], x[i + 1]); } }
+        solve chain { method = gd(lr = 1e-4); init x = -1.2; }";
+
+    #[test]
+    fn a_chain_uses_run_layouts_and_equals_central_gradient_descent_bitwise() {
+        let p = problem(CHAIN);
+        let plan = plan_of(&p);
+        assert!(plan.is_in_box_order());
+        assert!(plan.chunk_count() > 3, "several chunks, so threads defer");
+        assert!(plan
+            .chunks
+            .iter()
+            .all(|c| matches!(c.layout, Layout::PerInputRuns { .. })));
+        let reference = bits(&central(&p, 1e-4, 7));
+        assert_eq!(bits(&run(&p, Backend::serial(), 1e-4, 7)), reference);
+        for threads in [2, 3] {
+            let values = run(&p, Backend::threads(threads).unwrap(), 1e-4, 7);
+            assert_eq!(bits(&values), reference, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn interleaved_box_types_give_the_same_bits_on_every_backend() {
+        let text = "
+            objective f(x: real, y: real) { minimize (x - y)^2 + 0.1 * x^4; }
+            objective g(x: real) { minimize sin(x) + x^2; }
+            composite c() { for i in 0..3000 { f(z[i], z[i + 1]); g(z[i]); } }
+            solve c { method = gd(lr = 0.01); init z = 0.5; }";
+        let p = problem(text);
+        let plan = plan_of(&p);
+        assert!(!plan.is_in_box_order());
+        let serial = run(&p, Backend::serial(), 0.01, 5);
+        for threads in [1, 2, 3] {
+            let values = run(&p, Backend::threads(threads).unwrap(), 0.01, 5);
+            assert_eq!(bits(&values), bits(&serial), "{threads} threads");
+        }
+        let reference = central(&p, 0.01, 5);
+        let worst = serial
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-13, "{worst}");
+    }
+
+    #[test]
+    fn repeated_ports_and_matrix_boxes_match_central_gradient_descent() {
+        let text = "
+            objective q(a: real[3], b: real[3]) { minimize sumsq(a - 2 * b) + dot(a, b) + sum(exp(0.1 * a)); }
+            composite c() where (u: real[3] = 0.3, v: real[3] = -0.2) { q(u, u); q(u, v); q(v, u); }
+            solve c { method = gd(lr = 0.05); }";
+        let p = problem(text);
+        let plan = plan_of(&p);
+        assert!(plan.is_in_box_order());
+        let reference = bits(&central(&p, 0.05, 20));
+        for backend in [Backend::serial(), Backend::threads(2).unwrap()] {
+            assert_eq!(bits(&run(&p, backend, 0.05, 20)), reference);
+        }
+    }
+
+    #[test]
+    fn the_gradient_is_the_sum_of_the_boxes_gradients() {
+        // f1(a, b) = (a-1)^2 + (b-2)^2 and f2(b, c) = (b-4)^2 + (c+1)^2 at 0: the shared b
+        // gets -4 from f1 and -8 from f2.
+        let p = problem(
+            "objective f1(b: real) { var a: real; minimize (a - 1)^2 + (b - 2)^2; }
+             objective f2(b: real) { var c: real; minimize (b - 4)^2 + (c + 1)^2; }
+             composite total() { f1(b); f2(b); }",
+        );
+        let mut executor = Executor::new(plan_of(&p), Backend::serial());
+        let evaluation = executor.evaluate(&[0.0, 0.0, 0.0]);
+        assert_eq!(evaluation.objective, 1.0 + 4.0 + 16.0 + 1.0);
+        let b = p.composite.junction_variables(0)[0];
+        assert_eq!(executor.gradient()[b], -12.0);
+        let mut sorted = executor.gradient().to_vec();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(sorted, vec![-12.0, -2.0, 2.0]);
+    }
+
+    #[test]
+    fn partitions_cover_every_chunk_in_order() {
+        let p = problem(CHAIN);
+        let plan = plan_of(&p);
+        for parts in 1..6 {
+            let ranges = plan.partition(parts);
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges.last().unwrap().end, plan.chunk_count());
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+            }
+        }
+    }
+
+    #[test]
+    fn uniform_bit_ranges_are_recognised() {
+        let mut bits = vec![0u64; 4];
+        for i in 10..200 {
+            set_bit(&mut bits, i);
+        }
+        assert_eq!(bits_uniform(&bits, 10, 190), Some(true));
+        assert_eq!(bits_uniform(&bits, 64, 64), Some(true));
+        assert_eq!(bits_uniform(&bits, 0, 10), Some(false));
+        assert_eq!(bits_uniform(&bits, 5, 10), None);
+        assert_eq!(bits_uniform(&bits, 150, 100), None);
+        assert_eq!(bits_uniform(&bits, 200, 56), Some(false));
+    }
+
+    #[test]
+    fn fixed_order_sums_are_exact_on_small_integers() {
+        let values: Vec<f64> = (1..=1000).map(f64::from).collect();
+        assert_eq!(fixed_order_sum(&values), 500500.0);
+        assert_eq!(sum_of_squares(&[3.0, 4.0]), 25.0);
+        assert_eq!(fixed_order_sum(&[]), 0.0);
     }
 }

@@ -264,7 +264,10 @@ pub fn solve(
             executor,
             state,
         })?;
-        let reason = if stop.tolerance.is_some_and(|t| evaluation.gradient_norm <= t) {
+        let reason = if stop
+            .tolerance
+            .is_some_and(|t| evaluation.gradient_norm <= t)
+        {
             Some(StopReason::GradientTolerance)
         } else if let (Some(rel), Some(previous)) = (stop.rel_tolerance, state.previous_objective) {
             let change = (evaluation.objective - previous).abs();
