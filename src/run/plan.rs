@@ -34,6 +34,11 @@ pub const CHUNK: usize = 512;
 /// Block size of the deterministic blocked sum of squares (gradient norm).
 pub const SUM_BLOCK: usize = 4096;
 
+/// Below this many slots (numbers gathered per evaluation), the threads backend runs the
+/// sweep on the calling thread: handing work to the pool would cost more than it saves.
+/// The bits are the same either way.
+pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+
 /// The largest number of coordinates a plan addresses (u32 indices).
 const MAX_COORDINATES: usize = u32::MAX as usize;
 
@@ -519,15 +524,15 @@ impl Backend {
         }
     }
 
-    /// Runs `task(i)` for `i` in `0..count`: in order on the serial backend, in parallel on
-    /// the pool otherwise.
-    fn for_each(&self, count: usize, task: impl Fn(usize) + Sync + Send) {
+    /// Runs `task(i)` for `i` in `0..count`: in order on the serial backend (or when
+    /// `parallel` is false), in parallel on the pool otherwise.
+    fn for_each(&self, parallel: bool, count: usize, task: impl Fn(usize) + Sync + Send) {
         match self {
-            Backend::Serial => (0..count).for_each(task),
-            Backend::Threads(pool) => pool.install(|| {
+            Backend::Threads(pool) if parallel && count > 1 => pool.install(|| {
                 use rayon::prelude::*;
                 (0..count).into_par_iter().for_each(task);
             }),
+            _ => (0..count).for_each(task),
         }
     }
 }
@@ -630,6 +635,8 @@ impl SharedSlice {
 pub struct Executor {
     plan: Arc<Plan>,
     backend: Backend,
+    /// Whether work is handed to the pool (threads backend, large enough plan).
+    parallel: bool,
     workers: Vec<Mutex<Worker>>,
     /// Bit per slot: deferred to the ordered second phase (threads backend).
     deferred: Vec<u64>,
@@ -648,7 +655,8 @@ pub struct Executor {
 impl Executor {
     /// Prepares buffers for running `plan` on `backend`.
     pub fn new(plan: Arc<Plan>, backend: Backend) -> Executor {
-        let ranges = plan.partition(backend.thread_count());
+        let parallel = backend.thread_count() > 1 && plan.local_len() >= PARALLEL_THRESHOLD;
+        let ranges = plan.partition(if parallel { backend.thread_count() } else { 1 });
         let mut deferred = vec![0u64; plan.local_len().div_ceil(64)];
         let mut chunk_deferred = vec![false; plan.chunks.len()];
         // Which worker touches each coordinate first; later workers defer to it.
@@ -689,6 +697,7 @@ impl Executor {
             }));
         }
         Executor {
+            parallel,
             chunk_objective: vec![0.0; plan.chunks.len()],
             box_values: None,
             gradient: vec![0.0; plan.apex],
@@ -763,7 +772,7 @@ impl Executor {
         let chunk_objective = SharedSlice::new(&mut self.chunk_objective);
         let box_values = self.box_values.as_deref_mut().map(SharedSlice::new);
         let workers = &self.workers;
-        self.backend.for_each(workers.len(), |w| {
+        self.backend.for_each(self.parallel, workers.len(), |w| {
             let mut worker = workers[w].lock().unwrap_or_else(|e| e.into_inner());
             let context = SweepContext {
                 plan,
@@ -803,14 +812,14 @@ impl Executor {
             start..(start + SUM_BLOCK).min(gradient.len())
         };
         match proposal {
-            None => self.backend.for_each(blocks, |block| {
+            None => self.backend.for_each(self.parallel, blocks, |block| {
                 let range = block_range(block);
                 // SAFETY: one task per block writes its own partial.
                 unsafe { *partials.get(block) = sum_of_squares(&gradient[range]) };
             }),
             Some(Proposal::Gd { lr, next }) => {
                 let next = SharedSlice::new(next);
-                self.backend.for_each(blocks, |block| {
+                self.backend.for_each(self.parallel, blocks, |block| {
                     let range = block_range(block);
                     // SAFETY: blocks are disjoint; one task per block.
                     unsafe {
@@ -835,7 +844,7 @@ impl Executor {
             }) => {
                 let next = SharedSlice::new(next);
                 let next_velocity = SharedSlice::new(next_velocity);
-                self.backend.for_each(blocks, |block| {
+                self.backend.for_each(self.parallel, blocks, |block| {
                     let range = block_range(block);
                     // SAFETY: blocks are disjoint; one task per block.
                     unsafe {
