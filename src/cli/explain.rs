@@ -572,17 +572,9 @@ fn update_formula(problem: &Problem, solve: Option<&Solve>, layouts: &[LocalLayo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::{check_source, CheckOptions};
-    use crate::diagnostic::SourceFile;
-    use crate::lower::lower;
 
     fn lowered(text: &str, composite: &str) -> (Program, Problem) {
-        let source = SourceFile::new("test.opt", text);
-        let outcome = check_source(source, &CheckOptions::default());
-        let program = outcome.program.expect("checks");
-        let (id, _) = program.composite(composite).expect("composite");
-        let problem = lower(&program, id, None).expect("lowers");
-        (program, problem)
+        crate::lower::lower_text(text, Some(composite)).expect("checks and lowers")
     }
 
     const FIRST: &str = "

@@ -8,7 +8,7 @@ use crate::laws::{
     check_distributed_vs_central, check_gd_naturality, check_increments_vs_central, LawReport,
 };
 use crate::lower::Problem;
-use crate::run::plan::{Backend, Executor, Plan, PlanInput};
+use crate::run::plan::{Backend, Executor, Plan};
 use crate::run::solver::{solve, Method, NoObserver, SolverState, StopRule};
 use clap::Args;
 use std::path::PathBuf;
@@ -64,12 +64,9 @@ pub fn run(args: &LawsArgs) -> i32 {
         })
         .unwrap_or(1e-3);
     println!(
-        "catopt laws {}: composite `{}` ({} variables, {} boxes, {} box types), lr = {lr}",
+        "catopt laws {}: {}, lr = {lr}",
         args.file.display(),
-        problem.name,
-        problem.variable_count(),
-        problem.diagram.box_count(),
-        problem.box_types.len()
+        problem.describe()
     );
     match check_all(&problem, args, lr) {
         Ok(reports) => {
@@ -155,16 +152,7 @@ fn runtime_matches_central(
         &problem.initial_values,
         steps,
     );
-    let plan = Arc::new(
-        Plan::new(&PlanInput {
-            apex: problem.composite.apex(),
-            box_types: &problem.compiled_box_types(),
-            box_type_of: &problem.box_type_of,
-            local_to_global: problem.composite.boxes_to_apex().table(),
-            summand_offsets: problem.composite.box_offsets(),
-        })
-        .map_err(|e| e.to_string())?,
-    );
+    let plan = Arc::new(Plan::for_problem(problem).map_err(|e| e.to_string())?);
     let bitwise = plan.is_in_box_order();
     let mut max_deviation = 0.0f64;
     let mut runs = Vec::new();

@@ -6,7 +6,7 @@ use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
 use crate::diagnostic::{Diagnostic, Report};
 use crate::lower::{lower, NamedVariable, Problem};
-use crate::run::plan::{Backend, Executor, Plan, PlanInput};
+use crate::run::plan::{Backend, Executor, Plan};
 use crate::run::solver::{
     solve, Method, Observer, Outcome, SolverState, StepInfo, StopReason, StopRule,
 };
@@ -308,14 +308,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     if let Some(path) = &args.resume {
         state = read_checkpoint(path, &problem, settings.method)?;
     }
-    let plan = Plan::new(&PlanInput {
-        apex: problem.composite.apex(),
-        box_types: &problem.compiled_box_types(),
-        box_type_of: &problem.box_type_of,
-        local_to_global: problem.composite.boxes_to_apex().table(),
-        summand_offsets: problem.composite.box_offsets(),
-    })
-    .map_err(|e| e.to_string())?;
+    let plan = Plan::for_problem(&problem).map_err(|e| e.to_string())?;
     let backend = match args.backend {
         BackendChoice::Serial => Backend::serial(),
         BackendChoice::Threads => Backend::threads(args.threads.unwrap_or(0))?,
@@ -486,12 +479,9 @@ impl RunReport<'_> {
         let mut out = String::new();
         let p = self.problem;
         out.push_str(&format!(
-            "catopt run {}: composite `{}` ({} variables, {} boxes, {} box types)\n",
+            "catopt run {}: {}\n",
             self.file.display(),
-            p.name,
-            p.variable_count(),
-            p.diagram.box_count(),
-            p.box_types.len()
+            p.describe()
         ));
         out.push_str(&format!(
             "method {}, backend {} ({} thread{})\n",

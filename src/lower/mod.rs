@@ -129,10 +129,61 @@ impl Problem {
         out
     }
 
+    /// `composite `name` (N variables, M boxes, K box types)`, for command headers.
+    pub fn describe(&self) -> String {
+        format!(
+            "composite `{}` ({} variables, {} boxes, {} box types)",
+            self.name,
+            self.variable_count(),
+            self.diagram.box_count(),
+            self.box_types.len()
+        )
+    }
+
     /// The box types as compiled objectives (for the run stage's plan).
     pub fn compiled_box_types(&self) -> Vec<Arc<CompiledObjective>> {
         self.box_types.iter().map(|t| t.compiled.clone()).collect()
     }
+}
+
+/// Checks and lowers `.opt` source text in one call: the composite named `composite`, or
+/// the last one in the text. Errors come back as plain diagnostic text. Handy in tests and
+/// for embedding small problems.
+///
+/// ```
+/// let (_, problem) = catopt::lower::lower_text(
+///     "objective f(x: real) { minimize (x - 1)^2; } composite c() { f(x); f(x); }",
+///     None,
+/// )
+/// .unwrap();
+/// assert_eq!(problem.variable_count(), 1);
+/// assert_eq!(problem.diagram.box_count(), 2);
+/// ```
+pub fn lower_text(text: &str, composite: Option<&str>) -> Result<(Program, Problem), String> {
+    let source = crate::diagnostic::SourceFile::new("<text>", text);
+    let outcome = crate::check::check_source(source, &crate::check::CheckOptions::default());
+    let Some(program) = outcome.program else {
+        return Err(outcome.report.to_plain_string());
+    };
+    let id = match composite {
+        Some(name) => program
+            .composite(name)
+            .map(|(id, _)| id)
+            .ok_or_else(|| format!("no composite named `{name}`"))?,
+        None => CompositeId(
+            (program.composites.len() as u32)
+                .checked_sub(1)
+                .ok_or("the text defines no composite")?,
+        ),
+    };
+    let problem = lower(&program, id, None).map_err(|diagnostics| {
+        crate::diagnostic::Report {
+            source: program.source.clone(),
+            diagnostics,
+        }
+        .to_plain_string()
+    })?;
+    Ok((program, problem))
 }
 
 /// `label.var` (the label may itself be a path, `outer.inner`).

@@ -217,6 +217,17 @@ pub enum PlanError {
 }
 
 impl Plan {
+    /// Compiles a lowered problem's composite into a plan.
+    pub fn for_problem(problem: &crate::lower::Problem) -> Result<Plan, PlanError> {
+        Plan::new(&PlanInput {
+            apex: problem.composite.apex(),
+            box_types: &problem.compiled_box_types(),
+            box_type_of: &problem.box_type_of,
+            local_to_global: problem.composite.boxes_to_apex().table(),
+            summand_offsets: problem.composite.box_offsets(),
+        })
+    }
+
     /// Compiles the composite into a plan.
     pub fn new(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         let box_count = input.box_type_of.len();
@@ -1097,31 +1108,15 @@ impl SweepContext<'_> {
 mod tests {
     use super::*;
     use crate::category::{euler, gradient_flow, iterate};
-    use crate::check::{check_source, CheckOptions};
-    use crate::diagnostic::SourceFile;
-    use crate::lower::{lower, Problem};
+    use crate::lower::{lower_text, Problem};
     use crate::run::solver::{solve, Method, NoObserver, SolverState, StopRule};
 
     fn problem(text: &str) -> Problem {
-        let outcome = check_source(SourceFile::new("test.opt", text), &CheckOptions::default());
-        let program = outcome
-            .program
-            .unwrap_or_else(|| panic!("{}", outcome.report.to_plain_string()));
-        let id = crate::check::program::CompositeId(program.composites.len() as u32 - 1);
-        lower(&program, id, None).unwrap_or_else(|d| panic!("{d:?}"))
+        lower_text(text, None).unwrap_or_else(|e| panic!("{e}")).1
     }
 
     fn plan_of(problem: &Problem) -> Arc<Plan> {
-        Arc::new(
-            Plan::new(&PlanInput {
-                apex: problem.composite.apex(),
-                box_types: &problem.compiled_box_types(),
-                box_type_of: &problem.box_type_of,
-                local_to_global: problem.composite.boxes_to_apex().table(),
-                summand_offsets: problem.composite.box_offsets(),
-            })
-            .unwrap(),
-        )
+        Arc::new(Plan::for_problem(problem).unwrap())
     }
 
     fn run(problem: &Problem, backend: Backend, lr: f64, steps: u64) -> Vec<f64> {
