@@ -12,7 +12,7 @@ pub mod multitask;
 
 use catopt::check::check_file;
 use catopt::lower::lower;
-use catopt::run::plan::{Backend, Evaluation, Executor, Plan, PlanInput, Proposal};
+use catopt::run::plan::{Backend, Evaluation, Executor, Plan, Proposal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -103,14 +103,7 @@ impl CatoptRun {
             .expect("the workload files have a solve block");
         let problem = lower(&program, id, None)
             .unwrap_or_else(|_| panic!("{} does not lower", file.display()));
-        let plan = Plan::new(&PlanInput {
-            apex: problem.composite.apex(),
-            box_types: &problem.compiled_box_types(),
-            box_type_of: &problem.box_type_of,
-            local_to_global: problem.composite.boxes_to_apex().table(),
-            summand_offsets: problem.composite.box_offsets(),
-        })
-        .expect("the workload plans");
+        let plan = Plan::for_problem(&problem).expect("the workload plans");
         CatoptRun {
             executor: Executor::new(Arc::new(plan), backend),
             values: problem.initial_values.clone(),
