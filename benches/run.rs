@@ -1,0 +1,188 @@
+//! Criterion benchmarks of the workloads of `bench/README.md`, catopt's compiled run beside
+//! a hand-written implementation of the same objective and gradient:
+//!
+//! - `w1`: multitask shared-trunk regression, seconds per gradient-descent step;
+//! - `w2`: chains of N = 1e3, 1e5, 1e6 Rosenbrock boxes, seconds per step;
+//! - `w2_compile`: parse + check + lower + plan of the N-box file (catopt's `compile_seconds`),
+//!   and the stages of the 1e6-box compile;
+//! - `w3`: W1 and W2 (N = 1e6) on the threads backend with 1 and 2 workers.
+//!
+//! Every solver is first run for the reference number of steps and its final objective
+//! compared with the JAX reference (1e-9 relative); a wrong result aborts the benchmark.
+//! The `w1` and `w2` comparisons are one thread against one thread.
+//!
+//! Run: `cargo bench --bench run` (or `cargo bench --bench run -- w2` for one group).
+
+mod common;
+
+use catopt::run::plan::Backend;
+use common::chain::ChainBaseline;
+use common::multitask::MultitaskBaseline;
+use common::*;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::time::Duration;
+
+const CHAIN_LENGTHS: [usize; 3] = [1_000, 100_000, 1_000_000];
+
+/// catopt's run of W1, checked against the reference and restarted.
+fn checked_w1(backend: Backend) -> CatoptRun {
+    let mut run = CatoptRun::compile(&w1_file(), backend, W1_LR);
+    check_close("catopt W1 initial", run.objective(), W1_INITIAL_OBJECTIVE);
+    for _ in 0..W1_STEPS {
+        run.step();
+    }
+    check_close("catopt W1", run.objective(), W1_FINAL_OBJECTIVE);
+    run.restart();
+    run
+}
+
+/// catopt's run of W2 with `boxes` boxes, checked against the reference and restarted.
+fn checked_w2(boxes: usize, backend: Backend) -> CatoptRun {
+    let mut run = CatoptRun::compile(&w2_file(boxes), backend, W2_LR);
+    for _ in 0..W2_STEPS {
+        run.step();
+    }
+    check_close("catopt W2", run.objective(), w2_final_objective(boxes));
+    run.restart();
+    run
+}
+
+fn checked_w1_baseline() -> MultitaskBaseline {
+    let mut baseline = MultitaskBaseline::load(&repo_path("bench/data"));
+    check_close(
+        "hand-written W1 initial",
+        baseline.objective_and_gradient(),
+        W1_INITIAL_OBJECTIVE,
+    );
+    for _ in 0..W1_STEPS {
+        baseline.step();
+    }
+    check_close(
+        "hand-written W1",
+        baseline.objective_and_gradient(),
+        W1_FINAL_OBJECTIVE,
+    );
+    baseline.restart();
+    baseline
+}
+
+fn checked_w2_baseline(boxes: usize) -> ChainBaseline {
+    let mut baseline = ChainBaseline::new(boxes);
+    for _ in 0..W2_STEPS {
+        baseline.step();
+    }
+    check_close(
+        "hand-written W2",
+        baseline.objective(),
+        w2_final_objective(boxes),
+    );
+    baseline.restart();
+    baseline
+}
+
+// Solvers are built (and checked) lazily, inside the benchmark routine, so that a filter
+// such as `cargo bench --bench run -- w2/catopt` builds only what it runs. Criterion calls
+// the routine more than once; `get_or_insert_with` builds on the first call only.
+
+fn w1(c: &mut Criterion) {
+    let mut group = c.benchmark_group("w1");
+    let mut catopt = None;
+    group.bench_function("catopt", |b| {
+        let run = catopt.get_or_insert_with(|| checked_w1(Backend::serial()));
+        b.iter(|| black_box(run.step()))
+    });
+    drop(catopt);
+    let mut baseline = None;
+    group.bench_function("handwritten", |b| {
+        let baseline = baseline.get_or_insert_with(checked_w1_baseline);
+        b.iter(|| black_box(baseline.step()))
+    });
+    group.finish();
+}
+
+fn w2(c: &mut Criterion) {
+    let mut group = c.benchmark_group("w2");
+    for boxes in CHAIN_LENGTHS {
+        if boxes >= 1_000_000 {
+            group.sample_size(20);
+        }
+        let mut catopt = None;
+        group.bench_with_input(BenchmarkId::new("catopt", boxes), &boxes, |b, &boxes| {
+            let run = catopt.get_or_insert_with(|| checked_w2(boxes, Backend::serial()));
+            b.iter(|| black_box(run.step()))
+        });
+        drop(catopt);
+        let mut baseline = None;
+        group.bench_with_input(
+            BenchmarkId::new("handwritten", boxes),
+            &boxes,
+            |b, &boxes| {
+                let baseline = baseline.get_or_insert_with(|| checked_w2_baseline(boxes));
+                b.iter(|| black_box(baseline.step()))
+            },
+        );
+    }
+    group.finish();
+}
+
+fn w2_compile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("w2_compile");
+    group.sample_size(10);
+    for boxes in CHAIN_LENGTHS {
+        let file = w2_file(boxes);
+        group.bench_with_input(BenchmarkId::new("catopt", boxes), &boxes, |b, _| {
+            b.iter(|| black_box(CatoptRun::compile(&file, Backend::serial(), W2_LR)))
+        });
+    }
+    // The stages of the largest compile: parse + check, then + lower (the rest of
+    // `catopt` above is the plan and the executor's buffers).
+    let file = w2_file(1_000_000);
+    group.bench_function("check/1000000", |b| {
+        b.iter(|| black_box(catopt::check::check_file(&file).program.is_some()))
+    });
+    group.bench_function("check+lower/1000000", |b| {
+        b.iter(|| {
+            let program = catopt::check::check_file(&file).program.expect("W2 checks");
+            let id = program.solves[0].composite;
+            black_box(catopt::lower::lower(&program, id, None).is_ok())
+        })
+    });
+    group.finish();
+}
+
+fn w3(c: &mut Criterion) {
+    let mut group = c.benchmark_group("w3");
+    group.sample_size(20);
+    for threads in [1, 2] {
+        let mut run = None;
+        group.bench_with_input(BenchmarkId::new("w1", threads), &threads, |b, &threads| {
+            let run = run.get_or_insert_with(|| {
+                checked_w1(Backend::threads(threads).expect("a thread pool"))
+            });
+            b.iter(|| black_box(run.step()))
+        });
+    }
+    for threads in [1, 2] {
+        let mut run = None;
+        group.bench_with_input(
+            BenchmarkId::new("w2_1000000", threads),
+            &threads,
+            |b, &threads| {
+                let run = run.get_or_insert_with(|| {
+                    checked_w2(1_000_000, Backend::threads(threads).expect("a thread pool"))
+                });
+                b.iter(|| black_box(run.step()))
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5));
+    targets = w1, w2, w2_compile, w3
+}
+criterion_main!(benches);
