@@ -46,3 +46,22 @@ impl fmt::Display for IndexedName {
         }
     }
 }
+
+/// A count with its noun in the right number, for messages: `1 box`, `2 boxes`,
+/// `0 junctions`.
+///
+/// ```
+/// use catopt::name::counted;
+/// assert_eq!(counted(1, "box"), "1 box");
+/// assert_eq!(counted(3, "box"), "3 boxes");
+/// assert_eq!(counted(0, "junction"), "0 junctions");
+/// ```
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else if noun.ends_with('x') || noun.ends_with('s') {
+        format!("{n} {noun}es")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

@@ -230,10 +230,10 @@ pub fn summary(program: &Program) -> String {
         };
         let _ = writeln!(
             out,
-            "  objective {}({header}): {} private variables, {} decision variables, {sense}",
+            "  objective {}({header}): {}, {}, {sense}",
             o.name,
-            o.vars.len(),
-            scalars
+            crate::name::counted(o.vars.len(), "private variable"),
+            crate::name::counted(scalars, "decision variable")
         );
     }
     for (id, c) in program.composites.iter().enumerate() {
@@ -244,12 +244,15 @@ pub fn summary(program: &Program) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  composite {}({}): {} boxes, {} junctions, {} decision variables",
+            "  composite {}({}): {}, {}, {}",
             c.name,
             outer.join(", "),
-            c.boxes.len(),
-            c.junctions.len(),
-            program.decision_variables(program::CompositeId(id as u32))
+            crate::name::counted(c.boxes.len(), "box"),
+            crate::name::counted(c.junctions.len(), "junction"),
+            crate::name::counted(
+                program.decision_variables(program::CompositeId(id as u32)) as usize,
+                "decision variable"
+            )
         );
     }
     for s in &program.solves {

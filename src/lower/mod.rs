@@ -131,12 +131,13 @@ impl Problem {
 
     /// `composite `name` (N variables, M boxes, K box types)`, for command headers.
     pub fn describe(&self) -> String {
+        use crate::name::counted;
         format!(
-            "composite `{}` ({} variables, {} boxes, {} box types)",
+            "composite `{}` ({}, {}, {})",
             self.name,
-            self.variable_count(),
-            self.diagram.box_count(),
-            self.box_types.len()
+            counted(self.variable_count(), "variable"),
+            counted(self.diagram.box_count(), "box"),
+            counted(self.box_types.len(), "box type")
         )
     }
 
