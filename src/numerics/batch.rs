@@ -15,6 +15,8 @@ pub struct BatchWorkspace {
     values: Vec<f64>,
     adjoints: Vec<f64>,
     max_batch: usize,
+    /// Scratch for the input offsets of the copying form (sized at creation).
+    x_offsets: Vec<usize>,
 }
 
 impl BatchWorkspace {
@@ -29,10 +31,12 @@ impl BatchWorkspace {
 const TILE: usize = 512;
 
 /// The boxes `start .. start + len` of a batch of `batch` boxes.
-struct Tile {
+struct Tile<'a> {
     batch: usize,
     start: usize,
     len: usize,
+    /// Input `i` of box `k` is `x[x_offsets[i] + k]`.
+    x_offsets: &'a [usize],
 }
 
 /// The values of one operand for the current tile.
@@ -47,7 +51,7 @@ fn source<'a>(
 ) -> Src<'a> {
     match operand.loc {
         Loc::Slot(slot) => Src::Slice(&slots[slot * stride..slot * stride + tile.len]),
-        Loc::Input(input) => Src::Slice(&x[input * tile.batch + tile.start..][..tile.len]),
+        Loc::Input(input) => Src::Slice(&x[tile.x_offsets[input] + tile.start..][..tile.len]),
         Loc::Const(offset) => Src::Splat(consts[offset]),
     }
 }
@@ -80,6 +84,7 @@ impl CompiledObjective {
             values: vec![0.0; len],
             adjoints,
             max_batch,
+            x_offsets: Vec::with_capacity(self.plan.num_inputs),
         }
     }
 
@@ -111,6 +116,48 @@ impl CompiledObjective {
         values: &mut [f64],
         gradient: &mut [f64],
     ) {
+        assert_eq!(
+            x.len(),
+            self.plan.num_inputs * batch,
+            "x has the wrong length"
+        );
+        let mut offsets = std::mem::take(&mut ws.x_offsets);
+        offsets.clear();
+        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
+        self.batch_value_and_gradient_at(ws, batch, x, &offsets, values, gradient);
+        ws.x_offsets = offsets;
+    }
+
+    /// [`batch_value_and_gradient`](Self::batch_value_and_gradient) reading each input
+    /// from its own place: input `i` of box `k` is `x[input_offsets[i] + k]`. A chunk of
+    /// boxes wired to consecutive coordinates can so read the state directly, without a
+    /// gather copy. `gradient` keeps the input-major layout (`gradient[i * batch + k]`).
+    /// Same bits as the copying form. No allocation.
+    ///
+    /// ```
+    /// use catopt::numerics::{BinaryOp, ExprBuilder, Shape};
+    /// // f(a, b) = a * b on a chain: box k reads z[k] and z[k + 1]
+    /// let mut builder = ExprBuilder::new(2);
+    /// let a = builder.input(0, Shape::Scalar);
+    /// let b = builder.input(1, Shape::Scalar);
+    /// let f = builder.binary(BinaryOp::Mul, a, b).unwrap();
+    /// let objective = builder.compile(f).unwrap();
+    /// let mut ws = objective.batch_workspace(4);
+    /// let z = [1.0, 2.0, 3.0, 4.0];
+    /// let (mut values, mut gradient) = ([0.0; 3], [0.0; 6]);
+    /// objective.batch_value_and_gradient_at(&mut ws, 3, &z, &[0, 1], &mut values, &mut gradient);
+    /// assert_eq!(values, [2.0, 6.0, 12.0]);
+    /// assert_eq!(gradient, [2.0, 3.0, 4.0, 1.0, 2.0, 3.0]);
+    /// ```
+    pub fn batch_value_and_gradient_at(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: &[usize],
+        values: &mut [f64],
+        gradient: &mut [f64],
+    ) {
         let plan = &*self.plan;
         assert!(plan.batchable, "the objective is not batchable");
         assert!(
@@ -122,7 +169,11 @@ impl CompiledObjective {
             plan.slot_len * ws.max_batch.min(TILE),
             "the batch workspace belongs to another objective"
         );
-        assert_eq!(x.len(), plan.num_inputs * batch, "x has the wrong length");
+        assert_eq!(input_offsets.len(), plan.num_inputs, "one offset per input");
+        assert!(
+            input_offsets.iter().all(|&o| o + batch <= x.len()),
+            "an input reaches past the end of x"
+        );
         assert_eq!(values.len(), batch, "values has the wrong length");
         assert_eq!(
             gradient.len(),
@@ -135,6 +186,7 @@ impl CompiledObjective {
                 batch,
                 start,
                 len: TILE.min(batch - start),
+                x_offsets: input_offsets,
             };
             self.run_tile(ws, &tile, x, values, gradient);
             start += tile.len;
@@ -216,7 +268,7 @@ impl CompiledObjective {
         match plan.output {
             Loc::Slot(slot) => values.copy_from_slice(&ws.values[slot * stride..][..batch]),
             Loc::Input(input) => {
-                values.copy_from_slice(&x[input * tile.batch + tile.start..][..batch])
+                values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..batch])
             }
             Loc::Const(offset) => values.fill(consts[offset]),
         }

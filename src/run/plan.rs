@@ -197,8 +197,10 @@ pub struct Plan {
     chunks: Vec<Chunk>,
     /// Coordinates of the slots of `Indexed` chunks.
     gather: Vec<u32>,
-    /// `(base, input)` pairs of `PerInputRuns` chunks.
+    /// `(base, input)` pairs of `PerInputRuns` chunks (scatter order).
     bases: Vec<(u32, u32)>,
+    /// The same bases in input order, as the kernel's input offsets into the state.
+    input_bases: Vec<usize>,
     /// Runs of `Runs` chunks.
     runs: Vec<Run>,
     /// Bit per slot: the first contribution (in plan order) to its coordinate.
@@ -325,6 +327,15 @@ impl Plan {
                 slot += count * arity;
             }
         }
+        let mut input_bases = vec![0usize; bases.len()];
+        for chunk in &chunks {
+            if let Layout::PerInputRuns { offset } = chunk.layout {
+                let arity = groups[chunk.group as usize].arity();
+                for &(base, i) in &bases[offset..offset + arity] {
+                    input_bases[offset + i as usize] = base as usize;
+                }
+            }
+        }
         let mut plan = Plan {
             apex: input.apex,
             box_count,
@@ -332,6 +343,7 @@ impl Plan {
             chunks,
             gather,
             bases,
+            input_bases,
             runs,
             first: vec![0u64; slot.div_ceil(64)],
             in_box_order,
@@ -960,22 +972,41 @@ impl SweepContext<'_> {
             let scratch = &mut groups[chunk.group as usize];
             let count = chunk.count as usize;
             let slots = count * group.arity();
-            let inputs = &mut scratch.inputs[..slots];
-            self.gather(chunk, inputs);
             let local_gradient = &mut scratch.gradient[..slots];
             let values = &mut scratch.values[..count];
-            if let Some(batch) = scratch.batch.as_mut() {
-                group.objective.batch_value_and_gradient(
-                    batch,
-                    count,
-                    inputs,
-                    values,
-                    local_gradient,
-                );
-            } else if let Some(single) = scratch.single.as_mut() {
-                values[0] = group
-                    .objective
-                    .value_and_gradient(single, inputs, local_gradient);
+            let inputs = &mut scratch.inputs[..slots];
+            match (scratch.batch.as_mut(), chunk.layout) {
+                (Some(batch), Layout::PerInputRuns { offset }) => {
+                    // Each input is a run of the state: the kernel reads it in place.
+                    let offsets = &plan.input_bases[offset..offset + group.arity()];
+                    group.objective.batch_value_and_gradient_at(
+                        batch,
+                        count,
+                        self.state,
+                        offsets,
+                        values,
+                        local_gradient,
+                    );
+                }
+                (Some(batch), _) => {
+                    self.gather(chunk, inputs);
+                    group.objective.batch_value_and_gradient(
+                        batch,
+                        count,
+                        inputs,
+                        values,
+                        local_gradient,
+                    );
+                }
+                (None, _) => {
+                    self.gather(chunk, inputs);
+                    if let Some(single) = scratch.single.as_mut() {
+                        values[0] =
+                            group
+                                .objective
+                                .value_and_gradient(single, inputs, local_gradient);
+                    }
+                }
             }
             *self.chunk_objective.get(c) = fixed_order_sum(values);
             if let Some(box_values) = self.box_values {
