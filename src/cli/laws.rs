@@ -3,7 +3,7 @@
 use super::run::{load_problem, Failure};
 use super::{EXIT_BAD_INPUT, EXIT_LAW_FAILED, EXIT_OK};
 use crate::category::{euler, gradient_flow, iterate};
-use crate::laws::check::relative_deviation;
+use crate::laws::check::{relative_deviation, same_bits};
 use crate::laws::{
     check_distributed_vs_central, check_gd_naturality, check_increments_vs_central, LawReport,
 };
@@ -179,7 +179,7 @@ fn runtime_matches_central(
                 .iter()
                 .zip(&state.values)
                 .map(|(a, b)| {
-                    if a.to_bits() == b.to_bits() {
+                    if same_bits(*a, *b) {
                         0.0
                     } else {
                         (a - b).abs().max(f64::MIN_POSITIVE)

@@ -53,12 +53,12 @@ impl PointGenerator {
 }
 
 /// `max_i |a_i - b_i| / max(1, max_i |a_i|)`; infinite when either holds a non-finite number
-/// where the other differs.
+/// where the other differs (two NaNs count as equal, whatever their signs).
 pub fn relative_deviation(a: &[f64], b: &[f64]) -> f64 {
     let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     let mut worst = 0.0f64;
     for (x, y) in a.iter().zip(b) {
-        if x.to_bits() == y.to_bits() {
+        if same_bits(*x, *y) {
             continue;
         }
         let d = (x - y).abs();
@@ -191,6 +191,12 @@ fn check_length(found: usize, expected: usize) -> Result<(), CategoryError> {
 
 /// Runs two discrete systems side by side; deviation is absolute when `tolerance == 0`
 /// (bit-for-bit), relative otherwise. Returns the report and the final states.
+/// Bit-for-bit equality of two numbers, except that every NaN equals every NaN: the sign
+/// and payload of a NaN depend on operand order and the processor, not on the law.
+pub fn same_bits(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
 fn compare_runs(
     first: &impl DiscreteMap,
     second: &impl DiscreteMap,
@@ -214,15 +220,15 @@ fn compare_runs(
         second.step(&b, &mut next_b);
         std::mem::swap(&mut a, &mut next_a);
         std::mem::swap(&mut b, &mut next_b);
-        let same_bits = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
-        if !same_bits {
+        let identical = a.iter().zip(&b).all(|(x, y)| same_bits(*x, *y));
+        if !identical {
             bitwise = false;
             first_difference.get_or_insert(step);
         }
         let d = if tolerance == 0.0 {
             a.iter()
                 .zip(&b)
-                .filter(|(x, y)| x.to_bits() != y.to_bits())
+                .filter(|(x, y)| !same_bits(**x, **y))
                 .map(|(x, y)| (x - y).abs())
                 .fold(
                     0.0f64,
