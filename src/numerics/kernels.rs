@@ -73,12 +73,18 @@ const EXP_SERIES: [f64; 13] = [
 /// Below this |x| the series is used (its truncation error is below 1e-18 there).
 const TANH_SERIES_LIMIT: f64 = 0.25;
 
-/// tanh to within three ulps (tested against libm), written without branches or calls so that the compiler
-/// vectorises loops over it (libm's scalar `tanh` takes more than half of a naive W1
-/// step). Small |x|: the Taylor series; otherwise `(e - 1) / (e + 1)` with `e = exp(2|x|)`
-/// (Cody-Waite reduction, degree-13 Taylor polynomial, exponent by bit manipulation).
+/// tanh to within three ulps (tested against libm), written without branches or calls so
+/// that the compiler vectorises loops over it (libm's scalar `tanh` takes more than half of a
+/// naive W1 step); NaN stays NaN. Small |x|: the Taylor series; otherwise
+/// `(e - 1) / (e + 1)` with `e = exp(2|x|)` (Cody-Waite reduction, degree-13 Taylor
+/// polynomial, exponent by bit manipulation).
+///
+/// ```
+/// assert!((catopt::numerics::tanh(0.5) - 0.5f64.tanh()).abs() < 1e-15);
+/// assert_eq!(catopt::numerics::tanh(-30.0), -1.0);
+/// ```
 #[inline(always)]
-pub(crate) fn tanh(x: f64) -> f64 {
+pub fn tanh(x: f64) -> f64 {
     let magnitude = x.abs().min(19.5); // tanh(19.5) rounds to 1
                                        // Series branch.
     let square = magnitude * magnitude;

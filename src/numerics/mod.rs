@@ -36,3 +36,4 @@ pub use crate::shape::Shape;
 pub use batch::BatchWorkspace;
 pub use builder::{BinaryOp, ExprBuilder, NodeId, Reduction, ShapeError, UnaryOp};
 pub use compile::{CompiledObjective, Workspace};
+pub use kernels::tanh;
