@@ -3,27 +3,10 @@
 
 mod numerics_common;
 
-use catopt::numerics::{BinaryOp, CompiledObjective, ExprBuilder, NodeId, Shape};
+use catopt::numerics::{CompiledObjective, ExprBuilder, NodeId, Shape};
+use numerics_common::baselines::rosenbrock_box;
 use numerics_common::{build_program, Instr, Rng};
 use proptest::prelude::*;
-
-/// `100 (x1 - x0^2)^2 + (1 - x0)^2`, one W2 box.
-fn rosenbrock_box() -> CompiledObjective {
-    let mut b = ExprBuilder::new(2);
-    let x0 = b.input(0, Shape::Scalar);
-    let x1 = b.input(1, Shape::Scalar);
-    let two = b.scalar(2.0);
-    let hundred = b.scalar(100.0);
-    let one = b.scalar(1.0);
-    let sq = b.binary(BinaryOp::Pow, x0, two).unwrap();
-    let d = b.binary(BinaryOp::Sub, x1, sq).unwrap();
-    let d2 = b.binary(BinaryOp::Pow, d, two).unwrap();
-    let a = b.binary(BinaryOp::Mul, hundred, d2).unwrap();
-    let e = b.binary(BinaryOp::Sub, one, x0).unwrap();
-    let e2 = b.binary(BinaryOp::Pow, e, two).unwrap();
-    let f = b.binary(BinaryOp::Add, a, e2).unwrap();
-    b.compile(f).unwrap()
-}
 
 /// Compares the batched kernel with one `value_and_gradient` per box, bitwise.
 fn assert_batch_matches_single(objective: &CompiledObjective, boxes: &[Vec<f64>]) {

@@ -4,6 +4,7 @@
 mod numerics_common;
 
 use catopt::numerics::{BinaryOp, ExprBuilder, Reduction, Shape, UnaryOp};
+use numerics_common::baselines::rosenbrock_box;
 use numerics_common::gradient;
 use numerics_common::w1;
 
@@ -111,20 +112,7 @@ fn tanh_mlp() {
 fn rosenbrock() {
     // f(x0, x1) = 100 (x1 - x0^2)^2 + (1 - x0)^2 at the classic start (-1.2, 1):
     // f = 24.2, grad = (-400 x0 (x1 - x0^2) - 2 (1 - x0), 200 (x1 - x0^2)) = (-215.6, -88).
-    let mut b = ExprBuilder::new(2);
-    let x0 = b.input(0, Shape::Scalar);
-    let x1 = b.input(1, Shape::Scalar);
-    let two = b.scalar(2.0);
-    let hundred = b.scalar(100.0);
-    let one = b.scalar(1.0);
-    let sq = b.binary(BinaryOp::Pow, x0, two).unwrap();
-    let d = b.binary(BinaryOp::Sub, x1, sq).unwrap();
-    let d2 = b.binary(BinaryOp::Pow, d, two).unwrap();
-    let a = b.binary(BinaryOp::Mul, hundred, d2).unwrap();
-    let e = b.binary(BinaryOp::Sub, one, x0).unwrap();
-    let e2 = b.binary(BinaryOp::Pow, e, two).unwrap();
-    let f = b.binary(BinaryOp::Add, a, e2).unwrap();
-    let objective = b.compile(f).unwrap();
+    let objective = rosenbrock_box();
     assert!(objective.is_batchable());
     let (value, g) = gradient(&objective, &[-1.2, 1.0]);
     assert_close(&[value], &[24.2], 1e-14, "value");
