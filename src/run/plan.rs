@@ -79,36 +79,32 @@ fn bits_uniform(bits: &[u64], start: usize, len: usize) -> Option<bool> {
 /// The sum of squares in a fixed order (eight interleaved partial sums, as
 /// [`fixed_order_sum`]).
 pub fn sum_of_squares(values: &[f64]) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let mut chunks = values.chunks_exact(8);
-    for chunk in &mut chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane += v * v;
-        }
-    }
-    for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
-        *lane += v * v;
-    }
-    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
-        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    fixed_order_fold(values, |v| v * v)
 }
 
 /// A sum in a fixed order that does not depend on the backend: eight interleaved partial
 /// sums, added pairwise at the end (faster than one dependent chain, same bits every run).
 pub fn fixed_order_sum(values: &[f64]) -> f64 {
+    fixed_order_fold(values, |v| v)
+}
+
+/// The sum of `term(v)` over `values` in eight interleaved lanes, added pairwise at the end.
+#[inline(always)]
+fn fixed_order_fold(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
     let mut lanes = [0.0f64; 8];
     let mut chunks = values.chunks_exact(8);
     for chunk in &mut chunks {
         for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane += v;
+            *lane += term(v);
         }
     }
     for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
-        *lane += v;
+        *lane += term(v);
     }
     ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
         + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 }
+
 /// One box type of a composite: a compiled objective and the boxes that instantiate it.
 #[derive(Clone)]
 pub struct BoxGroup {
