@@ -4,7 +4,7 @@ use super::output::{apply_values, values_object, values_text};
 use super::render::{print_report, write_atomically};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
-use crate::diagnostic::{Diagnostic, Report};
+use crate::diagnostic::Report;
 use crate::lower::{lower, NamedVariable, Problem};
 use crate::run::plan::{Backend, Executor, Plan};
 use crate::run::solver::{
@@ -718,13 +718,4 @@ fn read_checkpoint(path: &Path, problem: &Problem, method: Method) -> Result<Sol
         ));
     }
     Ok(checkpoint.state)
-}
-
-/// Formats diagnostics from a stage that produces them outside `check` (used by tests).
-pub fn diagnostics_text(program: &Program, diagnostics: Vec<Diagnostic>) -> String {
-    Report {
-        source: program.source.clone(),
-        diagnostics,
-    }
-    .to_plain_string()
 }
