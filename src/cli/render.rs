@@ -10,9 +10,33 @@ pub fn print_report(report: &Report) {
     print_report_with(report, !std::io::stderr().is_terminal());
 }
 
+/// Diagnostics kept instead of printed (see [`capture_diagnostics`]).
+static CAPTURED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// From now on, keep diagnostics (plain) instead of printing them: the ranks of a
+/// distributed run other than rank 0 print only if they alone fail
+/// ([`take_captured_diagnostics`]).
+pub fn capture_diagnostics() {
+    *CAPTURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(String::new());
+}
+
+/// The diagnostics kept since [`capture_diagnostics`] (empty if none).
+pub fn take_captured_diagnostics() -> String {
+    CAPTURED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+        .map(std::mem::take)
+        .unwrap_or_default()
+}
+
 /// [`print_report`] with an explicit choice of plain rendering.
 pub fn print_report_with(report: &Report, plain: bool) {
     if report.diagnostics.is_empty() {
+        return;
+    }
+    if let Some(captured) = CAPTURED.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        captured.push_str(&report.to_plain_string());
         return;
     }
     if !plain {

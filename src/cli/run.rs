@@ -10,11 +10,13 @@ use crate::run::plan::{Backend, Executor, Plan};
 use crate::run::solver::{
     solve, Method, Observer, Outcome, SolverState, StepInfo, StopReason, StopRule,
 };
+use crate::run::transport::Transport;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +31,8 @@ pub enum BackendChoice {
     Serial,
     /// A thread pool (rayon); the default.
     Threads,
+    /// One process per rank, launched by `mpirun` or `srun` (needs the `mpi` feature).
+    Mpi,
 }
 
 /// Output formats for `--format`.
@@ -73,7 +77,8 @@ pub struct RunArgs {
     /// Where boxes are evaluated.
     #[arg(long, value_enum, default_value_t = BackendChoice::Threads)]
     pub backend: BackendChoice,
-    /// Worker threads for the threads backend (default: all cores).
+    /// Worker threads for the threads backend (default: all cores; the mpi backend runs
+    /// one thread per rank).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Output format on stdout.
@@ -275,8 +280,16 @@ pub fn load_problem(
     Ok((program, problem))
 }
 
-fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
-    let started = Instant::now();
+/// What a run starts from: everything read and compiled before any numeric work.
+struct Prepared {
+    problem: Problem,
+    settings: Settings,
+    state: SolverState,
+    plan: Plan,
+}
+
+/// Reads the file, the settings and the starting point, and compiles the plan.
+fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     let (program, problem) = load_problem(&args.file, args.composite.as_deref(), args.seed)?;
     let solve_block = program
         .solves
@@ -285,11 +298,6 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let settings = settings(args, solve_block)?;
     // The typed program is no longer needed: free it before the plan is built.
     drop(program);
-    let variables = if args.all {
-        problem.all_variables()
-    } else {
-        problem.top_level_variables()
-    };
     // Starting point: initial values, then --init, then --resume.
     let mut state = SolverState::new(problem.initial_values.clone());
     if let Some(path) = &args.init {
@@ -309,12 +317,88 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         state = read_checkpoint(path, &problem, settings.method)?;
     }
     let plan = Plan::for_problem(&problem).map_err(|e| e.to_string())?;
-    let backend = match args.backend {
-        BackendChoice::Serial => Backend::serial(),
-        BackendChoice::Threads => Backend::threads(args.threads.unwrap_or(0))?,
+    Ok(Prepared {
+        problem,
+        settings,
+        state,
+        plan,
+    })
+}
+
+/// The MPI transport for `--backend mpi` (MPI is initialised here, before anything else).
+fn open_transport(args: &RunArgs) -> Result<Option<Rc<dyn Transport>>, Failure> {
+    if args.backend != BackendChoice::Mpi {
+        return Ok(None);
+    }
+    if args.threads.is_some() {
+        return Err(Failure::Message(
+            "--threads applies to --backend threads; with --backend mpi, start more ranks (mpirun -n N)".into(),
+        ));
+    }
+    #[cfg(feature = "mpi")]
+    {
+        let transport = crate::run::mpi::MpiTransport::initialise()?;
+        Ok(Some(Rc::new(transport)))
+    }
+    #[cfg(not(feature = "mpi"))]
+    Err(Failure::Message(
+        "this catopt was built without MPI support; build it with `cargo build --release --features mpi` (see docs/distributed.md)".into(),
+    ))
+}
+
+/// On a distributed run, makes every rank agree on whether a setup step failed anywhere:
+/// the first failing rank reports (rank 0 as usual, another rank with its number), the
+/// others stay silent, and all return an error, so no rank waits for the others forever.
+fn agree<T>(transport: Option<&dyn Transport>, outcome: Result<T, Failure>) -> Result<T, Failure> {
+    let Some(transport) = transport else {
+        return outcome;
+    };
+    let rank = transport.rank() as u64;
+    let first_failure = transport.min(if outcome.is_err() { rank } else { u64::MAX });
+    match outcome {
+        Ok(value) if first_failure == u64::MAX => Ok(value),
+        Err(failure) if first_failure == rank && rank != 0 => {
+            let prefix = format!("rank {rank} of {}", transport.ranks());
+            let captured = super::render::take_captured_diagnostics();
+            if !captured.is_empty() {
+                eprint!("{prefix}:\n{captured}");
+            }
+            Err(match failure {
+                Failure::Message(message) => Failure::Message(format!("{prefix}: {message}")),
+                Failure::Reported => Failure::Reported,
+            })
+        }
+        Err(failure) if first_failure == rank => Err(failure),
+        _ => Err(Failure::Reported),
+    }
+}
+
+fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
+    let started = Instant::now();
+    let transport = open_transport(args)?;
+    let leader = transport.as_ref().map_or(true, |t| t.rank() == 0);
+    if !leader {
+        super::render::capture_diagnostics();
+    }
+    let Prepared {
+        problem,
+        settings,
+        mut state,
+        plan,
+    } = agree(transport.as_deref(), prepare(args))?;
+    let variables = if args.all {
+        problem.all_variables()
+    } else {
+        problem.top_level_variables()
+    };
+    let backend = match (&transport, args.backend) {
+        (Some(transport), _) => Backend::Distributed(transport.clone()),
+        (None, BackendChoice::Threads) => Backend::threads(args.threads.unwrap_or(0))?,
+        (None, _) => Backend::serial(),
     };
     let backend_name = backend.name();
     let thread_count = backend.thread_count();
+    let ranks = backend.ranks();
     let mut executor = Executor::new(Arc::new(plan), backend);
     if args.trace_boxes {
         executor.record_box_values();
@@ -328,7 +412,21 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         // Failing to install the handler (e.g. twice in one process) only loses Ctrl-C handling.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-    let mut observer = RunObserver::new(args, &problem, &settings, &state, interrupted.clone())?;
+    executor.set_interrupt_flag(interrupted.clone());
+    let mut observer = agree(
+        transport.as_deref(),
+        RunObserver::new(args, &problem, &settings, &state, leader).map_err(Failure::Message),
+    )?;
+    // From here on the ranks run in lockstep: an error on one rank ends them all at once.
+    let abort_on_error = |result: Result<(), String>| -> Result<(), Failure> {
+        match (result, &transport) {
+            (Err(message), Some(transport)) if transport.ranks() > 1 => {
+                eprintln!("error: rank {}: {message}", transport.rank());
+                transport.abort(EXIT_BAD_INPUT)
+            }
+            (result, _) => result.map_err(Failure::Message),
+        }
+    };
     let solve_started = Instant::now();
     let start_step = state.step;
     let outcome = solve(
@@ -337,17 +435,40 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         settings.stop,
         &mut state,
         &mut observer,
-    )?;
+    );
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(message) => {
+            abort_on_error(Err(message))?;
+            unreachable!("an error is returned or the job aborted")
+        }
+    };
     let seconds = solve_started.elapsed().as_secs_f64();
-    observer.finish()?;
+    // Rank 0 reports: it collects the other ranks' coordinates.
+    executor.collect_on_first_rank(&mut state.values);
+    if !state.velocity.is_empty() {
+        executor.collect_on_first_rank(&mut state.velocity);
+    }
+    let bytes_per_step = executor.bytes_sent_per_evaluation(outcome.evaluations);
+    let steps_done = state.step - start_step;
+    let exit_code = if outcome.stop_reason == StopReason::Diverged {
+        EXIT_DIVERGED
+    } else if outcome.stop_reason == StopReason::Interrupted {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_OK
+    };
+    if !leader {
+        return Ok(exit_code);
+    }
+    abort_on_error(observer.finish())?;
     if let (Some(path), Some(recorder)) = (&args.plot, &observer.plot) {
         let title = format!("{}: {}", args.file.display(), settings.method.describe());
-        super::plot::write_plot(path, &title, recorder)?;
+        abort_on_error(super::plot::write_plot(path, &title, recorder))?;
     }
-    let steps_done = state.step - start_step;
     if outcome.stop_reason == StopReason::Interrupted || interrupted.load(Ordering::SeqCst) {
         if let Some(path) = &args.checkpoint {
-            write_checkpoint(path, &problem, settings.method, &state)?;
+            abort_on_error(write_checkpoint(path, &problem, settings.method, &state))?;
         }
     }
     let diverged = (outcome.stop_reason == StopReason::Diverged).then(|| {
@@ -384,13 +505,17 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         steps_done,
         backend: backend_name,
         threads: thread_count,
+        ranks,
+        bytes_per_step,
         diverged: diverged.as_ref(),
     };
     if let Some(path) = &args.output {
         let json = report.values_json();
         let text = serde_json::to_string_pretty(&json).expect("JSON values serialise");
-        write_atomically(path, text.as_bytes())
-            .map_err(|e| format!("cannot write --output file {}: {e}", path.display()))?;
+        abort_on_error(
+            write_atomically(path, text.as_bytes())
+                .map_err(|e| format!("cannot write --output file {}: {e}", path.display())),
+        )?;
     }
     match args.format {
         Format::Json => {
@@ -407,16 +532,14 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
             state.step,
             settings.method.learning_rate() / 2.0
         );
-        return Ok(EXIT_DIVERGED);
     }
     if outcome.stop_reason == StopReason::Interrupted {
         eprintln!(
             "interrupted at step {}: the results so far are reported",
             state.step
         );
-        return Ok(EXIT_INTERRUPTED);
     }
-    Ok(EXIT_OK)
+    Ok(exit_code)
 }
 
 struct RunReport<'a> {
@@ -431,6 +554,8 @@ struct RunReport<'a> {
     steps_done: u64,
     backend: &'static str,
     threads: usize,
+    ranks: usize,
+    bytes_per_step: Option<f64>,
     diverged: Option<&'a (u64, Option<String>, String)>,
 }
 
@@ -470,6 +595,10 @@ impl RunReport<'_> {
             "box_types": self.problem.box_types.len(),
             "values": values_object(self.variables, &self.state.values),
         });
+        if let Some(bytes) = self.bytes_per_step {
+            object["ranks"] = json!(self.ranks);
+            object["bytes_per_step"] = json!(bytes);
+        }
         if let Some((step, box_name, message)) = self.diverged {
             object["diverged"] = json!({ "step": step, "box": box_name, "message": message });
         }
@@ -484,13 +613,22 @@ impl RunReport<'_> {
             self.file.display(),
             p.describe()
         ));
-        out.push_str(&format!(
-            "method {}, backend {} ({} thread{})\n",
-            self.settings.method.describe(),
-            self.backend,
-            self.threads,
-            if self.threads == 1 { "" } else { "s" }
-        ));
+        match self.bytes_per_step {
+            Some(bytes) => out.push_str(&format!(
+                "method {}, backend {} ({} rank{}, {bytes:.0} bytes exchanged per step)\n",
+                self.settings.method.describe(),
+                self.backend,
+                self.ranks,
+                if self.ranks == 1 { "" } else { "s" }
+            )),
+            None => out.push_str(&format!(
+                "method {}, backend {} ({} thread{})\n",
+                self.settings.method.describe(),
+                self.backend,
+                self.threads,
+                if self.threads == 1 { "" } else { "s" }
+            )),
+        }
         out.push_str(&format!(
             "stopped after {} steps: {}\n",
             self.state.step,
@@ -529,7 +667,8 @@ struct RunObserver<'a> {
     method: Method,
     trace: Option<(PathBuf, PathBuf, std::io::BufWriter<std::fs::File>)>,
     progress: Option<indicatif::ProgressBar>,
-    interrupted: Arc<AtomicBool>,
+    /// Only rank 0 of a distributed run writes anything.
+    leader: bool,
     line: String,
     plot: Option<super::plot::PlotRecorder>,
 }
@@ -540,9 +679,10 @@ impl<'a> RunObserver<'a> {
         problem: &'a Problem,
         settings: &Settings,
         state: &SolverState,
-        interrupted: Arc<AtomicBool>,
+        leader: bool,
     ) -> Result<RunObserver<'a>, String> {
         let trace = match &args.trace {
+            _ if !leader => None,
             None => None,
             Some(path) => {
                 let temporary = path.with_extension("csv.partial");
@@ -560,7 +700,7 @@ impl<'a> RunObserver<'a> {
                 Some((path.clone(), temporary, writer))
             }
         };
-        let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let progress = (leader && !args.quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(settings.stop.max_steps);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -577,6 +717,7 @@ impl<'a> RunObserver<'a> {
         let plot = args
             .plot
             .as_ref()
+            .filter(|_| leader)
             .map(|_| super::plot::PlotRecorder::new(settings.stop.max_steps));
         Ok(RunObserver {
             plot,
@@ -585,7 +726,7 @@ impl<'a> RunObserver<'a> {
             method: settings.method,
             trace,
             progress,
-            interrupted,
+            leader,
             line: String::new(),
         })
     }
@@ -605,8 +746,21 @@ impl<'a> RunObserver<'a> {
     }
 }
 
+impl RunObserver<'_> {
+    fn checkpoint_due(&self, step: u64) -> bool {
+        self.args.checkpoint.is_some() && step > 0 && step % self.args.checkpoint_every.max(1) == 0
+    }
+}
+
 impl Observer for RunObserver<'_> {
+    fn wants_full_state(&self, step: u64) -> bool {
+        self.checkpoint_due(step)
+    }
+
     fn observe(&mut self, info: &StepInfo<'_>) -> Result<bool, String> {
+        if !self.leader {
+            return Ok(true);
+        }
         if let Some(plot) = &mut self.plot {
             plot.record(
                 info.step,
@@ -644,12 +798,12 @@ impl Observer for RunObserver<'_> {
             }
         }
         if let Some(path) = &self.args.checkpoint {
-            let every = self.args.checkpoint_every.max(1);
-            if info.step > 0 && info.step % every == 0 {
+            if self.checkpoint_due(info.step) {
                 write_checkpoint(path, self.problem, self.method, info.state)?;
             }
         }
-        Ok(!self.interrupted.load(Ordering::Relaxed))
+        // Ctrl-C reaches the solver through the executor, agreed by all ranks.
+        Ok(true)
     }
 }
 

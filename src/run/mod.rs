@@ -1,5 +1,10 @@
 //! Running composites: the execution plan (gather, batched kernels, scatter-add in a fixed
-//! order), the backends, and the solver loop.
+//! order), the backends (serial, threads, and ranks that share no memory), and the solver
+//! loop.
 
+pub mod distribute;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod plan;
 pub mod solver;
+pub mod transport;

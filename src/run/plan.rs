@@ -24,15 +24,21 @@
 //! order. Every coordinate therefore sums its contributions in plan order whatever the
 //! number of threads: all backends give the same bits.
 
+use super::distribute::{Item, RankSchedule, Source};
+use super::transport::Transport;
 use crate::numerics::{BatchWorkspace, CompiledObjective, Workspace};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The largest number of boxes evaluated together by one batched kernel call.
 pub const CHUNK: usize = 512;
 
-/// Block size of the deterministic blocked sum of squares (gradient norm).
-pub const SUM_BLOCK: usize = 4096;
+/// Block size of the deterministic blocked sum of squares (gradient norm). Small enough
+/// that a distributed run seldom has to send entries to the rank that sums a block
+/// (a chain's chunk of [`CHUNK`] boxes covers whole blocks), large enough that the
+/// per-block partial sums stay few.
+pub const SUM_BLOCK: usize = 512;
 
 /// Below this many slots (numbers gathered per evaluation), the threads backend runs the
 /// sweep on the calling thread unless [`Executor::calibrate`] measures that an evaluation
@@ -434,8 +440,51 @@ impl Plan {
         chunk.count as usize * (group.objective.num_nodes() + group.arity())
     }
 
-    /// Splits the chunks into `parts` contiguous ranges of about equal cost.
-    fn partition(&self, parts: usize) -> Vec<Range<usize>> {
+    /// Which contributions of the scatter-add each range of a partition (threads or ranks)
+    /// adds directly, and which it defers to the ranges before it.
+    pub(crate) fn deferrals(&self, ranges: &[Range<usize>]) -> Deferrals {
+        let mut deferred = vec![0u64; self.local_len().div_ceil(64)];
+        let mut chunk_deferred = vec![false; self.chunks.len()];
+        let mut first_toucher = vec![u32::MAX; self.apex];
+        let mut lists = Vec::with_capacity(ranges.len());
+        for (w, range) in ranges.iter().enumerate() {
+            let mut deferred_coordinates = Vec::new();
+            for c in range.clone() {
+                self.for_each_slot(&self.chunks[c], |s, g| {
+                    if first_toucher[g] == u32::MAX {
+                        first_toucher[g] = w as u32;
+                    } else if first_toucher[g] != w as u32 {
+                        set_bit(&mut deferred, s);
+                        chunk_deferred[c] = true;
+                        deferred_coordinates.push(g as u32);
+                    }
+                });
+            }
+            lists.push(deferred_coordinates);
+        }
+        Deferrals {
+            first_toucher,
+            deferred,
+            chunk_deferred,
+            deferred_coordinates: lists,
+        }
+    }
+
+    /// Calls `visit(coordinate)` for every slot of chunk `c`, in plan order.
+    pub(crate) fn for_each_coordinate_of_chunk(&self, c: usize, mut visit: impl FnMut(usize)) {
+        self.for_each_slot(&self.chunks[c], |_, g| visit(g));
+    }
+
+    /// The boxes of chunk `c`, in plan order.
+    pub(crate) fn chunk_boxes(&self, c: usize) -> &[u32] {
+        let chunk = &self.chunks[c];
+        let first = chunk.first_member as usize;
+        &self.groups[chunk.group as usize].boxes[first..first + chunk.count as usize]
+    }
+
+    /// Splits the chunks into `parts` contiguous ranges of about equal cost (the box
+    /// objective's size times the number of boxes), in plan order.
+    pub(crate) fn partition(&self, parts: usize) -> Vec<Range<usize>> {
         let parts = parts.clamp(1, self.chunks.len().max(1));
         let total: usize = self.chunks.iter().map(|c| self.chunk_cost(c)).sum();
         let mut ranges = Vec::with_capacity(parts);
@@ -510,6 +559,12 @@ pub enum Backend {
     Serial,
     /// A rayon thread pool.
     Threads(rayon::ThreadPool),
+    /// One rank of several processes that share no memory (MPI, or [`LocalRanks`] in
+    /// tests): this process evaluates its share of the boxes, and the ranks exchange the
+    /// shared coordinates' contributions each step ([`crate::run::distribute`]).
+    ///
+    /// [`LocalRanks`]: crate::run::transport::LocalRanks
+    Distributed(std::rc::Rc<dyn Transport>),
 }
 
 impl Backend {
@@ -528,19 +583,44 @@ impl Backend {
             .map_err(|e| e.to_string())
     }
 
-    /// A short name (`serial` or `threads`).
+    /// A short name (`serial`, `threads`, or the transport's: `mpi`, `local-ranks`).
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Serial => "serial",
             Backend::Threads(_) => "threads",
+            Backend::Distributed(transport) => transport.name(),
         }
     }
 
-    /// Number of worker threads.
+    /// Number of worker threads (of this process).
     pub fn thread_count(&self) -> usize {
         match self {
-            Backend::Serial => 1,
+            Backend::Serial | Backend::Distributed(_) => 1,
             Backend::Threads(pool) => pool.current_num_threads(),
+        }
+    }
+
+    /// Number of ranks (processes) taking part: 1 unless distributed.
+    pub fn ranks(&self) -> usize {
+        match self {
+            Backend::Distributed(transport) => transport.ranks(),
+            _ => 1,
+        }
+    }
+
+    /// This process's rank: 0 unless distributed.
+    pub fn rank(&self) -> usize {
+        match self {
+            Backend::Distributed(transport) => transport.rank(),
+            _ => 0,
+        }
+    }
+
+    /// The transport of a distributed backend.
+    pub fn transport(&self) -> Option<&dyn Transport> {
+        match self {
+            Backend::Distributed(transport) => Some(&**transport),
+            _ => None,
         }
     }
 
@@ -555,6 +635,21 @@ impl Backend {
             _ => (0..count).for_each(task),
         }
     }
+}
+
+/// How a partition of the chunks into contiguous ranges (threads or ranks) splits the
+/// scatter-add so that every coordinate still sums its contributions in plan order: a range
+/// adds directly onto the coordinates it touches first, and keeps its contributions to the
+/// others apart, to be added after the earlier ranges' ones, range by range.
+pub(crate) struct Deferrals {
+    /// Per coordinate: the first range that touches it (`u32::MAX`: none does).
+    pub first_toucher: Vec<u32>,
+    /// Bit per slot: the slot's contribution is deferred.
+    pub deferred: Vec<u64>,
+    /// Per chunk: whether any of its slots is deferred.
+    pub chunk_deferred: Vec<bool>,
+    /// Per range: the coordinates of its deferred contributions, in plan order.
+    pub deferred_coordinates: Vec<Vec<u32>>,
 }
 
 /// Scratch for evaluating one group's chunks.
@@ -670,6 +765,24 @@ pub struct Executor {
     gradient: Vec<f64>,
     /// Per-block sums of squares.
     norm_partials: Vec<f64>,
+    /// Ctrl-C, as seen by this process.
+    interrupt_flag: Option<Arc<AtomicBool>>,
+    /// Whether any rank saw an interrupt at the last evaluation.
+    interrupt_requested: bool,
+    /// The distributed backend's schedule and buffers.
+    rank: Option<RankState>,
+}
+
+/// A rank's schedule and exchange buffers (distributed backend).
+struct RankState {
+    schedule: RankSchedule,
+    send: Vec<f64>,
+    receive: Vec<f64>,
+    gather_send: Vec<f64>,
+    gather_receive: Vec<f64>,
+    gather_counts: Vec<usize>,
+    /// Numbers this rank handed to the transport in evaluations, weighted by receivers.
+    numbers_sent: u64,
 }
 
 impl Executor {
@@ -679,28 +792,30 @@ impl Executor {
         // count; whether the workers then run in parallel or one after the other on the
         // calling thread does not change a bit.
         let parallel = backend.thread_count() > 1 && plan.local_len() >= PARALLEL_THRESHOLD;
-        let ranges = plan.partition(backend.thread_count());
-        let mut deferred = vec![0u64; plan.local_len().div_ceil(64)];
-        let mut chunk_deferred = vec![false; plan.chunks.len()];
-        // Which worker touches each coordinate first; later workers defer to it.
-        let mut first_worker = vec![u32::MAX; plan.apex];
+        let schedule = backend
+            .transport()
+            .map(|t| RankSchedule::new(&plan, t.ranks(), t.rank()));
+        let ranges = match &schedule {
+            Some(schedule) => schedule.chunk_ranges.clone(),
+            None => plan.partition(backend.thread_count()),
+        };
+        let own_rank = schedule.as_ref().map(RankSchedule::rank);
+        let Deferrals {
+            deferred,
+            chunk_deferred,
+            deferred_coordinates,
+            ..
+        } = plan.deferrals(&ranges);
         let mut workers = Vec::with_capacity(ranges.len());
-        for (w, range) in ranges.iter().enumerate() {
-            let mut deferred_coordinates = Vec::new();
-            for c in range.clone() {
-                plan.for_each_slot(&plan.chunks[c], |s, g| {
-                    if first_worker[g] == u32::MAX {
-                        first_worker[g] = w as u32;
-                    } else if first_worker[g] != w as u32 {
-                        set_bit(&mut deferred, s);
-                        chunk_deferred[c] = true;
-                        deferred_coordinates.push(g as u32);
-                    }
-                });
-            }
+        for (w, (range, deferred_coordinates)) in
+            ranges.iter().zip(deferred_coordinates).enumerate()
+        {
+            // A rank keeps scratch for its own share only.
+            let idle = own_rank.is_some_and(|r| r != w);
             let groups = plan
                 .groups
                 .iter()
+                .filter(|_| !idle)
                 .map(|g| {
                     let chunk = g.chunk_size().min(g.boxes.len());
                     GroupScratch {
@@ -719,7 +834,24 @@ impl Executor {
                 deferred_coordinates,
             }));
         }
+        let rank = schedule.map(|schedule| {
+            let gather_counts: Vec<usize> = (0..schedule.ranks())
+                .map(|q| 1 + schedule.chunk_ranges[q].len() + schedule.norm_blocks[q].len())
+                .collect();
+            RankState {
+                send: vec![0.0; schedule.send_items.len()],
+                receive: vec![0.0; schedule.receive_counts.iter().sum()],
+                gather_send: Vec::with_capacity(gather_counts[schedule.rank()]),
+                gather_receive: vec![0.0; gather_counts.iter().sum()],
+                gather_counts,
+                schedule,
+                numbers_sent: 0,
+            }
+        });
         Executor {
+            interrupt_flag: None,
+            interrupt_requested: false,
+            rank,
             parallel,
             chunk_objective: vec![0.0; plan.chunks.len()],
             box_values: None,
@@ -737,7 +869,7 @@ impl Executor {
     /// the pool only if it took longer than 50 µs (a few heavy boxes are worth splitting, a
     /// few light ones are not). Results are the same bits either way.
     pub fn calibrate(&mut self, state: &[f64]) {
-        if self.backend.thread_count() <= 1 || self.workers.len() <= 1 {
+        if self.backend.thread_count() <= 1 || self.workers.len() <= 1 || self.rank.is_some() {
             return;
         }
         self.parallel = false;
@@ -751,6 +883,84 @@ impl Executor {
     /// per box.
     pub fn record_box_values(&mut self) {
         self.box_values = Some(vec![0.0; self.plan.box_count]);
+        if let Some(rank) = &mut self.rank {
+            // Box values travel with the all-gather.
+            for (q, count) in rank.gather_counts.iter_mut().enumerate() {
+                *count += rank.schedule.chunk_ranges[q]
+                    .clone()
+                    .map(|c| self.plan.chunks[c].count as usize)
+                    .sum::<usize>();
+            }
+            rank.gather_receive = vec![0.0; rank.gather_counts.iter().sum()];
+            rank.gather_send = Vec::with_capacity(rank.gather_counts[rank.schedule.rank()]);
+        }
+    }
+
+    /// Watch `flag` (set by a Ctrl-C handler): each evaluation reads it, on a distributed
+    /// backend on every rank, and [`Executor::interrupt_requested`] says whether any rank
+    /// saw it set, so that all ranks stop at the same step.
+    pub fn set_interrupt_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt_flag = Some(flag);
+    }
+
+    /// Whether an interrupt was seen (by any rank) at the last evaluation.
+    pub fn interrupt_requested(&self) -> bool {
+        self.interrupt_requested
+    }
+
+    /// True on a distributed backend: this process holds only its share of the state.
+    pub fn is_distributed(&self) -> bool {
+        self.rank.is_some()
+    }
+
+    /// Makes `values` (a vector of global coordinates that every rank updates in its own
+    /// share, such as the iterate or the velocity) complete on rank 0: every rank sends
+    /// the coordinates it reports for. A collective call on a distributed backend (every
+    /// rank must make it); nothing to do otherwise.
+    pub fn collect_on_first_rank(&self, values: &mut [f64]) {
+        let Some(rank) = &self.rank else { return };
+        let transport = self.backend.transport().expect("distributed backend");
+        let schedule = &rank.schedule;
+        let counts: Vec<usize> = schedule
+            .owned_runs
+            .iter()
+            .map(|runs| runs.iter().map(|r| r.len()).sum())
+            .collect();
+        let mut send = Vec::with_capacity(counts[schedule.rank()]);
+        for run in &schedule.owned_runs[schedule.rank()] {
+            send.extend_from_slice(&values[run.clone()]);
+        }
+        let mut receive = vec![
+            0.0;
+            if schedule.rank() == 0 {
+                counts.iter().sum()
+            } else {
+                0
+            }
+        ];
+        transport.gather(&send, &mut receive, &counts);
+        if schedule.rank() == 0 {
+            let mut at = counts[0];
+            for runs in &schedule.owned_runs[1..] {
+                for run in runs {
+                    values[run.clone()].copy_from_slice(&receive[at..at + run.len()]);
+                    at += run.len();
+                }
+            }
+        }
+    }
+
+    /// Bytes sent by all ranks together per evaluation so far, measured from the buffers
+    /// handed to the transport (exchange, and the all-gather counted once per receiver).
+    /// A collective call on a distributed backend; `None` otherwise.
+    pub fn bytes_sent_per_evaluation(&self, evaluations: u64) -> Option<f64> {
+        let rank = self.rank.as_ref()?;
+        let transport = self.backend.transport()?;
+        let ranks = transport.ranks();
+        let mut all = vec![0.0; ranks];
+        transport.all_gather(&[rank.numbers_sent as f64], &mut all, &vec![1; ranks]);
+        let total: f64 = all.iter().sum();
+        Some(8.0 * total / evaluations.max(1) as f64)
     }
 
     /// The plan.
@@ -778,8 +988,24 @@ impl Executor {
     /// composite objective and gradient norm. The gradient is then in
     /// [`Executor::gradient`].
     pub fn evaluate(&mut self, state: &[f64]) -> Evaluation {
-        let objective = self.sweep(state);
-        let squared_norm = self.finish(state, None);
+        self.evaluate_with(state, None)
+    }
+
+    fn evaluate_with(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) -> Evaluation {
+        self.sweep(state);
+        if self.rank.is_some() {
+            self.exchange();
+            self.finish_rank(state, proposal);
+            self.share_scalars();
+        } else {
+            self.finish(state, proposal);
+            self.interrupt_requested = self
+                .interrupt_flag
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed));
+        }
+        let objective: f64 = self.chunk_objective.iter().sum();
+        let squared_norm: f64 = self.norm_partials.iter().sum();
         Evaluation {
             objective,
             gradient_norm: squared_norm.sqrt(),
@@ -789,18 +1015,14 @@ impl Executor {
     /// [`Executor::evaluate`], and in the same pass over the gradient, the proposed next
     /// iterate of the optimiser.
     pub fn evaluate_and_propose(&mut self, state: &[f64], proposal: Proposal<'_>) -> Evaluation {
-        let objective = self.sweep(state);
-        let squared_norm = self.finish(state, Some(proposal));
-        Evaluation {
-            objective,
-            gradient_norm: squared_norm.sqrt(),
-        }
+        self.evaluate_with(state, Some(proposal))
     }
 
     /// The distributed step: every worker evaluates its chunks and scatter-adds their
-    /// gradients; then deferred contributions are added worker by worker. Returns the
-    /// objective (chunk sums added in plan order).
-    fn sweep(&mut self, state: &[f64]) -> f64 {
+    /// gradients; then deferred contributions are added worker by worker. On a distributed
+    /// backend, this rank's worker only, and the deferred contributions wait for the
+    /// exchange.
+    fn sweep(&mut self, state: &[f64]) {
         assert_eq!(state.len(), self.plan.apex, "state length");
         let plan: &Plan = &self.plan;
         let deferred: &[u64] = &self.deferred;
@@ -809,7 +1031,8 @@ impl Executor {
         let chunk_objective = SharedSlice::new(&mut self.chunk_objective);
         let box_values = self.box_values.as_deref_mut().map(SharedSlice::new);
         let workers = &self.workers;
-        self.backend.for_each(self.parallel, workers.len(), |w| {
+        let own_rank = self.rank.as_ref().map(|r| r.schedule.rank());
+        let sweep_worker = |w: usize| {
             let mut worker = workers[w].lock().unwrap_or_else(|e| e.into_inner());
             let context = SweepContext {
                 plan,
@@ -824,7 +1047,13 @@ impl Executor {
             // first (the others are deferred), and only its own chunks' objective entries
             // and its own boxes' values: disjoint across workers.
             unsafe { context.sweep(&mut worker) };
-        });
+        };
+        if let Some(rank) = own_rank {
+            sweep_worker(rank);
+            return;
+        }
+        self.backend
+            .for_each(self.parallel, workers.len(), sweep_worker);
         for worker in workers.iter().skip(1) {
             let worker = worker.lock().unwrap_or_else(|e| e.into_inner());
             for (&g, &value) in worker
@@ -835,12 +1064,156 @@ impl Executor {
                 self.gradient[g as usize] += value;
             }
         }
-        self.chunk_objective.iter().sum()
     }
 
-    /// One pass over the gradient in fixed blocks: the sum of squares (blocks summed in
-    /// order) and, if asked, the proposed update.
-    fn finish(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) -> f64 {
+    /// Distributed backend: sends this rank's contributions to shared coordinates (and the
+    /// entries other ranks need for their norm blocks), then assembles each such
+    /// coordinate's gradient in plan order ([`crate::run::distribute`]).
+    fn exchange(&mut self) {
+        let Some(rank) = self.rank.as_mut() else {
+            return;
+        };
+        let transport = self.backend.transport().expect("distributed backend");
+        let schedule = &rank.schedule;
+        let worker = self.workers[schedule.rank()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let deferred = &worker.deferred_values;
+        for (slot, item) in rank.send.iter_mut().zip(&schedule.send_items) {
+            *slot = match *item {
+                Item::Partial(g) => self.gradient[g as usize],
+                Item::Deferred(j) => deferred[j as usize],
+            };
+        }
+        transport.exchange(
+            &rank.send,
+            &schedule.send_counts,
+            &mut rank.receive,
+            &schedule.receive_counts,
+        );
+        rank.numbers_sent += rank.send.len() as u64;
+        let gradient = &mut self.gradient;
+        let receive = &rank.receive;
+        let value_of = |source: Source, gradient: &[f64], g: usize| match source {
+            Source::OwnPartial => gradient[g],
+            Source::OwnDeferred(j) => deferred[j as usize],
+            Source::Received(i) => receive[i as usize],
+        };
+        for assembly in &schedule.assembly {
+            let g = assembly.coordinate as usize;
+            let mut value = value_of(assembly.start, gradient, g);
+            for &source in
+                &schedule.add_sources[assembly.adds.start as usize..assembly.adds.end as usize]
+            {
+                value += value_of(source, gradient, g);
+            }
+            gradient[g] = value;
+        }
+    }
+
+    /// Distributed backend: the proposal on this rank's coordinates and the sums of
+    /// squares of its norm blocks.
+    fn finish_rank(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) {
+        let Some(rank) = self.rank.as_ref() else {
+            return;
+        };
+        let schedule = &rank.schedule;
+        let gradient = &self.gradient;
+        match proposal {
+            None => {}
+            Some(Proposal::Gd { lr, next }) => {
+                for run in &schedule.update_runs {
+                    for ((n, &z), &g) in next[run.clone()]
+                        .iter_mut()
+                        .zip(&state[run.clone()])
+                        .zip(&gradient[run.clone()])
+                    {
+                        *n = z - lr * g;
+                    }
+                }
+            }
+            Some(Proposal::Momentum {
+                lr,
+                beta,
+                velocity,
+                next_velocity,
+                next,
+            }) => {
+                for run in &schedule.update_runs {
+                    for j in run.clone() {
+                        let v = beta * velocity[j] + gradient[j];
+                        next_velocity[j] = v;
+                        next[j] = state[j] - lr * v;
+                    }
+                }
+            }
+        }
+        for &block in &schedule.norm_blocks[schedule.rank()] {
+            let start = block as usize * SUM_BLOCK;
+            let end = (start + SUM_BLOCK).min(gradient.len());
+            self.norm_partials[block as usize] = sum_of_squares(&gradient[start..end]);
+        }
+    }
+
+    /// Distributed backend: all-gathers the interrupt flags, the chunks' objectives, the
+    /// norm blocks' partial sums (and the box values, if recorded), each computed by one
+    /// rank, so that every rank adds them up in the serial order.
+    fn share_scalars(&mut self) {
+        let Some(rank) = self.rank.as_mut() else {
+            return;
+        };
+        let transport = self.backend.transport().expect("distributed backend");
+        let schedule = &rank.schedule;
+        let me = schedule.rank();
+        let interrupted = self
+            .interrupt_flag
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        let plan = &self.plan;
+        let send = &mut rank.gather_send;
+        send.clear();
+        send.push(if interrupted { 1.0 } else { 0.0 });
+        send.extend_from_slice(&self.chunk_objective[schedule.chunk_ranges[me].clone()]);
+        send.extend(
+            schedule.norm_blocks[me]
+                .iter()
+                .map(|&b| self.norm_partials[b as usize]),
+        );
+        if let Some(values) = &self.box_values {
+            for c in schedule.chunk_ranges[me].clone() {
+                send.extend(plan.chunk_boxes(c).iter().map(|&b| values[b as usize]));
+            }
+        }
+        transport.all_gather(send, &mut rank.gather_receive, &rank.gather_counts);
+        rank.numbers_sent += (send.len() * (schedule.ranks() - 1)) as u64;
+        let mut at = 0;
+        self.interrupt_requested = false;
+        for q in 0..schedule.ranks() {
+            let piece = &rank.gather_receive[at..at + rank.gather_counts[q]];
+            at += rank.gather_counts[q];
+            self.interrupt_requested |= piece[0] != 0.0;
+            let chunks = schedule.chunk_ranges[q].clone();
+            let (objectives, rest) = piece[1..].split_at(chunks.len());
+            self.chunk_objective[chunks.clone()].copy_from_slice(objectives);
+            let (partials, box_values) = rest.split_at(schedule.norm_blocks[q].len());
+            for (&b, &p) in schedule.norm_blocks[q].iter().zip(partials) {
+                self.norm_partials[b as usize] = p;
+            }
+            if let Some(values) = self.box_values.as_mut() {
+                let mut k = 0;
+                for c in chunks {
+                    for &b in plan.chunk_boxes(c) {
+                        values[b as usize] = box_values[k];
+                        k += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One pass over the gradient in fixed blocks: the sums of squares (per block) and, if
+    /// asked, the proposed update.
+    fn finish(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) {
         let gradient: &[f64] = &self.gradient;
         let partials = SharedSlice::new(&mut self.norm_partials);
         let blocks = partials.len;
@@ -897,7 +1270,6 @@ impl Executor {
                 });
             }
         }
-        self.norm_partials.iter().sum()
     }
 
     /// The first box (in box order) whose value or gradient is not finite at `state`:
@@ -907,7 +1279,12 @@ impl Executor {
         let mut found: Option<usize> = None;
         let mut inputs = Vec::new();
         let mut gradient = Vec::new();
-        for chunk in &plan.chunks {
+        // A rank searches its own boxes; the ranks then agree on the first.
+        let chunks = match &self.rank {
+            Some(rank) => &plan.chunks[rank.schedule.chunks()],
+            None => &plan.chunks[..],
+        };
+        for chunk in chunks {
             let group = &plan.groups[chunk.group as usize];
             let arity = group.arity();
             let count = chunk.count as usize;
@@ -931,7 +1308,13 @@ impl Executor {
                 }
             }
         }
-        found
+        match self.backend.transport() {
+            Some(transport) => {
+                let first = transport.min(found.map_or(u64::MAX, |b| b as u64));
+                (first != u64::MAX).then_some(first as usize)
+            }
+            None => found,
+        }
     }
 }
 

@@ -165,6 +165,13 @@ pub struct StepInfo<'a> {
 pub trait Observer {
     /// Called at every iterate, including the first and the last.
     fn observe(&mut self, info: &StepInfo<'_>) -> Result<bool, String>;
+
+    /// Whether [`Observer::observe`] needs the whole iterate at `step` (to write a
+    /// checkpoint): on a distributed backend, every rank then sends its coordinates to rank
+    /// 0 first. Must give the same answer on every rank.
+    fn wants_full_state(&self, _step: u64) -> bool {
+        false
+    }
 }
 
 /// An observer that does nothing.
@@ -258,12 +265,18 @@ pub fn solve(
                 evaluations,
             });
         }
+        if executor.is_distributed() && observer.wants_full_state(state.step) {
+            executor.collect_on_first_rank(&mut state.values);
+            if !state.velocity.is_empty() {
+                executor.collect_on_first_rank(&mut state.velocity);
+            }
+        }
         let keep_going = observer.observe(&StepInfo {
             step: state.step,
             evaluation,
             executor,
             state,
-        })?;
+        })? && !executor.interrupt_requested();
         let reason = if stop
             .tolerance
             .is_some_and(|t| evaluation.gradient_norm <= t)
