@@ -714,6 +714,20 @@ impl<'a> RunObserver<'a> {
         if let Some(path) = &args.plot {
             super::plot::plot_format(path)?;
         }
+        if leader {
+            // Files written at the end (or every N steps) must be writable now, not after
+            // hours of work.
+            let outputs = [
+                (&args.output, "--output file"),
+                (&args.checkpoint, "checkpoint"),
+                (&args.plot, "plot"),
+            ];
+            for (path, what) in outputs {
+                if let Some(path) = path {
+                    check_writable(path, what)?;
+                }
+            }
+        }
         let plot = args
             .plot
             .as_ref()
@@ -805,6 +819,19 @@ impl Observer for RunObserver<'_> {
         // Ctrl-C reaches the solver through the executor, agreed by all ranks.
         Ok(true)
     }
+}
+
+/// Fails unless a file can be created in `path`'s directory (by creating and removing an
+/// empty probe file there).
+fn check_writable(path: &Path, what: &str) -> Result<(), String> {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = directory.join(format!(".catopt-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| format!("cannot write {what} {}: {e}", path.display()))
 }
 
 fn csv_field(text: &str) -> String {

@@ -98,6 +98,11 @@ pub struct Traffic {
     pub shared_coordinates: usize,
     /// Coordinates sent only so that a norm block is summed in one place.
     pub norm_transfers: usize,
+    /// Per rank: its boxes.
+    pub boxes: Vec<usize>,
+    /// Per rank: the coordinates it reads and updates (its boxes' variables; rank 0 also
+    /// those of no box).
+    pub coordinates: Vec<usize>,
 }
 
 impl Traffic {
@@ -415,9 +420,14 @@ impl RankSchedule {
         // Update and ownership runs.
         let mut update_runs = Vec::new();
         let mut owned_runs = vec![Vec::new(); ranks];
+        let mut coordinates = vec![0usize; ranks];
         let mut next_shared = 0;
         for g in 0..apex {
             let owner = touchers.owner[g];
+            match touchers.of(g as u32).ranks() {
+                [] => coordinates[0] += 1,
+                touching => touching.iter().for_each(|&r| coordinates[r as usize] += 1),
+            }
             let touches_me = if owner == u32::MAX {
                 rank == 0
             } else if owner == me {
@@ -445,6 +455,11 @@ impl RankSchedule {
             gather_numbers,
             shared_coordinates: touchers.shared.len(),
             norm_transfers: transfers.len(),
+            boxes: chunk_ranges
+                .iter()
+                .map(|range| range.clone().map(|c| plan.chunk_boxes(c).len()).sum())
+                .collect(),
+            coordinates,
         };
         let schedule = RankSchedule {
             rank,
