@@ -450,6 +450,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         executor.collect_on_first_rank(&mut state.velocity);
     }
     let bytes_per_step = executor.bytes_sent_per_evaluation(outcome.evaluations);
+    let communication_seconds = executor.communication_seconds();
     let steps_done = state.step - start_step;
     let exit_code = if outcome.stop_reason == StopReason::Diverged {
         EXIT_DIVERGED
@@ -507,6 +508,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         threads: thread_count,
         ranks,
         bytes_per_step,
+        communication_seconds,
         diverged: diverged.as_ref(),
     };
     if let Some(path) = &args.output {
@@ -556,6 +558,7 @@ struct RunReport<'a> {
     threads: usize,
     ranks: usize,
     bytes_per_step: Option<f64>,
+    communication_seconds: Option<f64>,
     diverged: Option<&'a (u64, Option<String>, String)>,
 }
 
@@ -598,6 +601,7 @@ impl RunReport<'_> {
         if let Some(bytes) = self.bytes_per_step {
             object["ranks"] = json!(self.ranks);
             object["bytes_per_step"] = json!(bytes);
+            object["communication_seconds"] = json!(self.communication_seconds);
         }
         if let Some((step, box_name, message)) = self.diverged {
             object["diverged"] = json!({ "step": step, "box": box_name, "message": message });
@@ -615,11 +619,13 @@ impl RunReport<'_> {
         ));
         match self.bytes_per_step {
             Some(bytes) => out.push_str(&format!(
-                "method {}, backend {} ({} rank{}, {bytes:.0} bytes exchanged per step)\n",
+                "method {}, backend {} ({} rank{}, {bytes:.0} bytes exchanged per step, \
+                 {:.0}% of rank 0's time in communication)\n",
                 self.settings.method.describe(),
                 self.backend,
                 self.ranks,
-                if self.ranks == 1 { "" } else { "s" }
+                if self.ranks == 1 { "" } else { "s" },
+                100.0 * self.communication_seconds.unwrap_or(0.0) / self.seconds.max(1e-12)
             )),
             None => out.push_str(&format!(
                 "method {}, backend {} ({} thread{})\n",

@@ -783,6 +783,8 @@ struct RankState {
     gather_counts: Vec<usize>,
     /// Numbers this rank handed to the transport in evaluations, weighted by receivers.
     numbers_sent: u64,
+    /// Time this rank spent in the transport's calls during evaluations (waiting included).
+    communication: std::time::Duration,
 }
 
 impl Executor {
@@ -846,6 +848,7 @@ impl Executor {
                 gather_counts,
                 schedule,
                 numbers_sent: 0,
+                communication: std::time::Duration::ZERO,
             }
         });
         Executor {
@@ -948,6 +951,12 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// Seconds this rank spent in the transport's calls during evaluations so far, waiting
+    /// for slower ranks included (`None` unless distributed).
+    pub fn communication_seconds(&self) -> Option<f64> {
+        self.rank.as_ref().map(|r| r.communication.as_secs_f64())
     }
 
     /// Bytes sent by all ranks together per evaluation so far, measured from the buffers
@@ -1085,12 +1094,14 @@ impl Executor {
                 Item::Deferred(j) => deferred[j as usize],
             };
         }
+        let started = std::time::Instant::now();
         transport.exchange(
             &rank.send,
             &schedule.send_counts,
             &mut rank.receive,
             &schedule.receive_counts,
         );
+        rank.communication += started.elapsed();
         rank.numbers_sent += rank.send.len() as u64;
         let gradient = &mut self.gradient;
         let receive = &rank.receive;
@@ -1112,47 +1123,38 @@ impl Executor {
     }
 
     /// Distributed backend: the proposal on this rank's coordinates and the sums of
-    /// squares of its norm blocks.
-    fn finish_rank(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) {
+    /// squares of its norm blocks, in one pass in coordinate order (each block's proposal
+    /// right before its sum, while its gradient is in cache).
+    fn finish_rank(&mut self, state: &[f64], mut proposal: Option<Proposal<'_>>) {
         let Some(rank) = self.rank.as_ref() else {
             return;
         };
         let schedule = &rank.schedule;
         let gradient = &self.gradient;
-        match proposal {
-            None => {}
-            Some(Proposal::Gd { lr, next }) => {
-                for run in &schedule.update_runs {
-                    for ((n, &z), &g) in next[run.clone()]
-                        .iter_mut()
-                        .zip(&state[run.clone()])
-                        .zip(&gradient[run.clone()])
-                    {
-                        *n = z - lr * g;
-                    }
+        let runs = &schedule.update_runs;
+        let mut run_index = 0;
+        let mut done_until = 0;
+        // Proposes every coordinate of the update runs below `limit` not proposed yet.
+        let mut propose_until = |limit: usize, proposal: &mut Option<Proposal<'_>>| {
+            while let Some(run) = runs.get(run_index) {
+                let range = run.start.max(done_until)..run.end.min(limit);
+                if !range.is_empty() {
+                    propose(proposal, state, gradient, range);
                 }
-            }
-            Some(Proposal::Momentum {
-                lr,
-                beta,
-                velocity,
-                next_velocity,
-                next,
-            }) => {
-                for run in &schedule.update_runs {
-                    for j in run.clone() {
-                        let v = beta * velocity[j] + gradient[j];
-                        next_velocity[j] = v;
-                        next[j] = state[j] - lr * v;
-                    }
+                if run.end > limit {
+                    break;
                 }
+                run_index += 1;
             }
-        }
+            done_until = done_until.max(limit);
+        };
         for &block in &schedule.norm_blocks[schedule.rank()] {
             let start = block as usize * SUM_BLOCK;
             let end = (start + SUM_BLOCK).min(gradient.len());
+            propose_until(end, &mut proposal);
             self.norm_partials[block as usize] = sum_of_squares(&gradient[start..end]);
         }
+        propose_until(usize::MAX, &mut proposal);
     }
 
     /// Distributed backend: all-gathers the interrupt flags, the chunks' objectives, the
@@ -1184,7 +1186,9 @@ impl Executor {
                 send.extend(plan.chunk_boxes(c).iter().map(|&b| values[b as usize]));
             }
         }
+        let started = std::time::Instant::now();
         transport.all_gather(send, &mut rank.gather_receive, &rank.gather_counts);
+        rank.communication += started.elapsed();
         rank.numbers_sent += (send.len() * (schedule.ranks() - 1)) as u64;
         let mut at = 0;
         self.interrupt_requested = false;
@@ -1314,6 +1318,42 @@ impl Executor {
                 (first != u64::MAX).then_some(first as usize)
             }
             None => found,
+        }
+    }
+}
+
+/// Applies the optimiser's proposal to the coordinates `range`.
+fn propose(
+    proposal: &mut Option<Proposal<'_>>,
+    state: &[f64],
+    gradient: &[f64],
+    range: Range<usize>,
+) {
+    match proposal {
+        None => {}
+        Some(Proposal::Gd { lr, next }) => {
+            let lr = *lr;
+            for ((n, &z), &g) in next[range.clone()]
+                .iter_mut()
+                .zip(&state[range.clone()])
+                .zip(&gradient[range])
+            {
+                *n = z - lr * g;
+            }
+        }
+        Some(Proposal::Momentum {
+            lr,
+            beta,
+            velocity,
+            next_velocity,
+            next,
+        }) => {
+            let (lr, beta) = (*lr, *beta);
+            for j in range {
+                let v = beta * velocity[j] + gradient[j];
+                next_velocity[j] = v;
+                next[j] = state[j] - lr * v;
+            }
         }
     }
 }
