@@ -10,8 +10,10 @@ use crate::laws::{
 use crate::lower::Problem;
 use crate::run::plan::{Backend, Executor, Plan};
 use crate::run::solver::{solve, Method, NoObserver, SolverState, StopRule};
+use crate::run::transport::LocalRanks;
 use clap::Args;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// The arguments of `catopt laws`.
@@ -139,8 +141,9 @@ pub fn check_all(problem: &Problem, args: &LawsArgs, lr: f64) -> Result<Vec<LawR
     Ok(reports)
 }
 
-/// The compiled runtime (plan, batched kernels, serial and threaded backends) against
-/// central gradient descent on the composite objective of the category core.
+/// The compiled runtime (plan, batched kernels, serial and threaded backends, and the
+/// distributed backend's algorithm with ranks as threads) against central gradient descent
+/// on the composite objective of the category core.
 fn runtime_matches_central(
     problem: &Problem,
     lr: f64,
@@ -156,24 +159,46 @@ fn runtime_matches_central(
     let bitwise = plan.is_in_box_order();
     let mut max_deviation = 0.0f64;
     let mut runs = Vec::new();
-    for (name, backend) in [
-        ("serial", Backend::serial()),
-        ("threads(2)", Backend::threads(2)?),
-        ("threads(3)", Backend::threads(3)?),
-    ] {
+    let stop = StopRule {
+        max_steps: steps as u64,
+        tolerance: None,
+        rel_tolerance: None,
+    };
+    let run = |backend: Backend| -> Result<Vec<f64>, String> {
         let mut executor = Executor::new(plan.clone(), backend);
         let mut state = SolverState::new(problem.initial_values.clone());
         solve(
             &mut executor,
             Method::Gd { lr },
-            StopRule {
-                max_steps: steps as u64,
-                tolerance: None,
-                rel_tolerance: None,
-            },
+            stop,
             &mut state,
             &mut NoObserver,
         )?;
+        executor.collect_on_first_rank(&mut state.values);
+        Ok(state.values)
+    };
+    // The distributed backend's algorithm, with ranks as threads of this process.
+    let on_ranks = |ranks: usize| -> Result<Vec<f64>, String> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = LocalRanks::new(ranks)
+                .into_iter()
+                .map(|transport| scope.spawn(|| run(Backend::Distributed(Rc::new(transport)))))
+                .collect();
+            let mut results = handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| "a rank failed".to_string())?);
+            results.next().unwrap_or_else(|| Err("no rank".into()))
+        })
+    };
+    let finals: Vec<(&str, Vec<f64>)> = vec![
+        ("serial", run(Backend::serial())?),
+        ("threads(2)", run(Backend::threads(2)?)?),
+        ("threads(3)", run(Backend::threads(3)?)?),
+        ("ranks(2)", on_ranks(2)?),
+        ("ranks(3)", on_ranks(3)?),
+    ];
+    for (name, values) in finals {
+        let state = SolverState::new(values);
         let deviation = if bitwise {
             central
                 .iter()
