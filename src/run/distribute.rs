@@ -487,6 +487,11 @@ impl RankSchedule {
         self.ranks
     }
 
+    /// Numbers this rank sends to and receives from each rank in the gradient exchange.
+    pub fn exchange_counts(&self) -> (&[usize], &[usize]) {
+        (&self.send_counts, &self.receive_counts)
+    }
+
     /// This rank's chunks (a contiguous range of the plan's kernel calls).
     pub fn chunks(&self) -> Range<usize> {
         self.chunk_ranges[self.rank].clone()

@@ -34,6 +34,14 @@ impl MpiTransport {
         })
     }
 
+    /// `MPI_Allreduce` with `MPI_SUM`. The backend does not use it (MPI chooses the order
+    /// of the additions, so the bits could depend on the number of ranks); it is here to
+    /// measure the ordered exchange against it (`examples/mpi_exchange.rs`).
+    pub fn all_reduce_sum(&self, values: &[f64], result: &mut [f64]) {
+        self.world
+            .all_reduce_into(values, result, SystemOperation::sum());
+    }
+
     /// MPI's counts and displacements (C ints) for per-rank counts.
     fn counts_and_displacements(&self, counts: &[usize]) -> (Vec<Count>, Vec<Count>) {
         let mut displacement = 0usize;
