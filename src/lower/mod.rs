@@ -240,14 +240,14 @@ fn flatten(
                     "E0702",
                     format!(
                         "composite `{}` exposes junction `{}` on two outer ports; used as a box, it would merge two junctions of the caller",
-                        comp.name, comp.junctions[j.0 as usize].name
+                        comp.name, comp.junctions.name(j.0 as usize)
                     ),
                     comp.span,
                 )
                 .with_help("expose each junction once")));
             }
             *mapped = outer[k];
-            let init = comp.junctions[j.0 as usize].init;
+            let init = comp.junctions.init(j.0 as usize);
             let target = &mut flat.junction_init[outer[k]];
             if target.is_none() {
                 *target = init;
