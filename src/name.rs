@@ -47,6 +47,177 @@ impl fmt::Display for IndexedName {
     }
 }
 
+/// A sequence of names, each with a value, stored as runs: consecutive members of one
+/// family (`x[0]`, `x[1]`, `x[2]`, ...) with equal values share one record, so the million
+/// names a loop makes cost one run. Names are made on demand.
+///
+/// ```
+/// use catopt::name::{IndexedName, NameRuns};
+/// let mut names = NameRuns::new();
+/// for i in 0..1000 {
+///     names.push(IndexedName::member("x", i), 'a');
+/// }
+/// names.push(IndexedName::plain("b"), 'a');
+/// assert_eq!(names.len(), 1001);
+/// assert_eq!(names.run_count(), 2);
+/// assert_eq!(names.name(7).to_string(), "x[7]");
+/// assert_eq!(names.name(1000).to_string(), "b");
+/// assert_eq!(*names.value(3), 'a');
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameRuns<T> {
+    runs: Vec<NameRun<T>>,
+    len: usize,
+}
+
+/// Elements `start..` (up to the next run's start) named `base[first + k]`, or one element
+/// named `base` when `first` is `None`.
+#[derive(Debug, Clone, PartialEq)]
+struct NameRun<T> {
+    start: usize,
+    base: Arc<str>,
+    first: Option<i64>,
+    value: T,
+}
+
+impl<T> Default for NameRuns<T> {
+    fn default() -> NameRuns<T> {
+        NameRuns {
+            runs: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T: PartialEq> NameRuns<T> {
+    /// The empty sequence.
+    pub fn new() -> NameRuns<T> {
+        NameRuns::default()
+    }
+
+    /// The number of names.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there is no name.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The number of stored runs (the memory cost).
+    pub fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Appends a name with its value; extends the last run when the name is the next
+    /// member of its family and the value is the same.
+    pub fn push(&mut self, name: IndexedName, value: T) {
+        self.push_run(name.base, name.index, value, 1);
+    }
+
+    /// Appends `count` names `base[first]`, `base[first + 1]`, ... (or the one name `base`
+    /// when `first` is `None` and `count` is 1) with one value.
+    fn push_run(&mut self, base: Arc<str>, first: Option<i64>, value: T, count: usize) {
+        if count == 0 {
+            return;
+        }
+        debug_assert!(first.is_some() || count == 1);
+        if let (Some(last), Some(first)) = (self.runs.last(), first) {
+            let extends = last
+                .first
+                .is_some_and(|f| f.checked_add((self.len - last.start) as i64) == Some(first))
+                && (Arc::ptr_eq(&last.base, &base) || last.base == base)
+                && last.value == value;
+            if extends {
+                self.len += count;
+                return;
+            }
+        }
+        self.runs.push(NameRun {
+            start: self.len,
+            base,
+            first,
+            value,
+        });
+        self.len += count;
+    }
+
+    /// Appends every name of `other`, with its value transformed.
+    pub fn extend_mapped<U>(&mut self, other: &NameRuns<U>, mut transform: impl FnMut(&U) -> T) {
+        for (k, run) in other.runs.iter().enumerate() {
+            let end = other.runs.get(k + 1).map_or(other.len, |next| next.start);
+            self.push_run(
+                run.base.clone(),
+                run.first,
+                transform(&run.value),
+                end - run.start,
+            );
+        }
+    }
+
+    fn run_of(&self, i: usize) -> &NameRun<T> {
+        assert!(i < self.len, "name {i} of {}", self.len);
+        &self.runs[self.runs.partition_point(|run| run.start <= i) - 1]
+    }
+
+    /// The `i`-th name. Panics when `i >= len()`.
+    pub fn name(&self, i: usize) -> IndexedName {
+        let run = self.run_of(i);
+        IndexedName {
+            base: run.base.clone(),
+            index: run.first.map(|f| f + (i - run.start) as i64),
+        }
+    }
+
+    /// The `i`-th value. Panics when `i >= len()`.
+    pub fn value(&self, i: usize) -> &T {
+        &self.run_of(i).value
+    }
+
+    /// Every name with its value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (IndexedName, &T)> + '_ {
+        self.runs.iter().enumerate().flat_map(move |(k, run)| {
+            let end = self.runs.get(k + 1).map_or(self.len, |next| next.start);
+            (0..end - run.start).map(move |offset| {
+                let name = IndexedName {
+                    base: run.base.clone(),
+                    index: run.first.map(|f| f + offset as i64),
+                };
+                (name, &run.value)
+            })
+        })
+    }
+
+    /// The same names with each run's value transformed: `transform(start, first, value)`
+    /// sees where the run starts, its first name and its value. Runs whose new values are
+    /// equal merge.
+    pub fn map_runs<U: PartialEq>(
+        &self,
+        mut transform: impl FnMut(usize, &IndexedName, &T) -> U,
+    ) -> NameRuns<U> {
+        let mut out = NameRuns::new();
+        for (k, run) in self.runs.iter().enumerate() {
+            let end = self.runs.get(k + 1).map_or(self.len, |next| next.start);
+            let first = IndexedName {
+                base: run.base.clone(),
+                index: run.first,
+            };
+            let value = transform(run.start, &first, &run.value);
+            out.push_run(run.base.clone(), run.first, value, end - run.start);
+        }
+        out
+    }
+
+    /// Every value, in order (one per name).
+    pub fn values(&self) -> impl Iterator<Item = &T> + '_ {
+        self.runs.iter().enumerate().flat_map(move |(k, run)| {
+            let end = self.runs.get(k + 1).map_or(self.len, |next| next.start);
+            std::iter::repeat(&run.value).take(end - run.start)
+        })
+    }
+}
+
 /// A count with its noun in the right number, for messages: `1 box`, `2 boxes`,
 /// `0 junctions`.
 ///

@@ -187,20 +187,27 @@ fn a_thousand_box_chain_has_shared_junctions_and_loop_labels() {
     for b in [0usize, 1, 500, 999] {
         let js = chain.junctions_of(b);
         assert_eq!(
-            chain.junctions[js[0].0 as usize].name.to_string(),
+            chain.junctions.name(js[0].0 as usize).to_string(),
             format!("x[{b}]")
         );
         assert_eq!(
             chain.junctions[js[1].0 as usize].name.to_string(),
             format!("x[{}]", b + 1)
         );
-        assert_eq!(chain.boxes[b].label.to_string(), format!("rosen[{b}]"));
+        assert_eq!(chain.boxes.get(b).label.to_string(), format!("rosen[{b}]"));
     }
     // Labels share one base string.
     assert!(std::sync::Arc::ptr_eq(
-        &chain.boxes[0].label.base,
-        &chain.boxes[999].label.base
+        &chain.boxes.get(0).label.base,
+        &chain.boxes.get(999).label.base
     ));
+    // The loop's boxes are one run, its junctions two (x[0] is first used by `x[i]`, the
+    // others by `x[i + 1]`): memory does not grow with the number of boxes.
+    assert_eq!(chain.boxes.run_count(), 1);
+    assert_eq!(chain.junctions.run_count(), 2);
+    let records: Vec<_> = chain.boxes.iter().collect();
+    assert_eq!(records.len(), 1000);
+    assert_eq!(records[999].junctions, 1998..2000);
 }
 
 #[test]

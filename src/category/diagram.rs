@@ -4,16 +4,17 @@
 //! [`Shape`]; and outer ports. Every port is wired to one junction, every outer port to one
 //! junction. Ports are stored grouped by box (box `b` owns ports
 //! `box_port_offsets[b]..box_port_offsets[b+1]`), so a million-box diagram is a handful of
-//! flat arrays. Names are kept only for messages.
+//! flat arrays. Names are kept only for messages, as runs ([`NameRuns`]): the boxes and
+//! junctions a loop makes cost one record each, whatever their number.
 
 use super::error::{CategoryError, SubstitutionShapeConflict};
 use super::finite::{pushout, FinFunction};
-use crate::name::IndexedName;
+use crate::name::{IndexedName, NameRuns};
 use crate::shape::Shape;
 use petgraph::graph::UnGraph;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// An undirected wiring diagram: boxes with ports, junctions, outer ports.
 ///
@@ -28,15 +29,27 @@ use std::sync::Arc;
 /// d.add_outer_port(b).unwrap();
 /// assert_eq!(d.box_junctions(0), &[a, b]);
 /// ```
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WiringDiagram {
-    box_names: Vec<IndexedName>,
+    box_names: NameRuns<()>,
     box_port_offsets: Vec<usize>,
-    port_box: Vec<usize>,
+    /// Port -> box, derived from `box_port_offsets` on first use (only reports need it).
+    port_box: OnceLock<Vec<usize>>,
     port_junction: Vec<usize>,
-    junction_names: Vec<IndexedName>,
-    junction_shapes: Vec<Shape>,
+    /// Junction names, each with its shape.
+    junctions: NameRuns<Shape>,
     outer_port_junction: Vec<usize>,
+}
+
+impl PartialEq for WiringDiagram {
+    /// Equal boxes, ports, junctions and outer ports (the derived port -> box cache aside).
+    fn eq(&self, other: &WiringDiagram) -> bool {
+        self.box_names == other.box_names
+            && self.box_port_offsets == other.box_port_offsets
+            && self.port_junction == other.port_junction
+            && self.junctions == other.junctions
+            && self.outer_port_junction == other.outer_port_junction
+    }
 }
 
 /// The diagram at the level of scalar coordinates: each junction of shape `s` stands for
@@ -140,13 +153,20 @@ impl WiringDiagram {
         for b in 0..box_count {
             box_port_offsets[b + 1] += box_port_offsets[b];
         }
+        let mut names = NameRuns::new();
+        for name in box_names {
+            names.push(name, ());
+        }
+        let mut junctions = NameRuns::new();
+        for (name, shape) in junction_names.into_iter().zip(junction_shapes) {
+            junctions.push(name, shape);
+        }
         let diagram = WiringDiagram {
-            box_names,
+            box_names: names,
             box_port_offsets,
-            port_box,
+            port_box: OnceLock::from(port_box),
             port_junction,
-            junction_names,
-            junction_shapes,
+            junctions,
             outer_port_junction,
         };
         diagram.validate()?;
@@ -158,9 +178,9 @@ impl WiringDiagram {
         let junction_count = self.junction_count();
         for (port, &junction) in self.port_junction.iter().enumerate() {
             if junction >= junction_count {
-                let b = self.port_box[port];
+                let b = self.box_of_port(port);
                 return Err(CategoryError::MissingJunction {
-                    box_name: self.box_names[b].clone(),
+                    box_name: self.box_name(b),
                     port: port - self.box_port_offsets[b],
                     junction,
                     junction_count,
@@ -181,9 +201,8 @@ impl WiringDiagram {
 
     /// Adds a junction of the given shape; returns its index.
     pub fn add_junction(&mut self, name: IndexedName, shape: Shape) -> usize {
-        self.junction_names.push(name);
-        self.junction_shapes.push(shape);
-        self.junction_names.len() - 1
+        self.junctions.push(name, shape);
+        self.junctions.len() - 1
     }
 
     /// Adds a box whose ports, in order, are wired to the given junctions; returns its index.
@@ -206,12 +225,20 @@ impl WiringDiagram {
             });
         }
         let b = self.box_names.len();
-        self.box_names.push(name);
+        self.box_names.push(name, ());
         self.port_junction.extend_from_slice(junctions);
-        self.port_box
-            .extend(std::iter::repeat(b).take(junctions.len()));
+        if let Some(port_box) = self.port_box.get_mut() {
+            port_box.extend(std::iter::repeat(b).take(junctions.len()));
+        }
         self.box_port_offsets.push(self.port_junction.len());
         Ok(b)
+    }
+
+    /// Releases the spare capacity of the diagram's arrays (once it is built box by box).
+    pub fn shrink_to_fit(&mut self) {
+        self.box_port_offsets.shrink_to_fit();
+        self.port_junction.shrink_to_fit();
+        self.outer_port_junction.shrink_to_fit();
     }
 
     /// Adds an outer port wired to the given junction; returns its index.
@@ -248,19 +275,16 @@ impl WiringDiagram {
     /// The monoidal product: `self` and `other` side by side, sharing nothing. Boxes,
     /// junctions and outer ports of `other` come after those of `self`.
     pub fn parallel(&self, other: &WiringDiagram) -> WiringDiagram {
-        let boxes = self.box_count();
         let junctions = self.junction_count();
         let ports = self.port_count();
         let mut d = self.clone();
-        d.box_names.extend(other.box_names.iter().cloned());
+        d.port_box = OnceLock::new();
+        d.box_names.extend_mapped(&other.box_names, |_| ());
         d.box_port_offsets
             .extend(other.box_port_offsets[1..].iter().map(|&o| o + ports));
-        d.port_box.extend(other.port_box.iter().map(|&b| b + boxes));
         d.port_junction
             .extend(other.port_junction.iter().map(|&j| j + junctions));
-        d.junction_names
-            .extend(other.junction_names.iter().cloned());
-        d.junction_shapes.extend_from_slice(&other.junction_shapes);
+        d.junctions.extend_mapped(&other.junctions, |&shape| shape);
         d.outer_port_junction
             .extend(other.outer_port_junction.iter().map(|&j| j + junctions));
         d
@@ -273,7 +297,7 @@ impl WiringDiagram {
 
     /// Number of junctions.
     pub fn junction_count(&self) -> usize {
-        self.junction_names.len()
+        self.junctions.len()
     }
 
     /// Number of ports (over all boxes).
@@ -286,29 +310,41 @@ impl WiringDiagram {
         self.outer_port_junction.len()
     }
 
-    /// The name of box `b`.
-    pub fn box_name(&self, b: usize) -> &IndexedName {
-        &self.box_names[b]
+    /// The name of box `b` (made on demand: names are stored as runs).
+    pub fn box_name(&self, b: usize) -> IndexedName {
+        self.box_names.name(b)
     }
 
     /// All box names, in box order.
-    pub fn box_names(&self) -> &[IndexedName] {
-        &self.box_names
+    pub fn box_names(&self) -> impl Iterator<Item = IndexedName> + '_ {
+        self.box_names.iter().map(|(name, _)| name)
     }
 
-    /// The name of junction `j`.
-    pub fn junction_name(&self, j: usize) -> &IndexedName {
-        &self.junction_names[j]
+    /// The name of junction `j` (made on demand: names are stored as runs).
+    pub fn junction_name(&self, j: usize) -> IndexedName {
+        self.junctions.name(j)
     }
 
     /// The shape of junction `j`.
     pub fn junction_shape(&self, j: usize) -> Shape {
-        self.junction_shapes[j]
+        *self.junctions.value(j)
     }
 
     /// All junction shapes, in junction order.
-    pub fn junction_shapes(&self) -> &[Shape] {
-        &self.junction_shapes
+    pub fn junction_shapes(&self) -> Vec<Shape> {
+        self.junctions.values().copied().collect()
+    }
+
+    /// True when every junction is a scalar (`real`).
+    pub fn all_junctions_scalar(&self) -> bool {
+        self.junctions.values().all(Shape::is_scalar)
+    }
+
+    /// The box that owns `port`.
+    fn box_of_port(&self, port: usize) -> usize {
+        self.box_port_offsets
+            .partition_point(|&offset| offset <= port)
+            - 1
     }
 
     /// The ports of box `b` (a range of port indices).
@@ -321,9 +357,15 @@ impl WiringDiagram {
         &self.port_junction[self.box_ports(b)]
     }
 
-    /// Port -> box.
+    /// Port -> box (computed from the port ranges on first use, then kept).
     pub fn port_box(&self) -> &[usize] {
-        &self.port_box
+        self.port_box.get_or_init(|| {
+            let mut port_box = Vec::with_capacity(self.port_count());
+            for b in 0..self.box_count() {
+                port_box.extend(std::iter::repeat(b).take(self.box_ports(b).len()));
+            }
+            port_box
+        })
     }
 
     /// Port -> junction.
@@ -340,19 +382,19 @@ impl WiringDiagram {
     pub fn outer_port_shapes(&self) -> Vec<Shape> {
         self.outer_port_junction
             .iter()
-            .map(|&j| self.junction_shapes[j])
+            .map(|&j| self.junction_shape(j))
             .collect()
     }
 
     /// The scalar-level cospan: junction scalars are numbered junction by junction
     /// (row-major within a junction), and so are port scalars.
     pub fn scalar_wiring(&self) -> ScalarWiring {
-        let junction_offsets = prefix_sums(self.junction_shapes.iter().map(|s| s.len()));
+        let junction_offsets = prefix_sums(self.junctions.values().map(|s| s.len()));
         let scalar_junctions = *junction_offsets.last().expect("prefix sums are non-empty");
         let port_offsets = prefix_sums(
             self.port_junction
                 .iter()
-                .map(|&j| self.junction_shapes[j].len()),
+                .map(|&j| junction_offsets[j + 1] - junction_offsets[j]),
         );
         let expand = |junctions: &[usize]| {
             let mut table = Vec::new();
@@ -395,7 +437,7 @@ impl WiringDiagram {
                 box_count: self.box_count(),
             });
         }
-        let label = &self.box_names[box_index];
+        let label = &self.box_name(box_index);
         let box_junctions = self.box_junctions(box_index);
         if box_junctions.len() != inner.outer_port_count() {
             return Err(CategoryError::SubstitutionArity {
@@ -409,15 +451,15 @@ impl WiringDiagram {
             .zip(&inner.outer_port_junction)
             .enumerate()
         {
-            if self.junction_shapes[outer_j] != inner.junction_shapes[inner_j] {
+            if self.junction_shape(outer_j) != inner.junction_shape(inner_j) {
                 return Err(CategoryError::SubstitutionShape(std::boxed::Box::new(
                     SubstitutionShapeConflict {
                         box_name: label.clone(),
                         port,
-                        junction: self.junction_names[outer_j].clone(),
-                        outer_shape: self.junction_shapes[outer_j],
-                        inner_junction: inner.junction_names[inner_j].clone(),
-                        inner_shape: inner.junction_shapes[inner_j],
+                        junction: self.junction_name(outer_j),
+                        outer_shape: self.junction_shape(outer_j),
+                        inner_junction: inner.junction_name(inner_j),
+                        inner_shape: inner.junction_shape(inner_j),
                     },
                 )));
             }
@@ -434,15 +476,15 @@ impl WiringDiagram {
         let mut junction_shapes = vec![Shape::Scalar; junction_count];
         for (j, &class) in glued.left.table().iter().enumerate() {
             if junction_names[class].is_none() {
-                junction_names[class] = Some(self.junction_names[j].clone());
-                junction_shapes[class] = self.junction_shapes[j];
+                junction_names[class] = Some(self.junction_name(j));
+                junction_shapes[class] = self.junction_shape(j);
             }
         }
         let mut prefixed = Prefixer::new(label);
         for (j, &class) in glued.right.table().iter().enumerate() {
             if junction_names[class].is_none() {
-                junction_names[class] = Some(prefixed.name(&inner.junction_names[j]));
-                junction_shapes[class] = inner.junction_shapes[j];
+                junction_names[class] = Some(prefixed.name(&inner.junction_name(j)));
+                junction_shapes[class] = inner.junction_shape(j);
             }
         }
         let junction_names: Vec<IndexedName> = junction_names
@@ -459,7 +501,7 @@ impl WiringDiagram {
                          port_box: &mut Vec<usize>,
                          port_junction: &mut Vec<usize>| {
             let new_b = box_names.len();
-            box_names.push(self.box_names[b].clone());
+            box_names.push(self.box_name(b));
             for &j in self.box_junctions(b) {
                 port_box.push(new_b);
                 port_junction.push(glued.left.apply(j));
@@ -471,7 +513,7 @@ impl WiringDiagram {
         let first_inner_box = box_names.len();
         for b in 0..inner.box_count() {
             let new_b = box_names.len();
-            box_names.push(prefixed.name(&inner.box_names[b]));
+            box_names.push(prefixed.name(&inner.box_name(b)));
             for &j in inner.box_junctions(b) {
                 port_box.push(new_b);
                 port_junction.push(glued.right.apply(j));
@@ -515,8 +557,10 @@ impl WiringDiagram {
         let junctions: Vec<_> = (0..self.junction_count())
             .map(|j| graph.add_node(DiagramNode::Junction(j)))
             .collect();
-        for (port, (&b, &j)) in self.port_box.iter().zip(&self.port_junction).enumerate() {
-            graph.add_edge(boxes[b], junctions[j], port);
+        for (b, &node) in boxes.iter().enumerate() {
+            for port in self.box_ports(b) {
+                graph.add_edge(node, junctions[self.port_junction[port]], port);
+            }
         }
         for (outer, &j) in self.outer_port_junction.iter().enumerate() {
             let node = graph.add_node(DiagramNode::OuterPort(outer));
@@ -640,7 +684,7 @@ mod tests {
         inner.add_outer_port(v).unwrap();
         let s = outer.substitute_with_maps(1, &inner).unwrap();
         let flat = &s.diagram;
-        let names: Vec<String> = flat.box_names().iter().map(|n| n.to_string()).collect();
+        let names: Vec<String> = flat.box_names().map(|n| n.to_string()).collect();
         assert_eq!(names, ["first", "g.h1", "g.h2", "last"]);
         assert_eq!(flat.junction_count(), 3);
         assert_eq!(flat.junction_name(2).to_string(), "g.m");

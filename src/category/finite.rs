@@ -267,46 +267,112 @@ pub fn pushout(f: &FinFunction, g: &FinFunction) -> Result<Pushout, CategoryErro
             ),
         });
     }
-    let left_size = f.target();
-    let total = left_size + g.target();
-    let mut parent: Vec<usize> = (0..total).collect();
-    for (&b, &c) in f.table().iter().zip(g.table()) {
-        let root_b = find(&mut parent, b);
-        let root_c = find(&mut parent, left_size + c);
+    Ok(pushout_of_pairs(
+        f.target(),
+        g.target(),
+        f.table().iter().copied().zip(g.table().iter().copied()),
+    ))
+}
+
+/// The pushout of a span `B <- A -> C` given element by element: `pairs` yields
+/// `(f(a), g(a))` for every `a` of `A`, each `f(a) < left_size` and `g(a) < right_size`
+/// (a value out of range panics). Same numbering as [`pushout`]; neither map is stored, so
+/// a caller can stream a span it never materialises (`oapply` does, for a million boxes).
+pub(crate) fn pushout_of_pairs(
+    left_size: usize,
+    right_size: usize,
+    pairs: impl Iterator<Item = (usize, usize)>,
+) -> Pushout {
+    let total = left_size + right_size;
+    // The union-find forest in 32-bit indices when they suffice: half the memory.
+    if total <= u32::MAX as usize {
+        pushout_in::<u32>(left_size, total, pairs)
+    } else {
+        pushout_in::<usize>(left_size, total, pairs)
+    }
+}
+
+/// An index type for the union-find forest.
+trait ForestIndex: Copy + Eq + Ord {
+    fn from_usize(i: usize) -> Self;
+    fn to_usize(self) -> usize;
+}
+
+impl ForestIndex for u32 {
+    fn from_usize(i: usize) -> u32 {
+        i as u32
+    }
+    fn to_usize(self) -> usize {
+        self as usize
+    }
+}
+
+impl ForestIndex for usize {
+    fn from_usize(i: usize) -> usize {
+        i
+    }
+    fn to_usize(self) -> usize {
+        self
+    }
+}
+
+fn pushout_in<I: ForestIndex>(
+    left_size: usize,
+    total: usize,
+    pairs: impl Iterator<Item = (usize, usize)>,
+) -> Pushout {
+    let mut parent: Vec<I> = (0..total).map(I::from_usize).collect();
+    for (b, c) in pairs {
+        assert!(
+            b < left_size && left_size + c < total,
+            "span map out of range"
+        );
+        let root_b = find(&mut parent, I::from_usize(b));
+        let root_c = find(&mut parent, I::from_usize(left_size + c));
         if root_b != root_c {
-            // Keep the smaller index as root: deterministic, and irrelevant for the numbering.
+            // Keep the smaller index as root. So every root is the least element of its
+            // class, which makes numbering by first appearance a single forward pass.
             let (low, high) = if root_b < root_c {
                 (root_b, root_c)
             } else {
                 (root_c, root_b)
             };
-            parent[high] = low;
+            parent[high.to_usize()] = low;
         }
     }
-    let unset = usize::MAX;
-    let mut class_of_root = vec![unset; total];
+    // Visiting elements in order, a class first appears at its root (its least element):
+    // a root gets the next number, any other element its root's, already numbered.
+    let mut left = Vec::with_capacity(left_size);
+    let mut right = Vec::with_capacity(total - left_size);
     let mut classes = 0;
-    let mut table = Vec::with_capacity(total);
     for element in 0..total {
-        let root = find(&mut parent, element);
-        if class_of_root[root] == unset {
-            class_of_root[root] = classes;
+        let root = find(&mut parent, I::from_usize(element)).to_usize();
+        let class = if root == element {
             classes += 1;
+            classes - 1
+        } else if root < left_size {
+            left[root]
+        } else {
+            right[root - left_size]
+        };
+        if element < left_size {
+            left.push(class);
+        } else {
+            right.push(class);
         }
-        table.push(class_of_root[root]);
     }
-    let right_table = table.split_off(left_size);
-    Ok(Pushout {
-        left: FinFunction::new_unchecked(table, classes),
-        right: FinFunction::new_unchecked(right_table, classes),
-    })
+    Pushout {
+        left: FinFunction::new_unchecked(left, classes),
+        right: FinFunction::new_unchecked(right, classes),
+    }
 }
 
 /// Root of `x` with path halving.
-fn find(parent: &mut [usize], mut x: usize) -> usize {
-    while parent[x] != x {
-        parent[x] = parent[parent[x]];
-        x = parent[x];
+fn find<I: ForestIndex>(parent: &mut [I], mut x: I) -> I {
+    while parent[x.to_usize()] != x {
+        let grandparent = parent[parent[x.to_usize()].to_usize()];
+        parent[x.to_usize()] = grandparent;
+        x = grandparent;
     }
     x
 }

@@ -3,7 +3,7 @@
 
 use super::diagram::{prefix_sums, WiringDiagram};
 use super::error::CategoryError;
-use super::finite::{pushout, FinFunction};
+use super::finite::{pushout_of_pairs, FinFunction};
 use crate::shape::Shape;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -227,7 +227,9 @@ pub struct Composite<D> {
     box_type_of: Vec<u32>,
     box_offsets: Vec<usize>,
     boxes_to_apex: FinFunction,
-    junction_offsets: Vec<usize>,
+    /// Where each junction's scalars start in `junctions_to_apex`; `None` when every
+    /// junction is a scalar (junction `j` is scalar `j`), which saves a million offsets.
+    junction_offsets: Option<Vec<usize>>,
     junctions_to_apex: FinFunction,
     portmap: FinFunction,
     outer_port_shapes: Vec<Shape>,
@@ -280,7 +282,7 @@ pub fn oapply<D: Clone>(
     for (b, &t) in box_type_of.iter().enumerate() {
         let Some(box_type) = box_types.get(t as usize) else {
             return Err(CategoryError::MissingBoxType {
-                box_name: diagram.box_name(b).clone(),
+                box_name: diagram.box_name(b),
                 box_type: t as usize,
                 type_count: box_types.len(),
             });
@@ -288,7 +290,7 @@ pub fn oapply<D: Clone>(
         let junctions = diagram.box_junctions(b);
         if junctions.len() != box_type.port_shapes.len() {
             return Err(CategoryError::PortCountMismatch {
-                box_name: diagram.box_name(b).clone(),
+                box_name: diagram.box_name(b),
                 diagram_ports: junctions.len(),
                 system_ports: box_type.port_shapes.len(),
             });
@@ -296,9 +298,9 @@ pub fn oapply<D: Clone>(
         for (port, (&j, &port_shape)) in junctions.iter().zip(&box_type.port_shapes).enumerate() {
             if diagram.junction_shape(j) != port_shape {
                 return Err(CategoryError::ShapeMismatch {
-                    junction: diagram.junction_name(j).clone(),
+                    junction: diagram.junction_name(j),
                     junction_shape: diagram.junction_shape(j),
-                    box_name: diagram.box_name(b).clone(),
+                    box_name: diagram.box_name(b),
                     port,
                     port_shape,
                 });
@@ -309,23 +311,42 @@ pub fn oapply<D: Clone>(
     let box_offsets = prefix_sums(box_type_of.iter().map(|&t| type_apexes[t as usize]));
     let total_local = *box_offsets.last().expect("prefix sums are non-empty");
 
-    // The span: scalar ports -> junction scalars, scalar ports -> coproduct of box apexes.
-    // Ports are grouped by box, and a box's port scalars are in its type's portmap order.
-    let wiring = diagram.scalar_wiring();
-    let mut to_boxes = Vec::with_capacity(wiring.ports_to_junctions.source());
-    for (b, &t) in box_type_of.iter().enumerate() {
+    // The span: scalar ports -> junction scalars, scalar ports -> coproduct of box apexes
+    // (the diagram's scalar wiring, `WiringDiagram::scalar_wiring`). Ports are grouped by
+    // box, and a box's port scalars are in its type's portmap order. Streamed into the
+    // pushout pair by pair: neither leg of the span is stored.
+    let junction_offsets = if diagram.all_junctions_scalar() {
+        None
+    } else {
+        Some(prefix_sums(
+            (0..diagram.junction_count()).map(|j| diagram.junction_shape(j).len()),
+        ))
+    };
+    let scalars_of = |j: usize| match &junction_offsets {
+        None => j..j + 1,
+        Some(offsets) => offsets[j]..offsets[j + 1],
+    };
+    let scalar_junctions = match &junction_offsets {
+        None => diagram.junction_count(),
+        Some(offsets) => *offsets.last().expect("prefix sums are non-empty"),
+    };
+    let pairs = box_type_of.iter().enumerate().flat_map(|(b, &t)| {
         let offset = box_offsets[b];
-        to_boxes.extend(
-            box_types[t as usize]
-                .portmap
-                .table()
-                .iter()
-                .map(|&v| v + offset),
-        );
-    }
-    let to_boxes = FinFunction::new_unchecked(to_boxes, total_local);
-    let glued = pushout(&wiring.ports_to_junctions, &to_boxes)?;
-    let portmap = wiring.outer_to_junctions.compose(&glued.left)?;
+        let portmap = box_types[t as usize].portmap.table();
+        diagram
+            .box_junctions(b)
+            .iter()
+            .flat_map(|&j| scalars_of(j))
+            .zip(portmap)
+            .map(move |(scalar, &local)| (scalar, local + offset))
+    });
+    let glued = pushout_of_pairs(scalar_junctions, total_local, pairs);
+    let portmap: Vec<usize> = diagram
+        .outer_port_junction()
+        .iter()
+        .flat_map(|&j| scalars_of(j))
+        .map(|scalar| glued.left.apply(scalar))
+        .collect();
     Ok(Composite {
         apex: glued.size(),
         box_types: box_types.iter().map(|t| t.decoration.clone()).collect(),
@@ -333,10 +354,10 @@ pub fn oapply<D: Clone>(
         type_apexes,
         box_type_of: box_type_of.to_vec(),
         box_offsets,
+        portmap: FinFunction::new_unchecked(portmap, glued.size()),
         boxes_to_apex: glued.right,
-        junction_offsets: wiring.junction_offsets,
+        junction_offsets,
         junctions_to_apex: glued.left,
-        portmap,
         outer_port_shapes: diagram.outer_port_shapes(),
     })
 }
@@ -384,7 +405,11 @@ impl<D> Composite<D> {
 
     /// The composite variables of junction `j`'s scalars (row-major).
     pub fn junction_variables(&self, j: usize) -> &[usize] {
-        &self.junctions_to_apex.table()[self.junction_offsets[j]..self.junction_offsets[j + 1]]
+        let scalars = match &self.junction_offsets {
+            None => j..j + 1,
+            Some(offsets) => offsets[j]..offsets[j + 1],
+        };
+        &self.junctions_to_apex.table()[scalars]
     }
 
     /// The composite's portmap: outer scalar port -> composite variable.

@@ -7,7 +7,8 @@
 
 use super::consts::LoopEnv;
 use super::program::{
-    BoxCall, Callee, Composite, CompositeId, DataArg, Junction, JunctionId, ObjectiveId,
+    BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, Junction, JunctionId, Junctions,
+    ObjectiveId,
 };
 use super::{Checker, GlobalKind};
 use crate::diagnostic::{Diagnostic, Span};
@@ -104,14 +105,14 @@ enum Plan<'a> {
 
 /// The state of one composite being checked.
 struct Wiring {
-    /// (name, shape and where it came from, initial value, span).
-    junctions: Vec<Junction>,
+    /// Every junction so far; shapes are filled in once the loops are unrolled.
+    junctions: Junctions,
     /// Shapes of plain junctions known so far, with where they came from.
     plain_shapes: HashMap<u32, (Shape, Span)>,
     plain: HashMap<String, JunctionId>,
     families: Vec<Family>,
     family_names: HashMap<String, usize>,
-    boxes: Vec<BoxCall>,
+    boxes: BoxCalls,
     box_junctions: Vec<JunctionId>,
     box_data_args: Vec<DataArg>,
     /// Counters for unlabeled boxes outside loops, per callee (`name[k]`).
@@ -220,12 +221,12 @@ impl Checker<'_> {
     fn composite(&mut self, item: &ast::CompositeItem) -> Option<Composite> {
         let errors_before = self.error_count();
         let mut w = Wiring {
-            junctions: Vec::new(),
+            junctions: Junctions::new(),
             plain_shapes: HashMap::new(),
             plain: HashMap::new(),
             families: Vec::new(),
             family_names: HashMap::new(),
-            boxes: Vec::new(),
+            boxes: BoxCalls::new(),
             box_junctions: Vec::new(),
             box_data_args: Vec::new(),
             counters: HashMap::new(),
@@ -235,7 +236,7 @@ impl Checker<'_> {
             let shape = self.shape(&decl.ty);
             let init = decl.init.as_ref().and_then(|e| self.const_eval(e, &[]));
             if let Some(&first) = w.plain.get(&decl.name.name) {
-                let first_span = w.junctions[first.0 as usize].span;
+                let first_span = w.junctions.span(first.0 as usize);
                 self.error(
                     Diagnostic::error(
                         "E0103",
@@ -248,8 +249,7 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            let id = JunctionId(w.junctions.len() as u32);
-            w.junctions.push(Junction {
+            let id = w.junctions.push(Junction {
                 name: IndexedName::plain(decl.name.name.as_str()),
                 shape: Shape::Scalar,
                 init,
@@ -280,7 +280,6 @@ impl Checker<'_> {
             );
             return None;
         }
-        w.boxes.reserve(boxes as usize);
         w.box_junctions.reserve(ports as usize);
         let mut env: Vec<(&str, i64)> = Vec::new();
         self.unroll(&plans, &mut w, &uses, &mut env);
@@ -312,36 +311,35 @@ impl Checker<'_> {
             }
             outer_ports.push(id);
         }
-        // Every junction needs a type: family members take their family's, in place.
+        // Every junction needs a type: family members take their family's.
         for family in &w.families {
-            let shape = family.shape.map(|(shape, _)| shape);
-            for id in family.members() {
-                match shape {
-                    Some(shape) => w.junctions[id.0 as usize].shape = shape,
-                    None => {
-                        let j = &w.junctions[id.0 as usize];
-                        let (name, span) = (j.name.clone(), j.span);
-                        self.untyped_junction(&name, span);
-                    }
+            if family.shape.is_none() {
+                for id in family.members() {
+                    let j = id.0 as usize;
+                    self.untyped_junction(&w.junctions.name(j), w.junctions.span(j));
                 }
             }
         }
-        for (id, junction) in w.junctions.iter_mut().enumerate() {
-            if junction.name.index.is_none() {
-                match w.plain_shapes.get(&(id as u32)) {
-                    Some(&(shape, _)) => junction.shape = shape,
-                    None => {
-                        let (name, span) = (junction.name.clone(), junction.span);
-                        self.untyped_junction(&name, span);
-                    }
-                }
+        for (id, junction) in w.junctions.iter().enumerate() {
+            if junction.name.index.is_none() && !w.plain_shapes.contains_key(&(id as u32)) {
+                self.untyped_junction(&junction.name, junction.span);
             }
         }
-        let junctions = w.junctions;
         if self.error_count() > errors_before {
             return None;
         }
-        let scalars_total: u64 = junctions.iter().map(|j| j.shape.len() as u64).sum::<u64>()
+        // A run of junctions is one plain junction or members of one family.
+        let junctions = w.junctions.with_shapes(|first, name| {
+            let known = match name.index {
+                Some(_) => w
+                    .family_names
+                    .get(&*name.base)
+                    .map(|&f| w.families[f].shape),
+                None => Some(w.plain_shapes.get(&first.0).copied()),
+            };
+            known.flatten().map_or(Shape::Scalar, |(shape, _)| shape)
+        });
+        let scalars_total: u64 = junctions.shapes().map(|s| s.len() as u64).sum::<u64>()
             + w.boxes
                 .iter()
                 .map(|b| self.private_scalars(b.callee))
@@ -729,8 +727,7 @@ impl Checker<'_> {
                 )),
             );
         }
-        let id = JunctionId(w.junctions.len() as u32);
-        w.junctions.push(Junction {
+        let id = w.junctions.push(Junction {
             name: IndexedName::plain(name.name.as_str()),
             shape: Shape::Scalar,
             init: None,
@@ -842,7 +839,7 @@ impl Checker<'_> {
                     }
                 },
                 Some((shape, origin)) if shape != port_shape => {
-                    let name = &w.junctions[id.0 as usize].name;
+                    let name = &w.junctions.name(id.0 as usize);
                     let what = match family {
                         Some(_) => format!("junction family `{}`", name.base),
                         None => format!("junction `{name}`"),
@@ -972,8 +969,7 @@ fn member(w: &mut Wiring, family: usize, i: i64, span: Span) -> JunctionId {
     if let Some(id) = f.get(i) {
         return id;
     }
-    let id = JunctionId(w.junctions.len() as u32);
-    w.junctions.push(Junction {
+    let id = w.junctions.push(Junction {
         name: IndexedName::member(f.name.clone(), i),
         shape: Shape::Scalar,
         init: None,

@@ -240,7 +240,7 @@ pub fn summary(program: &Program) -> String {
         let outer: Vec<String> = c
             .outer_ports
             .iter()
-            .map(|j| c.junctions[j.0 as usize].name.to_string())
+            .map(|j| c.junctions.name(j.0 as usize).to_string())
             .collect();
         let _ = writeln!(
             out,

@@ -2,13 +2,16 @@
 //!
 //! Every name is resolved to an index, every expression carries its [`Shape`], loops are
 //! unrolled, junction types are inferred, and data files are loaded. Composites are stored
-//! compactly (flat arrays with ranges) because a loop may create a million boxes.
+//! compactly (flat arrays with ranges; boxes and junctions as runs, one record for all the
+//! boxes or family members one loop statement makes) because a loop may create a million
+//! boxes.
 
 use crate::diagnostic::{SourceFile, Span};
 pub use crate::name::IndexedName;
+use crate::name::NameRuns;
 use crate::shape::Shape;
-use std::ops::Range;
-use std::sync::Arc;
+use std::ops::{Index, Range};
+use std::sync::{Arc, OnceLock};
 
 /// A checked `.opt` file.
 #[derive(Debug, Clone)]
@@ -51,8 +54,8 @@ impl Program {
         // Guard against (unchecked) recursion: count a composite met again as empty.
         memo[composite.0 as usize] = Some(0);
         let c = &self.composites[composite.0 as usize];
-        let mut total: u64 = c.junctions.iter().map(|j| j.shape.len() as u64).sum();
-        for b in &c.boxes {
+        let mut total: u64 = c.junctions.shapes().map(|s| s.len() as u64).sum();
+        for b in c.boxes.iter() {
             total += match b.callee {
                 Callee::Objective(o) => self.objectives[o.0 as usize]
                     .vars
@@ -65,7 +68,7 @@ impl Program {
                     let exposed: u64 = inner_c
                         .outer_ports
                         .iter()
-                        .map(|j| inner_c.junctions[j.0 as usize].shape.len() as u64)
+                        .map(|j| inner_c.junctions.shape(j.0 as usize).len() as u64)
                         .sum();
                     all.saturating_sub(exposed)
                 }
@@ -380,6 +383,238 @@ pub struct BoxCall {
     pub span: Span,
 }
 
+/// The junctions of a composite, in order of declaration or first use, stored as runs:
+/// the members of a junction family that a loop makes one after the other share one record.
+/// [`Junctions::get`] and the other accessors make a junction's record on demand.
+///
+/// `junctions[j]` also works, for callers that want a reference: the first indexing makes
+/// every record once (`size_of::<Junction>()` bytes per junction), so code that may meet
+/// large composites uses the accessors instead.
+#[derive(Debug, Clone, Default)]
+pub struct Junctions {
+    runs: NameRuns<JunctionInfo>,
+    records: OnceLock<Vec<Junction>>,
+}
+
+/// What a junction has besides its name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct JunctionInfo {
+    shape: Shape,
+    init: Option<f64>,
+    span: Span,
+}
+
+impl Junctions {
+    /// No junction.
+    pub fn new() -> Junctions {
+        Junctions::default()
+    }
+
+    /// The number of junctions.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// True when there is no junction.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The number of stored runs (the memory cost).
+    pub fn run_count(&self) -> usize {
+        self.runs.run_count()
+    }
+
+    /// Appends a junction; returns its id.
+    pub fn push(&mut self, junction: Junction) -> JunctionId {
+        let id = JunctionId(self.runs.len() as u32);
+        let info = JunctionInfo {
+            shape: junction.shape,
+            init: junction.init,
+            span: junction.span,
+        };
+        self.runs.push(junction.name, info);
+        self.records = OnceLock::new();
+        id
+    }
+
+    /// Junction `j`'s record. Panics when `j >= len()`.
+    pub fn get(&self, j: usize) -> Junction {
+        let info = self.runs.value(j);
+        Junction {
+            name: self.runs.name(j),
+            shape: info.shape,
+            init: info.init,
+            span: info.span,
+        }
+    }
+
+    /// Junction `j`'s name.
+    pub fn name(&self, j: usize) -> IndexedName {
+        self.runs.name(j)
+    }
+
+    /// Junction `j`'s shape.
+    pub fn shape(&self, j: usize) -> Shape {
+        self.runs.value(j).shape
+    }
+
+    /// Junction `j`'s initial value, if declared.
+    pub fn init(&self, j: usize) -> Option<f64> {
+        self.runs.value(j).init
+    }
+
+    /// Where junction `j` is declared or first used.
+    pub fn span(&self, j: usize) -> Span {
+        self.runs.value(j).span
+    }
+
+    /// Every junction's shape, in order.
+    pub fn shapes(&self) -> impl Iterator<Item = Shape> + '_ {
+        self.runs.values().map(|info| info.shape)
+    }
+
+    /// Every junction's record, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Junction> + '_ {
+        self.runs.iter().map(|(name, info)| Junction {
+            name,
+            shape: info.shape,
+            init: info.init,
+            span: info.span,
+        })
+    }
+
+    /// The same junctions with new shapes: `shape_of(first, name)` gives the shape of the
+    /// run of junctions that starts at id `first` with this name (a family's members, or one
+    /// plain junction).
+    pub(crate) fn with_shapes(
+        &self,
+        mut shape_of: impl FnMut(JunctionId, &IndexedName) -> Shape,
+    ) -> Junctions {
+        Junctions {
+            runs: self.runs.map_runs(|start, name, info| JunctionInfo {
+                shape: shape_of(JunctionId(start as u32), name),
+                ..*info
+            }),
+            records: OnceLock::new(),
+        }
+    }
+}
+
+impl Index<usize> for Junctions {
+    type Output = Junction;
+
+    /// Junction `j`'s record (every record is made on the first call).
+    fn index(&self, j: usize) -> &Junction {
+        &self.records.get_or_init(|| self.iter().collect())[j]
+    }
+}
+
+/// The boxes of a composite, in source (and loop) order, stored as runs: the boxes that
+/// one statement in a loop makes (labels `name[i]` with consecutive `i`, one callee, their
+/// junctions and data arguments one after the other in the flat arrays) share one record.
+#[derive(Debug, Clone, Default)]
+pub struct BoxCalls {
+    runs: Vec<BoxRun>,
+    len: usize,
+}
+
+/// Boxes `start..` (up to the next run): the first is `first`, each next one has the next
+/// label index and the next ranges of junctions and data arguments.
+#[derive(Debug, Clone)]
+struct BoxRun {
+    start: usize,
+    first: BoxCall,
+}
+
+impl BoxCalls {
+    /// No box.
+    pub fn new() -> BoxCalls {
+        BoxCalls::default()
+    }
+
+    /// The number of boxes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there is no box.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The number of stored runs (the memory cost).
+    pub fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Appends a box; it joins the last run when it is that run's next box.
+    pub fn push(&mut self, call: BoxCall) {
+        if let Some(last) = self.runs.last() {
+            let n = (self.len - last.start) as u32;
+            let first = &last.first;
+            let next = |range: &Range<u32>, of: &Range<u32>| {
+                let width = of.end - of.start;
+                range.end - range.start == width
+                    && Some(range.start) == n.checked_mul(width).map(|w| of.start + w)
+            };
+            let extends = first.label.index.is_some()
+                && first.label.index.and_then(|i| i.checked_add(n as i64)) == call.label.index
+                && (Arc::ptr_eq(&first.label.base, &call.label.base)
+                    || first.label.base == call.label.base)
+                && first.callee == call.callee
+                && first.span == call.span
+                && next(&call.junctions, &first.junctions)
+                && next(&call.data_args, &first.data_args);
+            if extends {
+                self.len += 1;
+                return;
+            }
+        }
+        self.runs.push(BoxRun {
+            start: self.len,
+            first: call,
+        });
+        self.len += 1;
+    }
+
+    /// Box `b`'s call. Panics when `b >= len()`.
+    pub fn get(&self, b: usize) -> BoxCall {
+        assert!(b < self.len, "box {b} of {}", self.len);
+        let run = &self.runs[self.runs.partition_point(|run| run.start <= b) - 1];
+        run.nth(b - run.start)
+    }
+
+    /// Every box's call, in order.
+    pub fn iter(&self) -> impl Iterator<Item = BoxCall> + '_ {
+        self.runs.iter().enumerate().flat_map(move |(k, run)| {
+            let end = self.runs.get(k + 1).map_or(self.len, |next| next.start);
+            (0..end - run.start).map(move |offset| run.nth(offset))
+        })
+    }
+}
+
+impl BoxRun {
+    /// The run's `offset`-th box.
+    fn nth(&self, offset: usize) -> BoxCall {
+        let first = &self.first;
+        let shift = |range: &Range<u32>| {
+            let start = range.start + offset as u32 * (range.end - range.start);
+            start..start + (range.end - range.start)
+        };
+        BoxCall {
+            label: IndexedName {
+                base: first.label.base.clone(),
+                index: first.label.index.map(|i| i + offset as i64),
+            },
+            callee: first.callee,
+            junctions: shift(&first.junctions),
+            data_args: shift(&first.data_args),
+            span: first.span,
+        }
+    }
+}
+
 /// A `composite` item: an undirected wiring diagram, loops unrolled.
 #[derive(Debug, Clone)]
 pub struct Composite {
@@ -390,9 +625,9 @@ pub struct Composite {
     /// The outer ports: the junctions exposed when this composite is used as a box.
     pub outer_ports: Vec<JunctionId>,
     /// Every junction, in order of declaration or first use.
-    pub junctions: Vec<Junction>,
+    pub junctions: Junctions,
     /// Every box, in source (and loop) order.
-    pub boxes: Vec<BoxCall>,
+    pub boxes: BoxCalls,
     /// The junction of each port of each box, flat; see [`BoxCall::junctions`].
     pub box_junctions: Vec<JunctionId>,
     /// The data arguments of each box, flat; see [`BoxCall::data_args`].
@@ -402,14 +637,22 @@ pub struct Composite {
 impl Composite {
     /// The junctions that box `b`'s ports are wired to, in port order.
     pub fn junctions_of(&self, b: usize) -> &[JunctionId] {
-        let r = &self.boxes[b].junctions;
-        &self.box_junctions[r.start as usize..r.end as usize]
+        self.junctions_of_call(&self.boxes.get(b))
     }
 
     /// The data arguments of box `b`.
     pub fn data_args_of(&self, b: usize) -> &[DataArg] {
-        let r = &self.boxes[b].data_args;
-        &self.box_data_args[r.start as usize..r.end as usize]
+        self.data_args_of_call(&self.boxes.get(b))
+    }
+
+    /// The junctions of a box call of this composite, in port order.
+    pub fn junctions_of_call(&self, call: &BoxCall) -> &[JunctionId] {
+        &self.box_junctions[call.junctions.start as usize..call.junctions.end as usize]
+    }
+
+    /// The data arguments of a box call of this composite.
+    pub fn data_args_of_call(&self, call: &BoxCall) -> &[DataArg] {
+        &self.box_data_args[call.data_args.start as usize..call.data_args.end as usize]
     }
 }
 

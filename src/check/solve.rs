@@ -359,7 +359,7 @@ impl Checker<'_> {
                         } else {
                             members.sort_unstable();
                             // A family's initial data is one entry per (scalar) member.
-                            let member_shape = composite.junctions[members[0].1 as usize].shape;
+                            let member_shape = composite.junctions.shape(members[0].1 as usize);
                             shape = member_shape
                                 .is_scalar()
                                 .then_some(Shape::Vector(members.len()));
@@ -379,7 +379,7 @@ impl Checker<'_> {
                         .iter()
                         .position(|j| j.name.index == Some(i) && &*j.name.base == name)
                         .map(|p| {
-                            shape = Some(composite.junctions[p].shape);
+                            shape = Some(composite.junctions.shape(p));
                             InitTarget::Junction(super::program::JunctionId(p as u32))
                         })
                 }

@@ -201,7 +201,7 @@ fn nested_composites(program: &Program, root: CompositeId) -> HashMap<String, St
         out: &mut HashMap<String, String>,
     ) {
         let comp = &program.composites[composite.0 as usize];
-        for call in &comp.boxes {
+        for call in comp.boxes.iter() {
             if let Callee::Composite(inner) = call.callee {
                 let path = if prefix.is_empty() {
                     call.label.to_string()
@@ -303,7 +303,7 @@ pub fn diagram_dot(
     let outer_names: Vec<String> = comp
         .outer_ports
         .iter()
-        .map(|j| comp.junctions[j.0 as usize].name.to_string())
+        .map(|j| comp.junctions.name(j.0 as usize).to_string())
         .collect();
     let root_label = format!("composite {}({})", problem.name, outer_names.join(", "));
     write_cluster(

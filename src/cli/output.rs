@@ -18,12 +18,14 @@ pub fn variable_value(variable: &NamedVariable<'_>, state: &[f64]) -> Value {
             .map(Value::Number)
             .unwrap_or(Value::Null)
     };
-    match variable.shape {
-        Shape::Scalar => number(variable.coordinates[0]),
-        Shape::Vector(_) => Value::Array(variable.coordinates.iter().map(|&g| number(g)).collect()),
+    match variable.shape() {
+        Shape::Scalar => number(variable.coordinates()[0]),
+        Shape::Vector(_) => {
+            Value::Array(variable.coordinates().iter().map(|&g| number(g)).collect())
+        }
         Shape::Matrix(_, cols) => Value::Array(
             variable
-                .coordinates
+                .coordinates()
                 .chunks(cols.max(1))
                 .map(|row| Value::Array(row.iter().map(|&g| number(g)).collect()))
                 .collect(),
@@ -38,13 +40,13 @@ pub fn values_object(variables: &[NamedVariable<'_>], state: &[f64]) -> Map<Stri
     let mut order: Vec<String> = Vec::new();
     for variable in variables {
         let value = variable_value(variable, state);
-        match variable.name.index {
+        match variable.name().index {
             None => {
-                order.push(variable.name.base.to_string());
-                out.insert(variable.name.base.to_string(), value);
+                order.push(variable.name().base.to_string());
+                out.insert(variable.name().base.to_string(), value);
             }
             Some(index) => {
-                let base = variable.name.base.to_string();
+                let base = variable.name().base.to_string();
                 let members = families.entry(base.clone()).or_default();
                 if members.is_empty() {
                     order.push(base);
@@ -88,7 +90,10 @@ pub fn apply_values(
 ) -> Result<usize, String> {
     let mut by_name: BTreeMap<String, Vec<&NamedVariable<'_>>> = BTreeMap::new();
     for v in variables {
-        by_name.entry(v.name.base.to_string()).or_default().push(v);
+        by_name
+            .entry(v.name().base.to_string())
+            .or_default()
+            .push(v);
     }
     let mut set = 0;
     for (name, value) in values {
@@ -99,7 +104,7 @@ pub fn apply_values(
                 known.join(", ")
             ));
         };
-        let is_family = candidates.iter().any(|v| v.name.index.is_some());
+        let is_family = candidates.iter().any(|v| v.name().index.is_some());
         if is_family {
             let members: Vec<(i64, &Value)> = match value {
                 Value::Array(items) => items
@@ -124,7 +129,8 @@ pub fn apply_values(
                 }
             };
             for (index, member_value) in members {
-                let Some(variable) = candidates.iter().find(|v| v.name.index == Some(index)) else {
+                let Some(variable) = candidates.iter().find(|v| v.name().index == Some(index))
+                else {
                     return Err(format!("`{name}[{index}]` is not a member of the family"));
                 };
                 write_value(variable, member_value, state)
@@ -144,17 +150,17 @@ fn write_value(
     value: &Value,
     state: &mut [f64],
 ) -> Result<(), String> {
-    let mut flat = Vec::with_capacity(variable.coordinates.len());
+    let mut flat = Vec::with_capacity(variable.coordinates().len());
     flatten_json(value, &mut flat)?;
-    if flat.len() != variable.coordinates.len() {
+    if flat.len() != variable.coordinates().len() {
         return Err(format!(
             "expected {} numbers ({}), found {}",
-            variable.coordinates.len(),
-            variable.shape,
+            variable.coordinates().len(),
+            variable.shape(),
             flat.len()
         ));
     }
-    for (&g, v) in variable.coordinates.iter().zip(flat) {
+    for (&g, v) in variable.coordinates().iter().zip(flat) {
         state[g] = v;
     }
     Ok(())
@@ -179,14 +185,14 @@ fn flatten_json(value: &Value, out: &mut Vec<f64>) -> Result<(), String> {
 pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: usize) -> String {
     let entry = |v: &NamedVariable<'_>| -> String {
         let shown: Vec<String> = v
-            .coordinates
+            .coordinates()
             .iter()
             .take(max_entries)
             .map(|&g| format_number(state[g]))
             .collect();
-        match v.shape {
+        match v.shape() {
             Shape::Scalar => shown[0].clone(),
-            shape if v.coordinates.len() > max_entries => {
+            shape if v.coordinates().len() > max_entries => {
                 format!("[{}, ...] ({shape}, row-major)", shown.join(", "))
             }
             Shape::Vector(_) => format!("[{}]", shown.join(", ")),
@@ -200,15 +206,15 @@ pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: 
     let mut i = 0;
     while i < variables.len() {
         let v = &variables[i];
-        if v.name.index.is_none() {
-            out.push_str(&format!("  {} = {}\n", v.name, entry(v)));
+        if v.name().index.is_none() {
+            out.push_str(&format!("  {} = {}\n", v.name(), entry(v)));
             i += 1;
             continue;
         }
         let mut j = i;
         while j < variables.len()
-            && variables[j].name.base == v.name.base
-            && variables[j].name.index.is_some()
+            && variables[j].name().base == v.name().base
+            && variables[j].name().index.is_some()
         {
             j += 1;
         }
@@ -221,9 +227,9 @@ pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: 
         };
         out.push_str(&format!(
             "  {}[{}..={}] = [{}{more}] ({} members)\n",
-            v.name.base,
-            members[0].name.index.unwrap_or(0),
-            members[members.len() - 1].name.index.unwrap_or(0),
+            v.name().base,
+            members[0].name().index.unwrap_or(0),
+            members[members.len() - 1].name().index.unwrap_or(0),
             shown.join(", "),
             members.len()
         ));

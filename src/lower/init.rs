@@ -28,11 +28,9 @@ pub(super) fn initial_values(
             }
         }
     }
-    for (j, init) in problem.junction_init.iter().enumerate() {
-        if let Some(init) = *init {
-            for &g in composite.junction_variables(j) {
-                values[g] = init;
-            }
+    for &(j, init) in &problem.junction_init {
+        for &g in composite.junction_variables(j) {
+            values[g] = init;
         }
     }
     let Some(solve) = program

@@ -20,6 +20,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::name::IndexedName;
 use crate::numerics::CompiledObjective;
 use crate::shape::Shape;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -59,8 +60,9 @@ pub struct Problem {
     pub composite_id: CompositeId,
     /// The flat wiring diagram (nested composites substituted).
     pub diagram: WiringDiagram,
-    /// The initial value of each junction of `diagram` (from `where (... = v)`).
-    pub junction_init: Vec<Option<f64>>,
+    /// The junctions of `diagram` with an initial value (from `where (... = v)`), in
+    /// increasing junction order; the others start at zero.
+    pub junction_init: Vec<(usize, f64)>,
     /// The solved composite's own junctions are the diagram's first ones; inner
     /// composites' junctions (named `label.junction`) follow.
     pub top_level_junctions: usize,
@@ -76,15 +78,62 @@ pub struct Problem {
     pub initial_values: Vec<f64>,
 }
 
-/// A named piece of the composite's state, for output.
-#[derive(Clone, Debug)]
+/// A named piece of the composite's state, for output: a junction of the flat diagram, or
+/// a box's private variable (`label.var`). Its name, shape and coordinates are looked up
+/// on demand, so the list of a million junctions costs three words per junction.
+#[derive(Clone, Copy)]
 pub struct NamedVariable<'a> {
+    problem: &'a Problem,
+    /// The junction, or the box that owns the private variable.
+    index: usize,
+    /// 0 for a junction; `k + 1` for the box's `k`-th private variable.
+    private: u32,
+}
+
+impl<'a> NamedVariable<'a> {
     /// `b`, `x[3]`, `label.var`.
-    pub name: IndexedName,
+    pub fn name(&self) -> IndexedName {
+        let diagram = &self.problem.diagram;
+        match self.private_variable() {
+            None => diagram.junction_name(self.index),
+            Some(var) => private_name(&diagram.box_name(self.index), &var.name),
+        }
+    }
+
     /// Its shape.
-    pub shape: Shape,
+    pub fn shape(&self) -> Shape {
+        match self.private_variable() {
+            None => self.problem.diagram.junction_shape(self.index),
+            Some(var) => var.shape,
+        }
+    }
+
     /// Its composite coordinates, row-major (a slice of the pushout's legs).
-    pub coordinates: &'a [usize],
+    pub fn coordinates(&self) -> &'a [usize] {
+        let composite = &self.problem.composite;
+        match self.private_variable() {
+            None => composite.junction_variables(self.index),
+            Some(var) => {
+                &composite.local_to_global(self.index)[var.offset..var.offset + var.shape.len()]
+            }
+        }
+    }
+
+    fn private_variable(&self) -> Option<&'a PrivateVariable> {
+        let k = (self.private as usize).checked_sub(1)?;
+        let problem = self.problem;
+        Some(&problem.box_types[problem.box_type_of[self.index] as usize].private[k])
+    }
+}
+
+impl std::fmt::Debug for NamedVariable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamedVariable")
+            .field("name", &self.name())
+            .field("shape", &self.shape())
+            .field("coordinates", &self.coordinates())
+            .finish()
+    }
 }
 
 impl Problem {
@@ -103,9 +152,9 @@ impl Problem {
     /// Junction `j` of the flat diagram as a named variable.
     pub fn junction_variable(&self, j: usize) -> NamedVariable<'_> {
         NamedVariable {
-            name: self.diagram.junction_name(j).clone(),
-            shape: self.diagram.junction_shape(j),
-            coordinates: self.composite.junction_variables(j),
+            problem: self,
+            index: j,
+            private: 0,
         }
     }
 
@@ -117,12 +166,11 @@ impl Problem {
             .collect();
         for b in 0..self.diagram.box_count() {
             let box_type = &self.box_types[self.box_type_of[b] as usize];
-            let phi = self.composite.local_to_global(b);
-            for var in &box_type.private {
+            for k in 0..box_type.private.len() {
                 out.push(NamedVariable {
-                    name: private_name(self.diagram.box_name(b), &var.name),
-                    shape: var.shape,
-                    coordinates: &phi[var.offset..var.offset + var.shape.len()],
+                    problem: self,
+                    index: b,
+                    private: u32::try_from(k + 1).expect("fewer than 2^32 private variables"),
                 });
             }
         }
@@ -197,19 +245,37 @@ fn lowering_error(code: &'static str, message: String, span: Span) -> Diagnostic
     Diagnostic::error(code, message, span)
 }
 
-/// Flattening state: the flat diagram's arrays.
-#[derive(Default)]
+/// Flattening state: the flat diagram, built box by box.
 struct Flat {
-    box_names: Vec<IndexedName>,
+    diagram: WiringDiagram,
     /// Per box: its entry in `data_args`.
     box_table: Vec<u32>,
-    port_box: Vec<usize>,
-    port_junction: Vec<usize>,
-    junction_names: Vec<IndexedName>,
-    junction_shapes: Vec<Shape>,
-    junction_init: Vec<Option<f64>>,
+    /// Junctions with an initial value.
+    junction_init: BTreeMap<usize, f64>,
     /// Distinct (objective, data arguments) of consecutive boxes.
     data_args: Vec<(u32, Vec<DataArg>)>,
+}
+
+/// `label.base` names for the members of one nested composite, one string per distinct
+/// inner base (a loop of a million inner boxes shares one).
+struct Prefixed<'a> {
+    label: &'a IndexedName,
+    bases: HashMap<Arc<str>, Arc<str>>,
+}
+
+impl Prefixed<'_> {
+    fn name(&mut self, inner: &IndexedName) -> IndexedName {
+        let label = self.label;
+        let base = self
+            .bases
+            .entry(inner.base.clone())
+            .or_insert_with(|| format!("{label}.{}", inner.base).into())
+            .clone();
+        IndexedName {
+            base,
+            index: inner.index,
+        }
+    }
 }
 
 fn flatten(
@@ -231,6 +297,10 @@ fn flatten(
             comp.span,
         )));
     }
+    let mut prefixed = prefix.map(|label| Prefixed {
+        label,
+        bases: HashMap::new(),
+    });
     let mut junction_map = vec![usize::MAX; comp.junctions.len()];
     if let Some(outer) = outer {
         for (k, &j) in comp.outer_ports.iter().enumerate() {
@@ -240,17 +310,15 @@ fn flatten(
                     "E0702",
                     format!(
                         "composite `{}` exposes junction `{}` on two outer ports; used as a box, it would merge two junctions of the caller",
-                        comp.name, comp.junctions[j.0 as usize].name
+                        comp.name, comp.junctions.name(j.0 as usize)
                     ),
                     comp.span,
                 )
                 .with_help("expose each junction once")));
             }
             *mapped = outer[k];
-            let init = comp.junctions[j.0 as usize].init;
-            let target = &mut flat.junction_init[outer[k]];
-            if target.is_none() {
-                *target = init;
+            if let Some(init) = comp.junctions.init(j.0 as usize) {
+                flat.junction_init.entry(outer[k]).or_insert(init);
             }
         }
     }
@@ -258,35 +326,31 @@ fn flatten(
         if junction_map[j] != usize::MAX {
             continue;
         }
-        junction_map[j] = flat.junction_names.len();
-        let name = match prefix {
-            None => junction.name.clone(),
-            Some(label) => IndexedName {
-                base: format!("{label}.{}", junction.name.base).into(),
-                index: junction.name.index,
-            },
+        let name = match &mut prefixed {
+            None => junction.name,
+            Some(prefixed) => prefixed.name(&junction.name),
         };
-        flat.junction_names.push(name);
-        flat.junction_shapes.push(junction.shape);
-        flat.junction_init.push(junction.init);
+        junction_map[j] = flat.diagram.add_junction(name, junction.shape);
+        if let Some(init) = junction.init {
+            flat.junction_init.insert(junction_map[j], init);
+        }
     }
     let mut last_args: Option<(u32, usize, u32)> = None; // (objective, args range start, table index)
-    for (b, call) in comp.boxes.iter().enumerate() {
-        let label = match prefix {
+    let mut junctions: Vec<usize> = Vec::new();
+    for call in comp.boxes.iter() {
+        junctions.clear();
+        junctions.extend(
+            comp.junctions_of_call(&call)
+                .iter()
+                .map(|j| junction_map[j.0 as usize]),
+        );
+        let label = match &mut prefixed {
             None => call.label.clone(),
-            Some(p) => IndexedName {
-                base: format!("{p}.{}", call.label.base).into(),
-                index: call.label.index,
-            },
+            Some(prefixed) => prefixed.name(&call.label),
         };
-        let junctions: Vec<usize> = comp
-            .junctions_of(b)
-            .iter()
-            .map(|j| junction_map[j.0 as usize])
-            .collect();
         match call.callee {
             Callee::Objective(objective) => {
-                let args = comp.data_args_of(b);
+                let args = comp.data_args_of_call(&call);
                 // Consecutive boxes usually share their data arguments (loops): reuse.
                 let table_index = match last_args {
                     Some((o, start, index))
@@ -301,13 +365,10 @@ fn flatten(
                     }
                 };
                 last_args = Some((objective.0, call.data_args.start as usize, table_index));
-                let box_index = flat.box_names.len();
-                flat.box_names.push(label);
+                flat.diagram
+                    .add_box(label, &junctions)
+                    .map_err(|e| Box::new(internal(comp.span, e.to_string())))?;
                 flat.box_table.push(table_index);
-                for j in junctions {
-                    flat.port_box.push(box_index);
-                    flat.port_junction.push(j);
-                }
             }
             Callee::Composite(inner) => {
                 flatten(
@@ -347,7 +408,12 @@ pub fn lower(
     seed: Option<u64>,
 ) -> Result<Problem, Vec<Diagnostic>> {
     let comp = &program.composites[composite.0 as usize];
-    let mut flat = Flat::default();
+    let mut flat = Flat {
+        diagram: WiringDiagram::new(),
+        box_table: Vec::new(),
+        junction_init: BTreeMap::new(),
+        data_args: Vec::new(),
+    };
     flatten(program, composite, None, None, 0, &mut flat).map_err(|d| vec![*d])?;
     // Box types: distinct (objective, data arguments).
     let mut type_index: HashMap<(u32, Vec<(bool, u64)>), u32> = HashMap::new();
@@ -381,24 +447,18 @@ pub fn lower(
         .map(|&table| table_to_type[table as usize])
         .collect();
     let Flat {
-        box_names,
-        port_box,
-        port_junction,
-        junction_names,
-        junction_shapes,
+        mut diagram,
+        box_table,
         junction_init,
         ..
     } = flat;
-    let outer: Vec<usize> = comp.outer_ports.iter().map(|j| j.0 as usize).collect();
-    let diagram = WiringDiagram::from_parts(
-        box_names,
-        port_box,
-        port_junction,
-        junction_names,
-        junction_shapes,
-        outer,
-    )
-    .map_err(|e| vec![internal(comp.span, e.to_string())])?;
+    drop(box_table);
+    for j in &comp.outer_ports {
+        diagram
+            .add_outer_port(j.0 as usize)
+            .map_err(|e| vec![internal(comp.span, e.to_string())])?;
+    }
+    diagram.shrink_to_fit();
     let opens: Vec<Open<CompiledBox>> = box_types
         .iter()
         .map(|t| {
@@ -418,7 +478,7 @@ pub fn lower(
         name: comp.name.clone(),
         composite_id: composite,
         diagram,
-        junction_init,
+        junction_init: junction_init.into_iter().collect(),
         top_level_junctions: comp.junctions.len(),
         box_types,
         box_type_of,
@@ -443,4 +503,75 @@ fn port_shapes_of(program: &Program, box_type: &BoxType) -> Vec<Shape> {
         .objective(&box_type.name)
         .map(|(_, o)| o.ports.iter().map(|p| p.shape).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NESTED: &str = "
+        objective f(a: real, b: real) { var v: real = 0.5; minimize (a - b)^2 + v^2; }
+        composite pair(x, z) where (x: real = 3, y: real = 0.25) { f(x, y); f(y, z); }
+        composite top() where (b: real = 7) {
+            pair(a, b);
+            inner: pair(b, c);
+            for i in 0..3 { pair(p[i], p[i + 1]); }
+        }";
+
+    #[test]
+    fn nested_junction_inits_and_names_follow_the_substitution() {
+        let (_, problem) = lower_text(NESTED, Some("top")).unwrap();
+        let names: Vec<String> = problem
+            .all_variables()
+            .iter()
+            .map(|v| v.name().to_string())
+            .collect();
+        assert_eq!(
+            &names[..9],
+            [
+                "b",
+                "a",
+                "c",
+                "p[0]",
+                "p[1]",
+                "p[2]",
+                "p[3]",
+                "pair[0].y",
+                "inner.y"
+            ]
+        );
+        assert_eq!(names[11], "pair[2].y");
+        // Then the private variables: box label (a path), then the variable.
+        assert_eq!(names[12], "pair[0].f[0].v");
+        assert_eq!(names.len(), 12 + problem.diagram.box_count());
+        let value = |name: &str| {
+            let v = problem.all_variables()[names.iter().position(|n| n == name).unwrap()];
+            assert_eq!(v.shape(), Shape::Scalar);
+            problem.initial_values[v.coordinates()[0]]
+        };
+        // The outer `where` wins over the inner one on a shared junction; an inner one
+        // applies where the caller declares nothing.
+        assert_eq!(value("b"), 7.0);
+        assert_eq!(value("a"), 3.0);
+        assert_eq!(value("p[2]"), 3.0);
+        assert_eq!(value("c"), 0.0);
+        assert_eq!(value("inner.y"), 0.25);
+        assert_eq!(value("inner.f[1].v"), 0.5);
+        assert_eq!(problem.junction_init.first(), Some(&(0, 7.0)));
+        assert!(problem.junction_init.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn a_loop_of_boxes_is_named_on_demand() {
+        let text = "objective f(a: real, b: real) { minimize (a - b)^2; }
+            composite c() { for i in 0..1000 { f(x[i], x[i + 1]); } }";
+        let (_, problem) = lower_text(text, None).unwrap();
+        assert_eq!(problem.diagram.box_name(999).to_string(), "f[999]");
+        assert_eq!(problem.diagram.junction_name(1000).to_string(), "x[1000]");
+        let variables = problem.top_level_variables();
+        assert_eq!(variables.len(), 1001);
+        assert_eq!(variables[17].name().to_string(), "x[17]");
+        assert_eq!(variables[17].coordinates(), &[17]);
+        assert_eq!(std::mem::size_of::<NamedVariable<'_>>(), 24);
+    }
 }
