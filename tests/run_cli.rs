@@ -332,3 +332,26 @@ fn ctrl_c_stops_cleanly_with_the_results_so_far() {
     // The state at the interruption was checkpointed.
     assert!(checkpoint.exists());
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_does_not_make_catopt_panic() {
+    // `catopt run ... | head -1`: stdout's reader is gone before catopt writes.
+    for args in [
+        vec!["run", "examples/first.opt", "--format", "json", "--quiet"],
+        vec!["explain", "examples/first.opt"],
+        vec!["laws", "examples/first.opt", "--cases", "2", "--steps", "2"],
+    ] {
+        let mut child = catopt()
+            .args(&args)
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // close the read end at once
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(output.status.code(), Some(101), "{args:?}");
+    }
+}

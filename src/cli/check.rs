@@ -19,7 +19,7 @@ pub fn run_with(files: &[PathBuf], plain: bool) -> i32 {
         let outcome = check_file(path);
         super::render::print_report_with(&outcome.report, plain);
         match &outcome.program {
-            Some(program) => print!("{}", summary(program)),
+            Some(program) => super::render::print_stdout(&summary(program)),
             None => code = super::EXIT_BAD_INPUT,
         }
     }

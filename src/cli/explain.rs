@@ -42,10 +42,10 @@ pub struct ExplainArgs {
 pub fn run(args: &ExplainArgs) -> i32 {
     match load_problem(&args.file, args.composite.as_deref(), None) {
         Ok((program, problem)) => {
-            print!("{}", explain(&program, &problem));
+            super::render::print_stdout(&explain(&program, &problem));
             if let Some(ranks) = args.ranks {
                 match distribution(&problem, ranks) {
-                    Ok(text) => print!("{text}"),
+                    Ok(text) => super::render::print_stdout(&text),
                     Err(message) => {
                         eprintln!("error: {message}");
                         return EXIT_BAD_INPUT;

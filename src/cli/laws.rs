@@ -65,25 +65,25 @@ pub fn run(args: &LawsArgs) -> i32 {
                 .and_then(|m| m.params.iter().find(|(p, _)| p == "lr").map(|(_, v)| *v))
         })
         .unwrap_or(1e-3);
-    println!(
-        "catopt laws {}: {}, lr = {lr}",
+    super::render::print_stdout(&format!(
+        "catopt laws {}: {}, lr = {lr}\n",
         args.file.display(),
         problem.describe()
-    );
+    ));
     match check_all(&problem, args, lr) {
         Ok(reports) => {
             let mut failed = false;
             for report in &reports {
                 failed |= !report.passed;
-                println!(
-                    "{}  {:<40} max deviation {:.3e} (tolerance {:.0e}, {} samples)\n      {}",
+                super::render::print_stdout(&format!(
+                    "{}  {:<40} max deviation {:.3e} (tolerance {:.0e}, {} samples)\n      {}\n",
                     if report.passed { "PASS" } else { "FAIL" },
                     report.name,
                     report.max_deviation,
                     report.tolerance,
                     report.samples,
                     report.detail
-                );
+                ));
             }
             if failed {
                 EXIT_LAW_FAILED

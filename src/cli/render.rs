@@ -48,6 +48,15 @@ pub fn print_report_with(report: &Report, plain: bool) {
     }
 }
 
+/// Writes `text` on stdout. A closed pipe (`catopt run ... | head`) is not an error: the
+/// reader has what it wanted, so the rest is dropped quietly instead of panicking.
+pub fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
+}
+
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, flushed
 /// to disk, then renamed over the target. A crash leaves either the old file or the new one.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {

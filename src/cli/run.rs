@@ -522,9 +522,9 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     match args.format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&report.json()).expect("JSON serialises");
-            println!("{text}");
+            super::render::print_stdout(&format!("{text}\n"));
         }
-        Format::Text => print!("{}", report.text()),
+        Format::Text => super::render::print_stdout(&report.text()),
     }
     if let Some((step, _, label)) = &diverged {
         eprintln!(
