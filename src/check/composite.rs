@@ -383,7 +383,7 @@ impl Checker<'_> {
                 let exposed: u64 = self.composites[c.0 as usize].as_ref().map_or(0, |c| {
                     c.outer_ports
                         .iter()
-                        .map(|j| c.junctions[j.0 as usize].shape.len() as u64)
+                        .map(|j| c.junctions.shape(j.0 as usize).len() as u64)
                         .sum()
                 });
                 self.composite_scalars[c.0 as usize].saturating_sub(exposed)
@@ -515,12 +515,12 @@ impl Checker<'_> {
                     composite
                         .outer_ports
                         .iter()
-                        .map(|j| composite.junctions[j.0 as usize].name.to_string())
+                        .map(|j| composite.junctions.name(j.0 as usize).to_string())
                         .collect(),
                     composite
                         .outer_ports
                         .iter()
-                        .map(|j| composite.junctions[j.0 as usize].shape)
+                        .map(|j| composite.junctions.shape(j.0 as usize))
                         .collect(),
                     Vec::new(),
                 )

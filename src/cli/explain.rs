@@ -222,7 +222,7 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
     let outer: Vec<String> = comp
         .outer_ports
         .iter()
-        .map(|j| comp.junctions[j.0 as usize].name.to_string())
+        .map(|j| comp.junctions.name(j.0 as usize).to_string())
         .collect();
     let _ = writeln!(
         out,
