@@ -243,10 +243,20 @@ impl CompiledObjective {
         let consts = &plan.consts[..];
         let values = &mut values[tile.start..tile.start + batch];
 
+        // The output step writes the boxes' values in place (no step reads the output).
+        let output_slot = match plan.output {
+            Loc::Slot(slot) => Some(slot),
+            _ => None,
+        };
+
         // Forward: one loop per step.
         for step in &plan.steps {
             let (before, rest) = ws.values.split_at_mut(step.out * stride);
-            let out = &mut rest[..batch];
+            let out = if output_slot == Some(step.out) {
+                &mut *values
+            } else {
+                &mut rest[..batch]
+            };
             let src = |operand: &Operand| source(operand, before, consts, x, stride, tile);
             match &step.kind {
                 StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(src(arg)), out),
@@ -266,7 +276,7 @@ impl CompiledObjective {
             }
         }
         match plan.output {
-            Loc::Slot(slot) => values.copy_from_slice(&ws.values[slot * stride..][..batch]),
+            Loc::Slot(_) => {} // written by its step
             Loc::Input(input) => {
                 values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..batch])
             }
@@ -290,20 +300,29 @@ impl CompiledObjective {
             Loc::Const(_) => return,
         }
         let slots = &ws.values[..];
+        let values = &*values;
+        let home = &plan.adjoint_home[..];
+        // A slot whose adjoint lives in its consumer's buffer gets no contribution of its own.
+        let owns = |slot: usize| home[slot] == slot;
         for step in plan.steps.iter().rev() {
             let (adjoint_before, rest) = ws.adjoints.split_at_mut(step.out * stride);
-            let g = &rest[..batch];
-            let value = &slots[step.out * stride..][..batch];
+            let g = &rest[(home[step.out] - step.out) * stride..][..batch];
+            let value = if output_slot == Some(step.out) {
+                values
+            } else {
+                &slots[step.out * stride..][..batch]
+            };
             let src = |operand: &Operand| source(operand, slots, consts, x, stride, tile);
             // The adjoint slice of an operand, and whether to accumulate into it.
             macro_rules! with_sink {
                 ($operand:expr, |$adj:ident, $acc:ident| $body:expr) => {
                     match $operand.loc {
-                        Loc::Slot(slot) => {
+                        Loc::Slot(slot) if owns(slot) => {
                             let $adj = &mut adjoint_before[slot * stride..slot * stride + batch];
                             let $acc = $operand.accumulate;
                             $body
                         }
+                        Loc::Slot(_) => {}
                         Loc::Input(input) => {
                             let $adj = &mut gradient[input * tile.batch + tile.start..][..batch];
                             let $acc = $operand.accumulate;
@@ -324,7 +343,7 @@ impl CompiledObjective {
                     let (a, b) = (src(lhs), src(rhs));
                     // Both adjoints in one loop when they are distinct buffers.
                     let both = match (lhs.loc, rhs.loc) {
-                        (Loc::Slot(l), Loc::Slot(r)) if l != r => {
+                        (Loc::Slot(l), Loc::Slot(r)) if l != r && owns(l) && owns(r) => {
                             let (low, high) = adjoint_before.split_at_mut(l.max(r) * stride);
                             let first = &mut low[l.min(r) * stride..][..batch];
                             let second = &mut high[..batch];
@@ -334,11 +353,11 @@ impl CompiledObjective {
                                 (second, first)
                             })
                         }
-                        (Loc::Slot(l), Loc::Input(r)) => Some((
+                        (Loc::Slot(l), Loc::Input(r)) if owns(l) => Some((
                             &mut adjoint_before[l * stride..][..batch],
                             &mut gradient[r * tile.batch + tile.start..][..batch],
                         )),
-                        (Loc::Input(l), Loc::Slot(r)) => Some((
+                        (Loc::Input(l), Loc::Slot(r)) if owns(r) => Some((
                             &mut gradient[l * tile.batch + tile.start..][..batch],
                             &mut adjoint_before[r * stride..][..batch],
                         )),

@@ -148,6 +148,11 @@ pub(crate) struct Plan {
     pub(crate) zero_ranges: Vec<std::ops::Range<usize>>,
     pub(crate) output: Loc,
     pub(crate) batchable: bool,
+    /// Batched kernel only: for each slot, the slot whose adjoint buffer holds its adjoint.
+    /// A slot whose only contribution is its consumer's adjoint unchanged (an operand of an
+    /// addition, the left operand of a subtraction) shares its consumer's buffer, so the
+    /// copy is never made (`adjoint_home[slot] != slot`); every other slot owns its buffer.
+    pub(crate) adjoint_home: Vec<usize>,
 }
 
 /// A compiled open objective: its value and gradient as a function of the box's decision
@@ -655,6 +660,43 @@ fn fuse_bias_additions(steps: &mut Vec<Step>, output: Option<Loc>) {
     });
 }
 
+/// The adjoint buffer of every slot of a batchable plan (all steps scalar): a slot read
+/// once, as an operand whose contribution is the consumer's adjoint itself (either side of
+/// `+`, the left side of `-`), shares its consumer's buffer; the others own theirs. A shared
+/// buffer is never written after its owner's consumers have filled it, so every reader
+/// sees exactly the values the copy would have held.
+fn adjoint_homes(steps: &[Step], slot_len: usize) -> Vec<usize> {
+    let mut uses = vec![0usize; slot_len];
+    for step in steps {
+        for operand in step.operands() {
+            if let Loc::Slot(slot) = operand.loc {
+                uses[slot] += 1;
+            }
+        }
+    }
+    let mut home: Vec<usize> = (0..slot_len).collect();
+    // Consumers come after their operands: in reverse order, a step's own home is known
+    // before its operands are given theirs.
+    for step in steps.iter().rev() {
+        let StepKind::Binary { op, lhs, rhs, .. } = &step.kind else {
+            continue;
+        };
+        let identity_sides: &[&Operand] = match op {
+            Arith::Add => &[lhs, rhs],
+            Arith::Sub => &[lhs],
+            _ => &[],
+        };
+        for operand in identity_sides {
+            if let Loc::Slot(slot) = operand.loc {
+                if uses[slot] == 1 {
+                    home[slot] = home[step.out];
+                }
+            }
+        }
+    }
+    home
+}
+
 pub(crate) fn compile(
     builder: ExprBuilder,
     output: NodeId,
@@ -869,6 +911,12 @@ pub(crate) fn compile(
             )
         });
 
+    let adjoint_home = if batchable {
+        adjoint_homes(&steps, slot_len)
+    } else {
+        (0..slot_len).collect()
+    };
+
     let scratch_len = steps
         .iter()
         .map(|step| match step.kind {
@@ -889,6 +937,7 @@ pub(crate) fn compile(
             zero_ranges,
             output: output_loc,
             batchable,
+            adjoint_home,
         }),
     })
 }
