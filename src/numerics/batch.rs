@@ -57,14 +57,15 @@ impl CompiledObjective {
             "batch_workspace: the objective has non-scalar nodes"
         );
         let stride = max_batch.min(TILE);
-        let len = self.plan.slot_len * stride;
-        let mut adjoints = vec![0.0; len];
+        let buffers = &self.plan.batch_buffers;
+        let mut adjoints = vec![0.0; buffers.adjoints * stride];
         // The output's adjoint is 1 and no step ever writes it: seed it once, here.
         if let Loc::Slot(slot) = self.plan.output {
-            adjoints[slot * stride..(slot + 1) * stride].fill(1.0);
+            let b = buffers.adjoint[slot];
+            adjoints[b * stride..(b + 1) * stride].fill(1.0);
         }
         BatchWorkspace {
-            values: vec![0.0; len],
+            values: vec![0.0; buffers.values * stride],
             adjoints,
             max_batch,
             x_offsets: Vec::with_capacity(self.plan.num_inputs),
@@ -147,9 +148,10 @@ impl CompiledObjective {
             batch <= ws.max_batch,
             "batch exceeds the workspace's max_batch"
         );
-        assert_eq!(
-            ws.values.len(),
-            plan.slot_len * ws.max_batch.min(TILE),
+        let stride = ws.max_batch.min(TILE);
+        assert!(
+            ws.values.len() == plan.batch_buffers.values * stride
+                && ws.adjoints.len() == plan.batch_buffers.adjoints * stride,
             "the batch workspace belongs to another objective"
         );
         assert_eq!(input_offsets.len(), plan.num_inputs, "one offset per input");
@@ -235,6 +237,8 @@ impl CompiledObjective {
         // gradient's length); the steps address them by raw pointers so that a step costs a
         // few instructions more than its loop. Distinct slots, inputs and the output are
         // disjoint regions, so no two slices made at the same time overlap.
+        let value_buffer = &plan.batch_buffers.value[..];
+        let adjoint_buffer = &plan.batch_buffers.adjoint[..];
         let slot_values = ws.values.as_mut_ptr();
         let slot_adjoints = ws.adjoints.as_mut_ptr();
         let output_values = values.as_mut_ptr();
@@ -244,8 +248,8 @@ impl CompiledObjective {
             if output_slot == Some(slot) {
                 output_values
             } else {
-                // SAFETY: slot * stride + n <= ws.values.len() (see above).
-                unsafe { slot_values.add(slot * stride) }
+                // SAFETY: (buffer + 1) * stride <= ws.values.len() (see above).
+                unsafe { slot_values.add(value_buffer[slot] * stride) }
             }
         };
         let read = |operand: &Operand| -> Src<'_> {
@@ -265,7 +269,8 @@ impl CompiledObjective {
 
         // Forward: one loop per step.
         for step in &plan.steps {
-            // SAFETY: the step's own region, which none of its operands reads.
+            // SAFETY: the step's own buffer, which holds none of its operands (a buffer is
+            // reused only after its last reader).
             let out = unsafe { std::slice::from_raw_parts_mut(value_of(step.out), n) };
             match &step.kind {
                 StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(read(arg)), out),
@@ -316,7 +321,10 @@ impl CompiledObjective {
             unsafe {
                 match operand.loc {
                     Loc::Slot(slot) if home[slot] == slot => Some((
-                        std::slice::from_raw_parts_mut(slot_adjoints.add(slot * stride), n),
+                        std::slice::from_raw_parts_mut(
+                            slot_adjoints.add(adjoint_buffer[slot] * stride),
+                            n,
+                        ),
                         operand.accumulate,
                     )),
                     Loc::Input(input) => Some((
@@ -331,11 +339,15 @@ impl CompiledObjective {
             }
         };
         for step in plan.steps.iter().rev() {
-            // SAFETY: the step's adjoint (in its home, a later slot than any operand) and
-            // value, only read while the operands' adjoints are written.
+            // SAFETY: the step's adjoint (in its home's buffer, live at this step like
+            // every operand's adjoint, so in a buffer of its own) and value, only read
+            // while the operands' adjoints are written.
             let (g, value) = unsafe {
                 (
-                    std::slice::from_raw_parts(slot_adjoints.add(home[step.out] * stride), n),
+                    std::slice::from_raw_parts(
+                        slot_adjoints.add(adjoint_buffer[home[step.out]] * stride),
+                        n,
+                    ),
                     std::slice::from_raw_parts(value_of(step.out), n),
                 )
             };
