@@ -464,6 +464,16 @@ impl Plan {
     fn for_each_slot(&self, chunk: &Chunk, mut visit: impl FnMut(usize, usize)) {
         let count = chunk.count as usize;
         let arity = self.groups[chunk.group as usize].arity();
+        if let Layout::PerInputRuns { offset } = chunk.layout {
+            // Input i of the k-th box reads `input_bases[i] + k`: no search per slot.
+            let bases = &self.input_bases[offset..offset + arity];
+            for k in 0..count {
+                for (i, &base) in bases.iter().enumerate() {
+                    visit(chunk.slot_start + i * count + k, base + k);
+                }
+            }
+            return;
+        }
         for k in 0..count {
             for i in 0..arity {
                 let s = i * count + k;
