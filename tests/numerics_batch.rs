@@ -148,6 +148,27 @@ proptest! {
 }
 
 #[test]
+fn shared_tile_buffers_keep_every_adjoint_until_its_last_reader() {
+    use catopt::numerics::{BinaryOp, UnaryOp};
+    // (sin(a) + exp(cos(a)))^2 + b: sin(a) is read once, by the addition, so its adjoint
+    // is the sum's; the reverse step of sin reads it after those of exp and cos, whose
+    // adjoints must not take over its buffer in between.
+    let mut builder = ExprBuilder::new(2);
+    let a = builder.input(0, Shape::Scalar);
+    let b = builder.input(1, Shape::Scalar);
+    let sin = builder.unary(UnaryOp::Sin, a);
+    let cos = builder.unary(UnaryOp::Cos, a);
+    let exp = builder.unary(UnaryOp::Exp, cos);
+    let sum = builder.binary(BinaryOp::Add, sin, exp).unwrap();
+    let square = builder.binary(BinaryOp::Mul, sum, sum).unwrap();
+    let f = builder.binary(BinaryOp::Add, square, b).unwrap();
+    let objective = builder.compile(f).unwrap();
+    let mut rng = Rng(5);
+    let boxes: Vec<Vec<f64>> = (0..11).map(|_| rng.vec(2, -2.0, 2.0)).collect();
+    assert_batch_matches_single(&objective, &boxes);
+}
+
+#[test]
 fn large_batches_spanning_several_tiles_are_bit_identical() {
     let objective = rosenbrock_box();
     let mut rng = Rng(77);

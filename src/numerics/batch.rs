@@ -39,23 +39,6 @@ struct Tile<'a> {
     x_offsets: &'a [usize],
 }
 
-/// The values of one operand for the current tile.
-#[inline(always)]
-fn source<'a>(
-    operand: &Operand,
-    slots: &'a [f64],
-    consts: &[f64],
-    x: &'a [f64],
-    stride: usize,
-    tile: &Tile,
-) -> Src<'a> {
-    match operand.loc {
-        Loc::Slot(slot) => Src::Slice(&slots[slot * stride..slot * stride + tile.len]),
-        Loc::Input(input) => Src::Slice(&x[tile.x_offsets[input] + tile.start..][..tile.len]),
-        Loc::Const(offset) => Src::Splat(consts[offset]),
-    }
-}
-
 fn slice(src: Src<'_>) -> &[f64] {
     match src {
         Src::Slice(s) => s,
@@ -74,14 +57,15 @@ impl CompiledObjective {
             "batch_workspace: the objective has non-scalar nodes"
         );
         let stride = max_batch.min(TILE);
-        let len = self.plan.slot_len * stride;
-        let mut adjoints = vec![0.0; len];
+        let buffers = &self.plan.batch_buffers;
+        let mut adjoints = vec![0.0; buffers.adjoints * stride];
         // The output's adjoint is 1 and no step ever writes it: seed it once, here.
         if let Loc::Slot(slot) = self.plan.output {
-            adjoints[slot * stride..(slot + 1) * stride].fill(1.0);
+            let b = buffers.adjoint[slot];
+            adjoints[b * stride..(b + 1) * stride].fill(1.0);
         }
         BatchWorkspace {
-            values: vec![0.0; len],
+            values: vec![0.0; buffers.values * stride],
             adjoints,
             max_batch,
             x_offsets: Vec::with_capacity(self.plan.num_inputs),
@@ -164,9 +148,10 @@ impl CompiledObjective {
             batch <= ws.max_batch,
             "batch exceeds the workspace's max_batch"
         );
-        assert_eq!(
-            ws.values.len(),
-            plan.slot_len * ws.max_batch.min(TILE),
+        let stride = ws.max_batch.min(TILE);
+        assert!(
+            ws.values.len() == plan.batch_buffers.values * stride
+                && ws.adjoints.len() == plan.batch_buffers.adjoints * stride,
             "the batch workspace belongs to another objective"
         );
         assert_eq!(input_offsets.len(), plan.num_inputs, "one offset per input");
@@ -239,36 +224,75 @@ impl CompiledObjective {
     ) {
         let plan = &*self.plan;
         let stride = ws.max_batch.min(TILE);
-        let batch = tile.len;
+        let n = tile.len;
         let consts = &plan.consts[..];
-        let values = &mut values[tile.start..tile.start + batch];
+        let values = &mut values[tile.start..tile.start + n];
+        // The output step writes the boxes' values in place (no step reads the output).
+        let output_slot = match plan.output {
+            Loc::Slot(slot) => Some(slot),
+            _ => None,
+        };
+        // Every region below was bounds-checked once per call, in
+        // `batch_value_and_gradient_at` (the workspace's size, each input's offset, the
+        // gradient's length); the steps address them by raw pointers so that a step costs a
+        // few instructions more than its loop. Distinct slots, inputs and the output are
+        // disjoint regions, so no two slices made at the same time overlap.
+        let value_buffer = &plan.batch_buffers.value[..];
+        let adjoint_buffer = &plan.batch_buffers.adjoint[..];
+        let slot_values = ws.values.as_mut_ptr();
+        let slot_adjoints = ws.adjoints.as_mut_ptr();
+        let output_values = values.as_mut_ptr();
+        let inputs = x.as_ptr();
+        let gradients = gradient.as_mut_ptr();
+        let value_of = |slot: usize| -> *mut f64 {
+            if output_slot == Some(slot) {
+                output_values
+            } else {
+                // SAFETY: (buffer + 1) * stride <= ws.values.len() (see above).
+                unsafe { slot_values.add(value_buffer[slot] * stride) }
+            }
+        };
+        let read = |operand: &Operand| -> Src<'_> {
+            // SAFETY: see above; values are only read here, written by `out` below for
+            // the step's own slot, which no operand of the step is.
+            unsafe {
+                match operand.loc {
+                    Loc::Slot(slot) => Src::Slice(std::slice::from_raw_parts(value_of(slot), n)),
+                    Loc::Input(input) => Src::Slice(std::slice::from_raw_parts(
+                        inputs.add(tile.x_offsets[input] + tile.start),
+                        n,
+                    )),
+                    Loc::Const(offset) => Src::Splat(consts[offset]),
+                }
+            }
+        };
 
         // Forward: one loop per step.
         for step in &plan.steps {
-            let (before, rest) = ws.values.split_at_mut(step.out * stride);
-            let out = &mut rest[..batch];
-            let src = |operand: &Operand| source(operand, before, consts, x, stride, tile);
+            // SAFETY: the step's own buffer, which holds none of its operands (a buffer is
+            // reused only after its last reader).
+            let out = unsafe { std::slice::from_raw_parts_mut(value_of(step.out), n) };
             match &step.kind {
-                StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(src(arg)), out),
+                StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(read(arg)), out),
                 StepKind::Binary { op, lhs, rhs, .. } => {
-                    kernels::binary_forward(*op, src(lhs), src(rhs), out)
+                    kernels::binary_forward(*op, read(lhs), read(rhs), out)
                 }
                 StepKind::Reduce { op, arg } => {
-                    let a = slice(src(arg));
+                    let a = slice(read(arg));
                     for (o, &v) in out.iter_mut().zip(a) {
                         *o = op.single(v);
                     }
                 }
                 StepKind::Dot { lhs, rhs } => {
-                    kernels::binary_forward(kernels::Arith::Mul, src(lhs), src(rhs), out)
+                    kernels::binary_forward(kernels::Arith::Mul, read(lhs), read(rhs), out)
                 }
                 _ => unreachable!("batchable plans hold only scalar elementwise steps"),
             }
         }
         match plan.output {
-            Loc::Slot(slot) => values.copy_from_slice(&ws.values[slot * stride..][..batch]),
+            Loc::Slot(_) => {} // written by its step
             Loc::Input(input) => {
-                values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..batch])
+                values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..n])
             }
             Loc::Const(offset) => values.fill(consts[offset]),
         }
@@ -276,124 +300,83 @@ impl CompiledObjective {
         // Reverse.
         for range in &plan.zero_ranges {
             for input in range.clone() {
-                gradient[input * tile.batch + tile.start..][..batch].fill(0.0);
+                gradient[input * tile.batch + tile.start..][..n].fill(0.0);
             }
         }
         match plan.output {
             Loc::Slot(_) => {} // seeded with ones when the workspace was made
             Loc::Input(input) => {
-                for g in &mut gradient[input * tile.batch + tile.start..][..batch] {
+                for g in &mut gradient[input * tile.batch + tile.start..][..n] {
                     *g += 1.0;
                 }
                 return;
             }
             Loc::Const(_) => return,
         }
-        let slots = &ws.values[..];
-        for step in plan.steps.iter().rev() {
-            let (adjoint_before, rest) = ws.adjoints.split_at_mut(step.out * stride);
-            let g = &rest[..batch];
-            let value = &slots[step.out * stride..][..batch];
-            let src = |operand: &Operand| source(operand, slots, consts, x, stride, tile);
-            // The adjoint slice of an operand, and whether to accumulate into it.
-            macro_rules! with_sink {
-                ($operand:expr, |$adj:ident, $acc:ident| $body:expr) => {
-                    match $operand.loc {
-                        Loc::Slot(slot) => {
-                            let $adj = &mut adjoint_before[slot * stride..slot * stride + batch];
-                            let $acc = $operand.accumulate;
-                            $body
-                        }
-                        Loc::Input(input) => {
-                            let $adj = &mut gradient[input * tile.batch + tile.start..][..batch];
-                            let $acc = $operand.accumulate;
-                            $body
-                        }
-                        Loc::Const(_) => {}
-                    }
-                };
+        let home = &plan.adjoint_home[..];
+        // The adjoint an operand's contribution goes to, and whether to accumulate: none
+        // for constants and for slots whose adjoint lives in their consumer's buffer.
+        let sink = |operand: &Operand| -> Option<(&mut [f64], bool)> {
+            // SAFETY: see above. The caller never holds two sinks of the same location.
+            unsafe {
+                match operand.loc {
+                    Loc::Slot(slot) if home[slot] == slot => Some((
+                        std::slice::from_raw_parts_mut(
+                            slot_adjoints.add(adjoint_buffer[slot] * stride),
+                            n,
+                        ),
+                        operand.accumulate,
+                    )),
+                    Loc::Input(input) => Some((
+                        std::slice::from_raw_parts_mut(
+                            gradients.add(input * tile.batch + tile.start),
+                            n,
+                        ),
+                        operand.accumulate,
+                    )),
+                    Loc::Slot(_) | Loc::Const(_) => None,
+                }
             }
+        };
+        for step in plan.steps.iter().rev() {
+            // SAFETY: the step's adjoint (in its home's buffer, live at this step like
+            // every operand's adjoint, so in a buffer of its own) and value, only read
+            // while the operands' adjoints are written.
+            let (g, value) = unsafe {
+                (
+                    std::slice::from_raw_parts(
+                        slot_adjoints.add(adjoint_buffer[home[step.out]] * stride),
+                        n,
+                    ),
+                    std::slice::from_raw_parts(value_of(step.out), n),
+                )
+            };
             match &step.kind {
                 StepKind::Unary { op, arg } => {
-                    let a = slice(src(arg));
-                    with_sink!(arg, |adj, acc| kernels::unary_backward(
-                        *op, a, value, g, adj, acc
-                    ));
+                    if let Some((adj, acc)) = sink(arg) {
+                        kernels::unary_backward(*op, slice(read(arg)), value, g, adj, acc);
+                    }
                 }
                 StepKind::Binary { op, lhs, rhs, .. } => {
-                    let (a, b) = (src(lhs), src(rhs));
+                    let (a, b) = (read(lhs), read(rhs));
                     // Both adjoints in one loop when they are distinct buffers.
-                    let both = match (lhs.loc, rhs.loc) {
-                        (Loc::Slot(l), Loc::Slot(r)) if l != r => {
-                            let (low, high) = adjoint_before.split_at_mut(l.max(r) * stride);
-                            let first = &mut low[l.min(r) * stride..][..batch];
-                            let second = &mut high[..batch];
-                            Some(if l < r {
-                                (first, second)
-                            } else {
-                                (second, first)
-                            })
+                    if lhs.loc != rhs.loc {
+                        if let (Some(adj_a), Some(adj_b)) = (sink(lhs), sink(rhs)) {
+                            kernels::binary_backward_both(*op, a, b, value, g, adj_a, adj_b);
+                            continue;
                         }
-                        (Loc::Slot(l), Loc::Input(r)) => Some((
-                            &mut adjoint_before[l * stride..][..batch],
-                            &mut gradient[r * tile.batch + tile.start..][..batch],
-                        )),
-                        (Loc::Input(l), Loc::Slot(r)) => Some((
-                            &mut gradient[l * tile.batch + tile.start..][..batch],
-                            &mut adjoint_before[r * stride..][..batch],
-                        )),
-                        (Loc::Input(l), Loc::Input(r)) if l != r => {
-                            let (low, high) =
-                                gradient.split_at_mut(l.max(r) * tile.batch + tile.start);
-                            let first = &mut low[l.min(r) * tile.batch + tile.start..][..batch];
-                            let second = &mut high[..batch];
-                            Some(if l < r {
-                                (first, second)
-                            } else {
-                                (second, first)
-                            })
-                        }
-                        _ => None,
-                    };
-                    if let Some((adj_a, adj_b)) = both {
-                        let acc_a = lhs.accumulate;
-                        let acc_b = rhs.accumulate;
-                        kernels::binary_backward_both(
-                            *op,
-                            a,
-                            b,
-                            value,
-                            g,
-                            (adj_a, acc_a),
-                            (adj_b, acc_b),
-                        );
-                        continue;
                     }
-                    with_sink!(lhs, |adj, acc| kernels::binary_backward_full(
-                        *op,
-                        Side::Lhs,
-                        a,
-                        b,
-                        value,
-                        g,
-                        adj,
-                        acc
-                    ));
-                    with_sink!(rhs, |adj, acc| kernels::binary_backward_full(
-                        *op,
-                        Side::Rhs,
-                        a,
-                        b,
-                        value,
-                        g,
-                        adj,
-                        acc
-                    ));
+                    if let Some((adj, acc)) = sink(lhs) {
+                        kernels::binary_backward_full(*op, Side::Lhs, a, b, value, g, adj, acc);
+                    }
+                    if let Some((adj, acc)) = sink(rhs) {
+                        kernels::binary_backward_full(*op, Side::Rhs, a, b, value, g, adj, acc);
+                    }
                 }
                 StepKind::Reduce { op, arg } => {
-                    let a = slice(src(arg));
-                    with_sink!(arg, |adj, acc| {
-                        for k in 0..batch {
+                    let a = slice(read(arg));
+                    if let Some((adj, acc)) = sink(arg) {
+                        for k in 0..n {
                             let contribution = op.single_vjp(a[k], value[k], g[k]);
                             if acc {
                                 adj[k] += contribution;
@@ -401,31 +384,17 @@ impl CompiledObjective {
                                 adj[k] = contribution;
                             }
                         }
-                    });
+                    }
                 }
                 StepKind::Dot { lhs, rhs } => {
-                    let (a, b) = (src(lhs), src(rhs));
+                    let (a, b) = (read(lhs), read(rhs));
                     let mul = kernels::Arith::Mul;
-                    with_sink!(lhs, |adj, acc| kernels::binary_backward_full(
-                        mul,
-                        Side::Lhs,
-                        a,
-                        b,
-                        value,
-                        g,
-                        adj,
-                        acc
-                    ));
-                    with_sink!(rhs, |adj, acc| kernels::binary_backward_full(
-                        mul,
-                        Side::Rhs,
-                        a,
-                        b,
-                        value,
-                        g,
-                        adj,
-                        acc
-                    ));
+                    if let Some((adj, acc)) = sink(lhs) {
+                        kernels::binary_backward_full(mul, Side::Lhs, a, b, value, g, adj, acc);
+                    }
+                    if let Some((adj, acc)) = sink(rhs) {
+                        kernels::binary_backward_full(mul, Side::Rhs, a, b, value, g, adj, acc);
+                    }
                 }
                 _ => unreachable!("batchable plans hold only scalar elementwise steps"),
             }

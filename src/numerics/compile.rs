@@ -148,6 +148,29 @@ pub(crate) struct Plan {
     pub(crate) zero_ranges: Vec<std::ops::Range<usize>>,
     pub(crate) output: Loc,
     pub(crate) batchable: bool,
+    /// Batched kernel only: for each slot, the slot whose adjoint buffer holds its adjoint.
+    /// A slot whose only contribution is its consumer's adjoint unchanged (an operand of an
+    /// addition, the left operand of a subtraction) shares its consumer's buffer, so the
+    /// copy is never made (`adjoint_home[slot] != slot`); every other slot owns its buffer.
+    pub(crate) adjoint_home: Vec<usize>,
+    /// Batched kernel only: which tile buffer holds each slot's values and each slot's
+    /// adjoint (the slots that own one), shared between slots whose lifetimes do not
+    /// overlap so that a tile's buffers stay few and in cache.
+    pub(crate) batch_buffers: BatchBuffers,
+}
+
+/// The tile buffers of the batched kernel ([`batch_buffers`]).
+#[derive(Debug, Default)]
+pub(crate) struct BatchBuffers {
+    /// Slot -> index of the value buffer that holds it.
+    pub(crate) value: Vec<usize>,
+    /// Slot -> index of the adjoint buffer that holds its adjoint (meaningful for the
+    /// slots that own their adjoint, `adjoint_home[slot] == slot`).
+    pub(crate) adjoint: Vec<usize>,
+    /// Number of value buffers.
+    pub(crate) values: usize,
+    /// Number of adjoint buffers.
+    pub(crate) adjoints: usize,
 }
 
 /// A compiled open objective: its value and gradient as a function of the box's decision
@@ -655,6 +678,168 @@ fn fuse_bias_additions(steps: &mut Vec<Step>, output: Option<Loc>) {
     });
 }
 
+/// The adjoint buffer of every slot of a batchable plan (all steps scalar): a slot read
+/// once, as an operand whose contribution is the consumer's adjoint itself (either side of
+/// `+`, the left side of `-`), shares its consumer's buffer; the others own theirs. A shared
+/// buffer is never written after its owner's consumers have filled it, so every reader
+/// sees exactly the values the copy would have held.
+fn adjoint_homes(steps: &[Step], slot_len: usize) -> Vec<usize> {
+    let mut uses = vec![0usize; slot_len];
+    for step in steps {
+        for operand in step.operands() {
+            if let Loc::Slot(slot) = operand.loc {
+                uses[slot] += 1;
+            }
+        }
+    }
+    let mut home: Vec<usize> = (0..slot_len).collect();
+    // Consumers come after their operands: in reverse order, a step's own home is known
+    // before its operands are given theirs.
+    for step in steps.iter().rev() {
+        let StepKind::Binary { op, lhs, rhs, .. } = &step.kind else {
+            continue;
+        };
+        let identity_sides: &[&Operand] = match op {
+            Arith::Add => &[lhs, rhs],
+            Arith::Sub => &[lhs],
+            _ => &[],
+        };
+        for operand in identity_sides {
+            if let Loc::Slot(slot) = operand.loc {
+                if uses[slot] == 1 {
+                    home[slot] = home[step.out];
+                }
+            }
+        }
+    }
+    home
+}
+
+/// Whether the reverse step of `step` reads the step's own value (its output): everything
+/// but the operations whose derivative ignores it.
+fn backward_reads_output(step: &Step) -> bool {
+    !matches!(
+        step.kind,
+        StepKind::Binary {
+            op: Arith::Add | Arith::Sub | Arith::Mul,
+            ..
+        } | StepKind::Dot { .. }
+            | StepKind::Unary {
+                op: Elementwise::Neg | Elementwise::Square | Elementwise::Powi(_),
+                ..
+            }
+    )
+}
+
+/// Whether the reverse step of `step` reads the value of its operand `side` (0: lhs or
+/// the only operand, 1: rhs): not for `+` and `-`, whose derivatives are constants, nor
+/// for one side of `*` when the other side is a constant (its contribution, the only one
+/// that would read this side, is not computed).
+fn backward_reads_operand(step: &Step, side: usize) -> bool {
+    match &step.kind {
+        StepKind::Binary {
+            op: Arith::Add | Arith::Sub,
+            ..
+        } => false,
+        StepKind::Binary {
+            op: Arith::Mul,
+            lhs,
+            rhs,
+            ..
+        }
+        | StepKind::Dot { lhs, rhs } => {
+            let other = if side == 0 { rhs } else { lhs };
+            !matches!(other.loc, Loc::Const(_))
+        }
+        _ => true,
+    }
+}
+
+/// Assigns the batched kernel's slots to as few tile buffers as their lifetimes allow
+/// (a batchable plan: one slot per step, slot `k` written by step `k`). Positions run
+/// through the forward steps, then the reverse steps in reverse order. A value lives
+/// from its step to its last reader, forward or reverse; an adjoint from its first
+/// contribution (its last consumer's reverse step) to its own reverse step; the output's
+/// adjoint, seeded once, lives forever. A buffer is reused only by a slot written after
+/// the buffer's last read, never by the step that reads it, so no step reads and writes
+/// the same buffer. Every adjoint's first contribution overwrites it, so a reused buffer
+/// needs no clearing.
+fn batch_buffers(steps: &[Step], output: Option<Loc>, home: &[usize]) -> BatchBuffers {
+    let m = steps.len();
+    debug_assert!(steps.iter().enumerate().all(|(k, step)| step.out == k));
+    let reverse = |k: usize| 2 * m - 1 - k; // position of step k's reverse step
+    let output_slot = match output {
+        Some(Loc::Slot(slot)) => Some(slot),
+        _ => None,
+    };
+    let mut value_end: Vec<usize> = (0..m).collect();
+    let mut adjoint_start = vec![usize::MAX; m];
+    for (k, step) in steps.iter().enumerate() {
+        if backward_reads_output(step) {
+            value_end[k] = value_end[k].max(reverse(k));
+        }
+        for (side, operand) in step.operands().into_iter().enumerate() {
+            let Loc::Slot(slot) = operand.loc else {
+                continue;
+            };
+            value_end[slot] = value_end[slot].max(k);
+            if backward_reads_operand(step, side) {
+                value_end[slot] = value_end[slot].max(reverse(k));
+            }
+            adjoint_start[slot] = adjoint_start[slot].min(reverse(k));
+        }
+    }
+    // Greedy interval assignment: `free_at[b]` is the position after which buffer b is free.
+    fn assign(
+        intervals: impl Iterator<Item = (usize, usize, usize)>,
+        slots: usize,
+    ) -> (Vec<usize>, usize) {
+        let mut intervals: Vec<(usize, usize, usize)> = intervals.collect();
+        intervals.sort_unstable();
+        let mut buffer_of = vec![0; slots];
+        let mut last_read: Vec<usize> = Vec::new();
+        for (start, end, slot) in intervals {
+            let free = last_read.iter().position(|&last| last < start);
+            let b = free.unwrap_or_else(|| {
+                last_read.push(0);
+                last_read.len() - 1
+            });
+            last_read[b] = end;
+            buffer_of[slot] = b;
+        }
+        let count = last_read.len();
+        (buffer_of, count)
+    }
+    // An adjoint is read by its own reverse step, and by those of the slots that share it.
+    let mut adjoint_end: Vec<usize> = (0..m).map(reverse).collect();
+    for k in 0..m {
+        adjoint_end[home[k]] = adjoint_end[home[k]].max(reverse(k));
+    }
+    // The output's values go straight to the caller's array: no buffer.
+    let (value, values) = assign(
+        (0..m)
+            .filter(|&k| output_slot != Some(k))
+            .map(|k| (k, value_end[k], k)),
+        m,
+    );
+    let (adjoint, adjoints) = assign(
+        (0..m).filter(|&k| home[k] == k).map(|k| {
+            if output_slot == Some(k) {
+                (0, usize::MAX, k) // seeded once, read at every evaluation
+            } else {
+                (adjoint_start[k], adjoint_end[k], k)
+            }
+        }),
+        m,
+    );
+    BatchBuffers {
+        value,
+        adjoint,
+        values,
+        adjoints,
+    }
+}
+
 pub(crate) fn compile(
     builder: ExprBuilder,
     output: NodeId,
@@ -869,6 +1054,18 @@ pub(crate) fn compile(
             )
         });
 
+    let adjoint_home = if batchable {
+        adjoint_homes(&steps, slot_len)
+    } else {
+        (0..slot_len).collect()
+    };
+
+    let batch_buffers = if batchable {
+        batch_buffers(&steps, locs[output.0], &adjoint_home)
+    } else {
+        BatchBuffers::default()
+    };
+
     let scratch_len = steps
         .iter()
         .map(|step| match step.kind {
@@ -889,6 +1086,8 @@ pub(crate) fn compile(
             zero_ranges,
             output: output_loc,
             batchable,
+            adjoint_home,
+            batch_buffers,
         }),
     })
 }
@@ -991,6 +1190,33 @@ impl CompiledObjective {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_batched_rosenbrock_box_shares_tile_buffers() {
+        // 100 * (b - a^2)^2 + (1 - a)^2: seven steps.
+        let mut builder = ExprBuilder::new(2);
+        let a = builder.input(0, Shape::Scalar);
+        let b = builder.input(1, Shape::Scalar);
+        let two = builder.scalar(2.0);
+        let a2 = builder.binary(BinaryOp::Pow, a, two).unwrap();
+        let d = builder.binary(BinaryOp::Sub, b, a2).unwrap();
+        let d2 = builder.binary(BinaryOp::Pow, d, two).unwrap();
+        let hundred = builder.scalar(100.0);
+        let t = builder.binary(BinaryOp::Mul, hundred, d2).unwrap();
+        let one = builder.scalar(1.0);
+        let e = builder.binary(BinaryOp::Sub, one, a).unwrap();
+        let e2 = builder.binary(BinaryOp::Pow, e, two).unwrap();
+        let f = builder.binary(BinaryOp::Add, t, e2).unwrap();
+        let objective = builder.compile(f).unwrap();
+        let plan = &objective.plan;
+        assert_eq!(plan.steps.len(), 7);
+        // Only b - a^2 and 1 - a are read again in reverse (by their squares); 100 * d2 and
+        // d2 + e2 share the output's adjoint (seeded with ones).
+        assert_eq!(plan.batch_buffers.values, 4);
+        assert_eq!(plan.batch_buffers.adjoints, 3);
+        assert_eq!(plan.adjoint_home[3], 6);
+        assert_eq!(plan.adjoint_home[5], 6);
+    }
 
     #[test]
     fn fused_products_leave_no_gap_in_the_buffers() {

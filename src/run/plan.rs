@@ -111,6 +111,100 @@ fn fixed_order_fold(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
         + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 }
 
+/// `target[j] = base + contributions[j]` where `base` is `0.0` (`first`: the coordinate's
+/// first contribution) or `target[j]`. Four entries at a time, each group read before it
+/// is written, so that the loop vectorises even though `target` may come from a raw
+/// pointer.
+#[inline(always)]
+fn add_slices(target: &mut [f64], contributions: &[f64], first: bool) {
+    let len = target.len().min(contributions.len());
+    let (target, contributions) = (&mut target[..len], &contributions[..len]);
+    let mut targets = target.chunks_exact_mut(4);
+    let mut sources = contributions.chunks_exact(4);
+    for (t, c) in (&mut targets).zip(&mut sources) {
+        let c = [c[0], c[1], c[2], c[3]];
+        let base = if first {
+            [0.0; 4]
+        } else {
+            [t[0], t[1], t[2], t[3]]
+        };
+        let sum = [
+            base[0] + c[0],
+            base[1] + c[1],
+            base[2] + c[2],
+            base[3] + c[3],
+        ];
+        t.copy_from_slice(&sum);
+    }
+    for (t, &c) in targets.into_remainder().iter_mut().zip(sources.remainder()) {
+        let base = if first { 0.0 } else { *t };
+        *t = base + c;
+    }
+}
+
+/// `out[j] = f(a[j], b[j])`, four entries at a time: all four values are computed (their
+/// inputs read) before any is stored, so that the loop vectorises even when `out` comes
+/// from a raw pointer that might alias the inputs as far as the compiler knows.
+#[inline(always)]
+fn map2_lanes(out: &mut [f64], a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) {
+    let len = out.len();
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut outs = out.chunks_exact_mut(4);
+    let mut lhs = a.chunks_exact(4);
+    let mut rhs = b.chunks_exact(4);
+    for ((o, x), y) in (&mut outs).zip(&mut lhs).zip(&mut rhs) {
+        let values = [f(x[0], y[0]), f(x[1], y[1]), f(x[2], y[2]), f(x[3], y[3])];
+        o.copy_from_slice(&values);
+    }
+    for ((o, &x), &y) in outs
+        .into_remainder()
+        .iter_mut()
+        .zip(lhs.remainder())
+        .zip(rhs.remainder())
+    {
+        *o = f(x, y);
+    }
+}
+
+/// From this many coordinates on, gradient descent writes the proposed iterate with
+/// non-temporal (streaming) stores: the iterate buffers then exceed the caches, and a
+/// normal store would first read each line of the proposal from memory only to overwrite
+/// it. Smaller problems keep the proposal in cache for the next step. The values written
+/// are the same either way.
+pub const STREAM_FROM: usize = 1 << 19;
+
+/// [`map2_lanes`] with non-temporal stores (x86-64; elsewhere the same as [`map2_lanes`]).
+/// The same values; a fence at the end orders the stores before anything that follows
+/// (such as handing the iterate to another thread).
+#[inline(always)]
+fn map2_streaming(out: &mut [f64], a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_set_pd, _mm_sfence, _mm_stream_pd};
+        let len = out.len();
+        let (a, b) = (&a[..len], &b[..len]);
+        let mut j = 0;
+        // Up to a 16-byte boundary, then two numbers per store.
+        while j < len && (out[j..].as_ptr() as usize) % 16 != 0 {
+            out[j] = f(a[j], b[j]);
+            j += 1;
+        }
+        while j + 2 <= len {
+            let (low, high) = (f(a[j], b[j]), f(a[j + 1], b[j + 1]));
+            // SAFETY: out[j..j + 2] is in bounds and 16-byte aligned (checked above).
+            unsafe { _mm_stream_pd(out[j..j + 2].as_mut_ptr(), _mm_set_pd(high, low)) };
+            j += 2;
+        }
+        if j < len {
+            out[j] = f(a[j], b[j]);
+        }
+        // SAFETY: SSE is part of x86-64.
+        unsafe { _mm_sfence() };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    map2_lanes(out, a, b, f);
+}
+
 /// One box type of a composite: a compiled objective and the boxes that instantiate it.
 #[derive(Clone)]
 pub struct BoxGroup {
@@ -370,6 +464,16 @@ impl Plan {
     fn for_each_slot(&self, chunk: &Chunk, mut visit: impl FnMut(usize, usize)) {
         let count = chunk.count as usize;
         let arity = self.groups[chunk.group as usize].arity();
+        if let Layout::PerInputRuns { offset } = chunk.layout {
+            // Input i of the k-th box reads `input_bases[i] + k`: no search per slot.
+            let bases = &self.input_bases[offset..offset + arity];
+            for k in 0..count {
+                for (i, &base) in bases.iter().enumerate() {
+                    visit(chunk.slot_start + i * count + k, base + k);
+                }
+            }
+            return;
+        }
         for k in 0..count {
             for i in 0..arity {
                 let s = i * count + k;
@@ -467,6 +571,67 @@ impl Plan {
             deferred,
             chunk_deferred,
             deferred_coordinates: lists,
+        }
+    }
+
+    /// When each norm block (of [`SUM_BLOCK`] coordinates) of the gradient is complete
+    /// during a sweep split into `ranges` (one per worker): right after the chunk that
+    /// adds its last contribution, if a single worker adds every contribution to the
+    /// block directly (none deferred); after the sweep otherwise.
+    pub(crate) fn block_schedule(&self, ranges: &[Range<usize>]) -> BlockSchedule {
+        let mut worker_of_chunk = vec![0u32; self.chunks.len()];
+        for (w, range) in ranges.iter().enumerate() {
+            worker_of_chunk[range.clone()].fill(w as u32);
+        }
+        let mut first_chunk = vec![u32::MAX; self.apex];
+        let mut last_chunk = vec![0u32; self.apex];
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            self.for_each_slot(chunk, |_, g| {
+                if first_chunk[g] == u32::MAX {
+                    first_chunk[g] = c as u32;
+                }
+                last_chunk[g] = c as u32;
+            });
+        }
+        let blocks = self.apex.div_ceil(SUM_BLOCK);
+        let mut after: Vec<(u32, u32)> = Vec::with_capacity(blocks);
+        let mut after_sweep = Vec::new();
+        for block in 0..blocks {
+            let start = block * SUM_BLOCK;
+            let end = (start + SUM_BLOCK).min(self.apex);
+            let mut worker = None;
+            let mut done = None;
+            let mut single_worker = true;
+            for g in start..end {
+                if first_chunk[g] == u32::MAX {
+                    continue; // no box reads it: its gradient stays 0
+                }
+                let w = worker_of_chunk[first_chunk[g] as usize];
+                if worker_of_chunk[last_chunk[g] as usize] != w || worker.is_some_and(|v| v != w) {
+                    single_worker = false;
+                    break;
+                }
+                worker = Some(w);
+                done = done.max(Some(last_chunk[g]));
+            }
+            match done {
+                Some(chunk) if single_worker => after.push((chunk, block as u32)),
+                _ => after_sweep.push(block as u32),
+            }
+        }
+        after.sort_unstable();
+        let mut chunk_starts = Vec::with_capacity(self.chunks.len() + 1);
+        let mut at = 0;
+        for c in 0..=self.chunks.len() {
+            while at < after.len() && (after[at].0 as usize) < c {
+                at += 1;
+            }
+            chunk_starts.push(at as u32);
+        }
+        BlockSchedule {
+            chunk_starts,
+            blocks: after.into_iter().map(|(_, block)| block).collect(),
+            after_sweep,
         }
     }
 
@@ -652,6 +817,34 @@ pub(crate) struct Deferrals {
     pub deferred_coordinates: Vec<Vec<u32>>,
 }
 
+/// Which norm blocks of the gradient (runs of [`SUM_BLOCK`] coordinates) are finished
+/// (sum of squares and the optimiser's update) during the sweep, right after the chunk that
+/// completes them while they are still in cache, and which after the sweep.
+pub(crate) struct BlockSchedule {
+    /// The blocks finished right after chunk `c` are `blocks[chunk_starts[c]..chunk_starts[c + 1]]`.
+    chunk_starts: Vec<u32>,
+    blocks: Vec<u32>,
+    /// Blocks with a deferred contribution, contributions from several workers, or no
+    /// contribution at all: finished after the sweep.
+    after_sweep: Vec<u32>,
+}
+
+impl BlockSchedule {
+    /// Every block finished after the sweep (the distributed backend's own pass).
+    fn none(chunks: usize) -> BlockSchedule {
+        BlockSchedule {
+            chunk_starts: vec![0; chunks + 1],
+            blocks: Vec::new(),
+            after_sweep: Vec::new(),
+        }
+    }
+
+    /// The blocks complete after chunk `c`.
+    fn after_chunk(&self, c: usize) -> &[u32] {
+        &self.blocks[self.chunk_starts[c] as usize..self.chunk_starts[c + 1] as usize]
+    }
+}
+
 /// Scratch for evaluating one group's chunks.
 struct GroupScratch {
     inputs: Vec<f64>,
@@ -705,6 +898,106 @@ pub enum Proposal<'a> {
         /// Receives the proposed iterate.
         next: &'a mut [f64],
     },
+}
+
+/// A [`Proposal`] as the workers see it: each finishes its own norm blocks.
+#[derive(Clone, Copy)]
+enum Update<'a> {
+    /// Only the gradient norm.
+    None,
+    Gd {
+        lr: f64,
+        next: SharedSlice,
+        /// Write `next` with non-temporal stores ([`STREAM_FROM`]).
+        stream: bool,
+    },
+    Momentum {
+        lr: f64,
+        beta: f64,
+        velocity: &'a [f64],
+        next_velocity: SharedSlice,
+        next: SharedSlice,
+    },
+}
+
+impl<'a> Update<'a> {
+    fn of(proposal: Option<Proposal<'a>>, len: usize) -> Update<'a> {
+        match proposal {
+            None => Update::None,
+            Some(Proposal::Gd { lr, next }) => {
+                assert_eq!(next.len(), len, "proposal length");
+                Update::Gd {
+                    lr,
+                    next: SharedSlice::new(next),
+                    stream: len >= STREAM_FROM,
+                }
+            }
+            Some(Proposal::Momentum {
+                lr,
+                beta,
+                velocity,
+                next_velocity,
+                next,
+            }) => {
+                assert!(
+                    next.len() == len && next_velocity.len() == len && velocity.len() == len,
+                    "proposal length"
+                );
+                Update::Momentum {
+                    lr,
+                    beta,
+                    velocity,
+                    next_velocity: SharedSlice::new(next_velocity),
+                    next: SharedSlice::new(next),
+                }
+            }
+        }
+    }
+}
+
+/// Finishes norm block `block` of a complete gradient: its sum of squares into
+/// `partials[block]`, and the proposed update on its coordinates.
+///
+/// # Safety
+/// No other thread may access the block's entries of `partials` and of the update's
+/// outputs concurrently, nor write the block's gradient entries.
+#[inline(always)]
+unsafe fn finish_block(
+    block: usize,
+    gradient: SharedSlice,
+    state: &[f64],
+    update: Update<'_>,
+    partials: SharedSlice,
+) {
+    let start = block * SUM_BLOCK;
+    let range = start..(start + SUM_BLOCK).min(gradient.len);
+    let gradient = &*gradient.range(range.clone());
+    let state = &state[range.clone()];
+    match update {
+        Update::None => {}
+        Update::Gd { lr, next, stream } => {
+            let next = next.range(range);
+            if stream {
+                map2_streaming(next, state, gradient, |z, g| z - lr * g);
+            } else {
+                map2_lanes(next, state, gradient, |z, g| z - lr * g);
+            }
+        }
+        Update::Momentum {
+            lr,
+            beta,
+            velocity,
+            next_velocity,
+            next,
+        } => {
+            let next_velocity = next_velocity.range(range.clone());
+            map2_lanes(next_velocity, &velocity[range.clone()], gradient, |v, g| {
+                beta * v + g
+            });
+            map2_lanes(next.range(range), state, next_velocity, |z, v| z - lr * v);
+        }
+    }
+    *partials.get(block) = fixed_order_fold(gradient, |v| v * v);
 }
 
 /// A raw view of a slice written by several workers at disjoint indices.
@@ -765,6 +1058,8 @@ pub struct Executor {
     gradient: Vec<f64>,
     /// Per-block sums of squares.
     norm_partials: Vec<f64>,
+    /// Which blocks the sweep finishes, and after which chunk.
+    blocks: BlockSchedule,
     /// Ctrl-C, as seen by this process.
     interrupt_flag: Option<Arc<AtomicBool>>,
     /// Whether any rank saw an interrupt at the last evaluation.
@@ -808,6 +1103,10 @@ impl Executor {
             deferred_coordinates,
             ..
         } = plan.deferrals(&ranges);
+        let blocks = match &schedule {
+            Some(_) => BlockSchedule::none(plan.chunks.len()),
+            None => plan.block_schedule(&ranges),
+        };
         let mut workers = Vec::with_capacity(ranges.len());
         for (w, (range, deferred_coordinates)) in
             ranges.iter().zip(deferred_coordinates).enumerate()
@@ -860,6 +1159,7 @@ impl Executor {
             box_values: None,
             gradient: vec![0.0; plan.apex],
             norm_partials: vec![0.0; plan.apex.div_ceil(SUM_BLOCK)],
+            blocks,
             deferred,
             chunk_deferred,
             workers,
@@ -1001,13 +1301,16 @@ impl Executor {
     }
 
     fn evaluate_with(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) -> Evaluation {
-        self.sweep(state);
         if self.rank.is_some() {
+            self.sweep(state, Update::None);
             self.exchange();
             self.finish_rank(state, proposal);
             self.share_scalars();
         } else {
-            self.finish(state, proposal);
+            // The sweep finishes most blocks of the gradient as soon as they are complete.
+            let update = Update::of(proposal, self.plan.apex);
+            self.sweep(state, update);
+            self.finish(state, update);
             self.interrupt_requested = self
                 .interrupt_flag
                 .as_ref()
@@ -1031,9 +1334,11 @@ impl Executor {
     /// gradients; then deferred contributions are added worker by worker. On a distributed
     /// backend, this rank's worker only, and the deferred contributions wait for the
     /// exchange.
-    fn sweep(&mut self, state: &[f64]) {
+    fn sweep(&mut self, state: &[f64], update: Update<'_>) {
         assert_eq!(state.len(), self.plan.apex, "state length");
         let plan: &Plan = &self.plan;
+        let blocks = &self.blocks;
+        let norm_partials = SharedSlice::new(&mut self.norm_partials);
         let deferred: &[u64] = &self.deferred;
         let chunk_deferred: &[bool] = &self.chunk_deferred;
         let gradient = SharedSlice::new(&mut self.gradient);
@@ -1051,10 +1356,14 @@ impl Executor {
                 gradient,
                 chunk_objective,
                 box_values,
+                blocks,
+                update,
+                norm_partials,
             };
             // SAFETY: a worker writes the gradient only at coordinates that it touches
             // first (the others are deferred), and only its own chunks' objective entries
-            // and its own boxes' values: disjoint across workers.
+            // and its own boxes' values: disjoint across workers. It finishes only blocks
+            // whose every contribution it adds itself (`Plan::block_schedule`).
             unsafe { context.sweep(&mut worker) };
         };
         if let Some(rank) = own_rank {
@@ -1215,65 +1524,19 @@ impl Executor {
         }
     }
 
-    /// One pass over the gradient in fixed blocks: the sums of squares (per block) and, if
-    /// asked, the proposed update.
-    fn finish(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) {
-        let gradient: &[f64] = &self.gradient;
+    /// The blocks of the gradient that the sweep could not finish (those with deferred
+    /// contributions, or with contributions from several workers): their sums of squares
+    /// and, if asked, the proposed update.
+    fn finish(&mut self, state: &[f64], update: Update<'_>) {
+        let gradient = SharedSlice::new(&mut self.gradient);
         let partials = SharedSlice::new(&mut self.norm_partials);
-        let blocks = partials.len;
-        let block_range = move |block: usize| {
-            let start = block * SUM_BLOCK;
-            start..(start + SUM_BLOCK).min(gradient.len())
-        };
-        match proposal {
-            None => self.backend.for_each(self.parallel, blocks, |block| {
-                let range = block_range(block);
-                // SAFETY: one task per block writes its own partial.
-                unsafe { *partials.get(block) = sum_of_squares(&gradient[range]) };
-            }),
-            Some(Proposal::Gd { lr, next }) => {
-                let next = SharedSlice::new(next);
-                self.backend.for_each(self.parallel, blocks, |block| {
-                    let range = block_range(block);
-                    // SAFETY: blocks are disjoint; one task per block.
-                    unsafe {
-                        let next = next.range(range.clone());
-                        for ((n, &z), &g) in next
-                            .iter_mut()
-                            .zip(&state[range.clone()])
-                            .zip(&gradient[range.clone()])
-                        {
-                            *n = z - lr * g;
-                        }
-                        *partials.get(block) = sum_of_squares(&gradient[range]);
-                    }
-                });
-            }
-            Some(Proposal::Momentum {
-                lr,
-                beta,
-                velocity,
-                next_velocity,
-                next,
-            }) => {
-                let next = SharedSlice::new(next);
-                let next_velocity = SharedSlice::new(next_velocity);
-                self.backend.for_each(self.parallel, blocks, |block| {
-                    let range = block_range(block);
-                    // SAFETY: blocks are disjoint; one task per block.
-                    unsafe {
-                        let next = next.range(range.clone());
-                        let next_velocity = next_velocity.range(range.clone());
-                        for j in 0..next.len() {
-                            let v = beta * velocity[range.start + j] + gradient[range.start + j];
-                            next_velocity[j] = v;
-                            next[j] = state[range.start + j] - lr * v;
-                        }
-                        *partials.get(block) = sum_of_squares(&gradient[range]);
-                    }
-                });
-            }
-        }
+        let blocks = &self.blocks.after_sweep;
+        // A few blocks (a chain's worker boundaries) are not worth handing to the pool.
+        let parallel = self.parallel && blocks.len() >= 64;
+        self.backend.for_each(parallel, blocks.len(), |i| {
+            // SAFETY: the sweep is over, and the blocks are disjoint (one task per block).
+            unsafe { finish_block(blocks[i] as usize, gradient, state, update, partials) };
+        });
     }
 
     /// The first box (in box order) whose value or gradient is not finite at `state`:
@@ -1367,6 +1630,9 @@ struct SweepContext<'a> {
     gradient: SharedSlice,
     chunk_objective: SharedSlice,
     box_values: Option<SharedSlice>,
+    blocks: &'a BlockSchedule,
+    update: Update<'a>,
+    norm_partials: SharedSlice,
 }
 
 impl SweepContext<'_> {
@@ -1377,6 +1643,27 @@ impl SweepContext<'_> {
     /// one writing the indices it writes (guaranteed by the deferred bits and the
     /// partition of chunks and boxes).
     unsafe fn sweep(&self, worker: &mut Worker) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                return self.sweep_avx2(worker);
+            }
+        }
+        self.sweep_body(worker)
+    }
+
+    /// [`SweepContext::sweep`] with the scatter-add, the sums and the update compiled for
+    /// AVX2 (only IEEE additions and multiplications, no fused multiply-add: the same bits
+    /// as the generic version).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sweep_avx2(&self, worker: &mut Worker) {
+        self.sweep_body(worker)
+    }
+
+    #[inline(always)]
+    unsafe fn sweep_body(&self, worker: &mut Worker) {
         let plan = self.plan;
         let Worker {
             chunks,
@@ -1427,7 +1714,7 @@ impl SweepContext<'_> {
                     }
                 }
             }
-            *self.chunk_objective.get(c) = fixed_order_sum(values);
+            *self.chunk_objective.get(c) = fixed_order_fold(values, |v| v);
             if let Some(box_values) = self.box_values {
                 for (k, &v) in values.iter().enumerate() {
                     *box_values.get(group.boxes[chunk.first_member as usize + k] as usize) = v;
@@ -1446,6 +1733,15 @@ impl SweepContext<'_> {
                 });
             } else {
                 self.scatter(chunk, local_gradient);
+            }
+            for &block in self.blocks.after_chunk(c) {
+                finish_block(
+                    block as usize,
+                    self.gradient,
+                    self.state,
+                    self.update,
+                    self.norm_partials,
+                );
             }
         }
     }
@@ -1495,20 +1791,13 @@ impl SweepContext<'_> {
     ///
     /// # Safety
     /// See [`SweepContext::sweep`].
+    #[inline(always)]
     unsafe fn add_run(&self, coordinate: usize, slot: usize, contributions: &[f64]) {
         let len = contributions.len();
         let target = self.gradient.range(coordinate..coordinate + len);
         match bits_uniform(&self.plan.first, slot, len) {
-            Some(true) => {
-                for (t, &c) in target.iter_mut().zip(contributions) {
-                    *t = 0.0 + c;
-                }
-            }
-            Some(false) => {
-                for (t, &c) in target.iter_mut().zip(contributions) {
-                    *t += c;
-                }
-            }
+            Some(true) => add_slices(target, contributions, true),
+            Some(false) => add_slices(target, contributions, false),
             None => {
                 for (j, (t, &c)) in target.iter_mut().zip(contributions).enumerate() {
                     let base = if bit(&self.plan.first, slot + j) {
@@ -1527,6 +1816,7 @@ impl SweepContext<'_> {
     ///
     /// # Safety
     /// See [`SweepContext::sweep`].
+    #[inline(always)]
     unsafe fn scatter(&self, chunk: &Chunk, local_gradient: &[f64]) {
         let plan = self.plan;
         let count = chunk.count as usize;
@@ -1709,6 +1999,67 @@ mod tests {
             assert_eq!(ranges.last().unwrap().end, plan.chunk_count());
             for pair in ranges.windows(2) {
                 assert_eq!(pair[0].end, pair[1].start);
+            }
+        }
+    }
+
+    #[test]
+    fn the_sweep_finishes_every_block_that_one_worker_completes() {
+        // 5001 coordinates: 10 norm blocks, 10 chunks of a chain.
+        let p = problem(CHAIN);
+        let plan = plan_of(&p);
+        let blocks = 5001usize.div_ceil(SUM_BLOCK);
+        let serial = plan.block_schedule(&plan.partition(1));
+        assert!(serial.after_sweep.is_empty());
+        assert_eq!(serial.blocks.len(), blocks);
+        // Block b is complete after chunk b (its last coordinate is read by no later box).
+        assert_eq!(plan.chunk_count(), blocks);
+        for c in 0..blocks {
+            assert_eq!(serial.after_chunk(c), [c as u32]);
+        }
+        // Two workers: the block holding the coordinate they share is finished afterwards.
+        let ranges = plan.partition(2);
+        let split = ranges[1].start;
+        let two = plan.block_schedule(&ranges);
+        assert_eq!(two.after_sweep, vec![split as u32]);
+        assert_eq!(two.blocks.len(), blocks - 1);
+        // Either way, the norm and the update are those of the complete gradient.
+        let state: Vec<f64> = (0..5001).map(|i| (i as f64 * 0.37).sin()).collect();
+        for backend in [Backend::serial(), Backend::threads(2).unwrap()] {
+            let mut executor = Executor::new(plan.clone(), backend);
+            let mut next = vec![0.0; 5001];
+            let evaluation = executor.evaluate_and_propose(
+                &state,
+                Proposal::Gd {
+                    lr: 0.5,
+                    next: &mut next,
+                },
+            );
+            let gradient = executor.gradient();
+            let norm: f64 = (0..blocks)
+                .map(|b| sum_of_squares(&gradient[b * SUM_BLOCK..((b + 1) * SUM_BLOCK).min(5001)]))
+                .sum::<f64>()
+                .sqrt();
+            assert_eq!(evaluation.gradient_norm.to_bits(), norm.to_bits());
+            for j in 0..5001 {
+                assert_eq!(next[j].to_bits(), (state[j] - 0.5 * gradient[j]).to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_stores_write_what_plain_stores_write() {
+        let a: Vec<f64> = (0..37).map(|i| (i as f64 * 0.7).sin()).collect();
+        let b: Vec<f64> = (0..37).map(|i| (i as f64 * 1.3).cos()).collect();
+        let update = |z: f64, g: f64| z - 0.1 * g;
+        // Every start offset (so both alignments) and every parity of the length.
+        for start in 0..3 {
+            for end in [start, start + 1, 30, 37] {
+                let mut plain = vec![f64::NAN; 37];
+                let mut streamed = vec![f64::NAN; 37];
+                map2_lanes(&mut plain[start..end], &a[start..], &b[start..], update);
+                map2_streaming(&mut streamed[start..end], &a[start..], &b[start..], update);
+                assert_eq!(bits(&plain), bits(&streamed), "{start}..{end}");
             }
         }
     }
