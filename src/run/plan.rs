@@ -972,6 +972,17 @@ unsafe fn finish_block(
     let start = block * SUM_BLOCK;
     let range = start..(start + SUM_BLOCK).min(gradient.len);
     let gradient = &*gradient.range(range.clone());
+    update_range(range, gradient, state, update);
+    *partials.get(block) = fixed_order_fold(gradient, |v| v * v);
+}
+
+/// The proposed update on the coordinates `range` (`gradient` holds the gradient's entries
+/// there; `state` is the whole iterate).
+///
+/// # Safety
+/// No other thread may access the update's outputs in `range` concurrently.
+#[inline(always)]
+unsafe fn update_range(range: Range<usize>, gradient: &[f64], state: &[f64], update: Update<'_>) {
     let state = &state[range.clone()];
     match update {
         Update::None => {}
@@ -997,7 +1008,6 @@ unsafe fn finish_block(
             map2_lanes(next.range(range), state, next_velocity, |z, v| z - lr * v);
         }
     }
-    *partials.get(block) = fixed_order_fold(gradient, |v| v * v);
 }
 
 /// A raw view of a slice written by several workers at disjoint indices.
@@ -1434,21 +1444,23 @@ impl Executor {
     /// Distributed backend: the proposal on this rank's coordinates and the sums of
     /// squares of its norm blocks, in one pass in coordinate order (each block's proposal
     /// right before its sum, while its gradient is in cache).
-    fn finish_rank(&mut self, state: &[f64], mut proposal: Option<Proposal<'_>>) {
+    fn finish_rank(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) {
         let Some(rank) = self.rank.as_ref() else {
             return;
         };
         let schedule = &rank.schedule;
         let gradient = &self.gradient;
+        let update = Update::of(proposal, gradient.len());
         let runs = &schedule.update_runs;
         let mut run_index = 0;
         let mut done_until = 0;
         // Proposes every coordinate of the update runs below `limit` not proposed yet.
-        let mut propose_until = |limit: usize, proposal: &mut Option<Proposal<'_>>| {
+        let mut propose_until = |limit: usize| {
             while let Some(run) = runs.get(run_index) {
                 let range = run.start.max(done_until)..run.end.min(limit);
                 if !range.is_empty() {
-                    propose(proposal, state, gradient, range);
+                    // SAFETY: one thread writes the proposal's buffers.
+                    unsafe { update_range(range.clone(), &gradient[range], state, update) };
                 }
                 if run.end > limit {
                     break;
@@ -1460,10 +1472,10 @@ impl Executor {
         for &block in &schedule.norm_blocks[schedule.rank()] {
             let start = block as usize * SUM_BLOCK;
             let end = (start + SUM_BLOCK).min(gradient.len());
-            propose_until(end, &mut proposal);
+            propose_until(end);
             self.norm_partials[block as usize] = sum_of_squares(&gradient[start..end]);
         }
-        propose_until(usize::MAX, &mut proposal);
+        propose_until(usize::MAX);
     }
 
     /// Distributed backend: all-gathers the interrupt flags, the chunks' objectives, the
@@ -1581,42 +1593,6 @@ impl Executor {
                 (first != u64::MAX).then_some(first as usize)
             }
             None => found,
-        }
-    }
-}
-
-/// Applies the optimiser's proposal to the coordinates `range`.
-fn propose(
-    proposal: &mut Option<Proposal<'_>>,
-    state: &[f64],
-    gradient: &[f64],
-    range: Range<usize>,
-) {
-    match proposal {
-        None => {}
-        Some(Proposal::Gd { lr, next }) => {
-            let lr = *lr;
-            for ((n, &z), &g) in next[range.clone()]
-                .iter_mut()
-                .zip(&state[range.clone()])
-                .zip(&gradient[range])
-            {
-                *n = z - lr * g;
-            }
-        }
-        Some(Proposal::Momentum {
-            lr,
-            beta,
-            velocity,
-            next_velocity,
-            next,
-        }) => {
-            let (lr, beta) = (*lr, *beta);
-            for j in range {
-                let v = beta * velocity[j] + gradient[j];
-                next_velocity[j] = v;
-                next[j] = state[j] - lr * v;
-            }
         }
     }
 }
