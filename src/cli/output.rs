@@ -8,8 +8,10 @@
 
 use crate::lower::NamedVariable;
 use crate::shape::Shape;
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The JSON value of one variable at `state`.
 pub fn variable_value(variable: &NamedVariable<'_>, state: &[f64]) -> Value {
@@ -78,6 +80,97 @@ pub fn values_object(variables: &[NamedVariable<'_>], state: &[f64]) -> Map<Stri
         }
     }
     ordered
+}
+
+/// The `values` object as a serialisable view: the same JSON as [`values_object`], written
+/// variable by variable, so that a million-member family never exists as a JSON tree.
+pub struct ValuesView<'a, 'b> {
+    /// The variables to write.
+    pub variables: &'a [NamedVariable<'b>],
+    /// The global coordinates.
+    pub state: &'a [f64],
+}
+
+impl Serialize for ValuesView<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // By name, in the order of serde_json's (sorted) maps; a family's members by index.
+        let mut groups: BTreeMap<Arc<str>, Vec<(Option<i64>, u32)>> = BTreeMap::new();
+        for (v, variable) in self.variables.iter().enumerate() {
+            let name = variable.name();
+            groups
+                .entry(name.base)
+                .or_default()
+                .push((name.index, v as u32));
+        }
+        let mut map = serializer.serialize_map(Some(groups.len()))?;
+        for (base, mut members) in groups {
+            let value_of = |v: u32| variable_value(&self.variables[v as usize], self.state);
+            // As in `values_object`: a family's members win over plain names, and of
+            // several variables with the same plain name (labels repeated across loops),
+            // the last.
+            if members.iter().all(|&(i, _)| i.is_none()) {
+                let &(_, last) = members.last().expect("a group has a member");
+                map.serialize_entry(&*base, &value_of(last))?;
+                continue;
+            }
+            members.retain(|&(i, _)| i.is_some());
+            members.sort_by_key(|&(i, _)| i);
+            let dense = members
+                .iter()
+                .enumerate()
+                .all(|(k, &(i, _))| i == Some(k as i64));
+            if dense {
+                map.serialize_entry(&*base, &Members(&members, &value_of))?;
+            } else {
+                let object: Map<String, Value> = members
+                    .iter()
+                    .map(|&(i, v)| (i.unwrap_or_default().to_string(), value_of(v)))
+                    .collect();
+                map.serialize_entry(&*base, &object)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A dense family's members as a JSON array, made one member at a time.
+struct Members<'a, F: Fn(u32) -> Value>(&'a [(Option<i64>, u32)], &'a F);
+
+impl<F: Fn(u32) -> Value> Serialize for Members<'_, F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for &(_, v) in self.0 {
+            seq.serialize_element(&(self.1)(v))?;
+        }
+        seq.end()
+    }
+}
+
+/// A JSON object of small `fields` plus a `values` entry written from a [`ValuesView`], in
+/// serde_json's sorted key order: what [`values_object`] inserted into `fields` would give.
+pub struct WithValues<'a, 'b> {
+    /// The other fields (without `values`).
+    pub fields: &'a Map<String, Value>,
+    /// The values.
+    pub values: ValuesView<'a, 'b>,
+}
+
+impl Serialize for WithValues<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.fields.len() + 1))?;
+        let mut written = false;
+        for (key, value) in self.fields {
+            if !written && key.as_str() > "values" {
+                map.serialize_entry("values", &self.values)?;
+                written = true;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        if !written {
+            map.serialize_entry("values", &self.values)?;
+        }
+        map.end()
+    }
 }
 
 /// Reads values from a `values` object (as written by `--output`) into `state`. Every
@@ -247,5 +340,63 @@ pub fn format_number(value: f64) -> String {
         format!("{value:e}")
     } else {
         format!("{value}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::lower_text;
+
+    #[test]
+    fn the_streamed_view_writes_what_values_object_builds() {
+        let text = "
+            objective f(a: real, b: real[2]) { var m: real[2, 2] = 0.5; minimize (a - 1)^2 + sumsq(m @ b); }
+            composite c() where (w: real[2] = 0.3) {
+                for i in 0..12 { f(x[i], w); }
+                for i in 3..14 { f(y[i], w); }
+                f(z, w);
+            }
+            solve c { method = gd(lr = 0.1); init x = -1.5; }";
+        let (_, problem) = lower_text(text, None).unwrap();
+        let state: Vec<f64> = (0..problem.variable_count())
+            .map(|k| {
+                if k == 5 {
+                    f64::NAN
+                } else {
+                    k as f64 * 0.25 - 3.0
+                }
+            })
+            .collect();
+        for variables in [problem.top_level_variables(), problem.all_variables()] {
+            let built =
+                serde_json::to_string_pretty(&Value::Object(values_object(&variables, &state)))
+                    .unwrap();
+            let streamed = serde_json::to_string_pretty(&ValuesView {
+                variables: &variables,
+                state: &state,
+            })
+            .unwrap();
+            assert_eq!(streamed, built);
+            let mut fields = Map::new();
+            fields.insert("composite".into(), Value::from("c"));
+            fields.insert("variables".into(), Value::from(3));
+            let mut whole = fields.clone();
+            whole.insert(
+                "values".into(),
+                Value::Object(values_object(&variables, &state)),
+            );
+            let with = WithValues {
+                fields: &fields,
+                values: ValuesView {
+                    variables: &variables,
+                    state: &state,
+                },
+            };
+            assert_eq!(
+                serde_json::to_string_pretty(&with).unwrap(),
+                serde_json::to_string_pretty(&Value::Object(whole)).unwrap()
+            );
+        }
     }
 }

@@ -57,9 +57,21 @@ pub fn print_stdout(text: &str) {
         .and_then(|_| stdout.flush());
 }
 
-/// Writes `contents` to `path` atomically: a temporary file in the same directory, flushed
-/// to disk, then renamed over the target. A crash leaves either the old file or the new one.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Writes `value` as pretty JSON and a newline on stdout, streamed (no whole string in
+/// memory); a closed pipe is ignored as in [`print_stdout`].
+pub fn print_json(value: &impl serde::Serialize) {
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let _ = serde_json::to_writer_pretty(&mut stdout, value)
+        .map_err(std::io::Error::from)
+        .and_then(|_| stdout.write_all(b"\n"))
+        .and_then(|_| stdout.flush());
+}
+
+/// [`write_atomically`] with the contents written by `write` into the temporary file.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let directory = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -70,8 +82,10 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .unwrap_or_else(|| "output".into());
     let temporary = directory.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(contents)?;
+        let file = std::fs::File::create(&temporary)?;
+        let mut writer = std::io::BufWriter::new(file);
+        write(&mut writer)?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)
     })();
@@ -79,6 +93,12 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temporary);
     }
     result
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, flushed
+/// to disk, then renamed over the target. A crash leaves either the old file or the new one.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |file| file.write_all(contents))
 }
 
 #[cfg(test)]

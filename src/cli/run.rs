@@ -1,7 +1,7 @@
 //! `catopt run FILE`: solve a composite by distributed gradient descent.
 
-use super::output::{apply_values, values_object, values_text};
-use super::render::{print_report, write_atomically};
+use super::output::{apply_values, values_text, ValuesView, WithValues};
+use super::render::{print_report, write_atomically, write_atomically_with};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
 use crate::diagnostic::Report;
@@ -13,7 +13,7 @@ use crate::run::solver::{
 use crate::run::transport::Transport;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -512,18 +512,23 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         diverged: diverged.as_ref(),
     };
     if let Some(path) = &args.output {
-        let json = report.values_json();
-        let text = serde_json::to_string_pretty(&json).expect("JSON values serialise");
+        let fields = report.output_fields();
+        let object = WithValues {
+            fields: &fields,
+            values: report.values_view(),
+        };
         abort_on_error(
-            write_atomically(path, text.as_bytes())
-                .map_err(|e| format!("cannot write --output file {}: {e}", path.display())),
+            write_atomically_with(path, |file| {
+                serde_json::to_writer_pretty(file, &object).map_err(std::io::Error::from)
+            })
+            .map_err(|e| format!("cannot write --output file {}: {e}", path.display())),
         )?;
     }
     match args.format {
-        Format::Json => {
-            let text = serde_json::to_string_pretty(&report.json()).expect("JSON serialises");
-            super::render::print_stdout(&format!("{text}\n"));
-        }
+        Format::Json => super::render::print_json(&WithValues {
+            fields: &report.json(),
+            values: report.values_view(),
+        }),
         Format::Text => super::render::print_stdout(&report.text()),
     }
     if let Some((step, _, label)) = &diverged {
@@ -571,15 +576,24 @@ impl RunReport<'_> {
         }
     }
 
-    fn values_json(&self) -> Value {
-        json!({
-            "composite": self.problem.name,
-            "step": self.state.step,
-            "values": values_object(self.variables, &self.state.values),
-        })
+    fn values_view(&self) -> ValuesView<'_, '_> {
+        ValuesView {
+            variables: self.variables,
+            state: &self.state.values,
+        }
     }
 
-    fn json(&self) -> Value {
+    /// The fields of the `--output` file, without `values`.
+    fn output_fields(&self) -> Map<String, Value> {
+        let object = json!({
+            "composite": self.problem.name,
+            "step": self.state.step,
+        });
+        object.as_object().cloned().unwrap_or_default()
+    }
+
+    /// The fields of `--format json`, without `values`.
+    fn json(&self) -> Map<String, Value> {
         let mut object = json!({
             "file": self.file.display().to_string(),
             "composite": self.problem.name,
@@ -596,7 +610,6 @@ impl RunReport<'_> {
             "variables": self.problem.variable_count(),
             "boxes": self.problem.diagram.box_count(),
             "box_types": self.problem.box_types.len(),
-            "values": values_object(self.variables, &self.state.values),
         });
         if let Some(bytes) = self.bytes_per_step {
             object["ranks"] = json!(self.ranks);
@@ -606,7 +619,10 @@ impl RunReport<'_> {
         if let Some((step, box_name, message)) = self.diverged {
             object["diverged"] = json!({ "step": step, "box": box_name, "message": message });
         }
-        object
+        match object {
+            Value::Object(fields) => fields,
+            _ => Map::new(),
+        }
     }
 
     fn text(&self) -> String {
