@@ -27,7 +27,7 @@
 //! computes every other rank's counts itself, and `catopt explain` can predict the bytes
 //! exchanged per step without running anything.
 
-use super::plan::{Plan, SUM_BLOCK};
+use super::plan::{Deferrals, Plan, SUM_BLOCK};
 use std::ops::Range;
 
 /// Where an assembled gradient entry's summands come from.
@@ -207,28 +207,51 @@ impl RankSchedule {
     /// The schedule of rank `rank` of `ranks` for `plan`. Every rank computes the same
     /// partition and counts, so no communication is needed to agree on them.
     pub fn new(plan: &Plan, ranks: usize, rank: usize) -> RankSchedule {
-        Self::build(plan, ranks, rank).0
+        let ranges = Self::ranges(plan, ranks);
+        let deferrals = plan.deferrals(&ranges);
+        Self::build(plan, ranges, &deferrals, rank).0
+    }
+
+    /// Every rank's chunk range: the plan's partition, padded with empty ranges when there
+    /// are more ranks than chunks.
+    pub(crate) fn ranges(plan: &Plan, ranks: usize) -> Vec<Range<usize>> {
+        let ranks = ranks.max(1);
+        let mut chunk_ranges = plan.partition(ranks);
+        while chunk_ranges.len() < ranks {
+            let end = chunk_ranges.last().map_or(0, |r| r.end);
+            chunk_ranges.push(end..end);
+        }
+        chunk_ranges
+    }
+
+    /// [`RankSchedule::new`] from the ranges' deferrals, which the executor needs too.
+    pub(crate) fn with_deferrals(
+        plan: &Plan,
+        ranges: Vec<Range<usize>>,
+        deferrals: &Deferrals,
+        rank: usize,
+    ) -> RankSchedule {
+        Self::build(plan, ranges, deferrals, rank).0
     }
 
     /// The per-step traffic of `plan` over `ranks` ranks, as [`RankSchedule::new`] would
     /// arrange it (without box values in the all-gather).
     pub fn traffic(plan: &Plan, ranks: usize) -> Traffic {
-        Self::build(plan, ranks, 0).1
+        let ranges = Self::ranges(plan, ranks);
+        let deferrals = plan.deferrals(&ranges);
+        Self::build(plan, ranges, &deferrals, 0).1
     }
 
-    /// The schedule of `rank` and the traffic of all ranks.
-    fn build(plan: &Plan, ranks: usize, rank: usize) -> (RankSchedule, Traffic) {
-        let ranks = ranks.max(1);
-        let chunk_ranges = plan.partition(ranks);
-        // The partition never has more ranges than chunks; pad with empty ones so that
-        // every rank has a (possibly empty) share.
-        let mut chunk_ranges = chunk_ranges;
-        while chunk_ranges.len() < ranks {
-            let end = chunk_ranges.last().map_or(0, |r| r.end);
-            chunk_ranges.push(end..end);
-        }
-        let deferrals = plan.deferrals(&chunk_ranges);
-        let touchers = Touchers::new(plan, &chunk_ranges, deferrals.first_toucher);
+    /// The schedule of `rank` and the traffic of all ranks, for the chunk ranges
+    /// `chunk_ranges` (one per rank) and their deferrals.
+    fn build(
+        plan: &Plan,
+        chunk_ranges: Vec<Range<usize>>,
+        deferrals: &Deferrals,
+        rank: usize,
+    ) -> (RankSchedule, Traffic) {
+        let ranks = chunk_ranges.len();
+        let touchers = Touchers::new(plan, &chunk_ranges, deferrals.first_toucher.clone());
         let apex = plan.apex();
         let me = rank as u32;
 

@@ -1099,20 +1099,21 @@ impl Executor {
         // count; whether the workers then run in parallel or one after the other on the
         // calling thread does not change a bit.
         let parallel = backend.thread_count() > 1 && plan.local_len() >= PARALLEL_THRESHOLD;
-        let schedule = backend
-            .transport()
-            .map(|t| RankSchedule::new(&plan, t.ranks(), t.rank()));
-        let ranges = match &schedule {
-            Some(schedule) => schedule.chunk_ranges.clone(),
+        let ranges = match backend.transport() {
+            Some(transport) => RankSchedule::ranges(&plan, transport.ranks()),
             None => plan.partition(backend.thread_count()),
         };
+        let deferrals = plan.deferrals(&ranges);
+        let schedule = backend.transport().map(|transport| {
+            RankSchedule::with_deferrals(&plan, ranges.clone(), &deferrals, transport.rank())
+        });
         let own_rank = schedule.as_ref().map(RankSchedule::rank);
         let Deferrals {
             deferred,
             chunk_deferred,
             deferred_coordinates,
             ..
-        } = plan.deferrals(&ranges);
+        } = deferrals;
         let blocks = match &schedule {
             Some(_) => BlockSchedule::none(plan.chunks.len()),
             None => plan.block_schedule(&ranges),
