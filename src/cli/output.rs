@@ -35,55 +35,9 @@ pub fn variable_value(variable: &NamedVariable<'_>, state: &[f64]) -> Value {
     }
 }
 
-/// The `values` object: every variable by name, families gathered.
-pub fn values_object(variables: &[NamedVariable<'_>], state: &[f64]) -> Map<String, Value> {
-    let mut out = Map::new();
-    let mut families: BTreeMap<String, Vec<(i64, Value)>> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for variable in variables {
-        let value = variable_value(variable, state);
-        match variable.name().index {
-            None => {
-                order.push(variable.name().base.to_string());
-                out.insert(variable.name().base.to_string(), value);
-            }
-            Some(index) => {
-                let base = variable.name().base.to_string();
-                let members = families.entry(base.clone()).or_default();
-                if members.is_empty() {
-                    order.push(base);
-                }
-                members.push((index, value));
-            }
-        }
-    }
-    for (base, mut members) in families {
-        members.sort_by_key(|(i, _)| *i);
-        let dense = members.iter().enumerate().all(|(k, (i, _))| *i == k as i64);
-        let value = if dense {
-            Value::Array(members.into_iter().map(|(_, v)| v).collect())
-        } else {
-            Value::Object(
-                members
-                    .into_iter()
-                    .map(|(i, v)| (i.to_string(), v))
-                    .collect(),
-            )
-        };
-        out.insert(base, value);
-    }
-    // Keep declaration order (serde_json's Map is sorted unless preserve_order; rebuild).
-    let mut ordered = Map::new();
-    for name in order {
-        if let Some(v) = out.remove(&name) {
-            ordered.insert(name, v);
-        }
-    }
-    ordered
-}
-
-/// The `values` object as a serialisable view: the same JSON as [`values_object`], written
-/// variable by variable, so that a million-member family never exists as a JSON tree.
+/// The `values` object as a serialisable view: every variable by name, a family's members
+/// gathered (module doc), written variable by variable, so that a million-member family
+/// never exists as a JSON tree.
 pub struct ValuesView<'a, 'b> {
     /// The variables to write.
     pub variables: &'a [NamedVariable<'b>],
@@ -105,9 +59,8 @@ impl Serialize for ValuesView<'_, '_> {
         let mut map = serializer.serialize_map(Some(groups.len()))?;
         for (base, mut members) in groups {
             let value_of = |v: u32| variable_value(&self.variables[v as usize], self.state);
-            // As in `values_object`: a family's members win over plain names, and of
-            // several variables with the same plain name (labels repeated across loops),
-            // the last.
+            // A family's members win over plain names, and of several variables with the
+            // same plain name (labels repeated across loops), the last.
             if members.iter().all(|&(i, _)| i.is_none()) {
                 let &(_, last) = members.last().expect("a group has a member");
                 map.serialize_entry(&*base, &value_of(last))?;
@@ -147,7 +100,7 @@ impl<F: Fn(u32) -> Value> Serialize for Members<'_, F> {
 }
 
 /// A JSON object of small `fields` plus a `values` entry written from a [`ValuesView`], in
-/// serde_json's sorted key order: what [`values_object`] inserted into `fields` would give.
+/// serde_json's sorted key order, as if `values` were one more entry of `fields`.
 pub struct WithValues<'a, 'b> {
     /// The other fields (without `values`).
     pub fields: &'a Map<String, Value>,
@@ -347,6 +300,54 @@ pub fn format_number(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::lower::lower_text;
+
+    /// The reference: the `values` object built as a JSON tree, the obvious way (what
+    /// catopt did before the view), which the view must reproduce byte for byte.
+    fn values_object(variables: &[NamedVariable<'_>], state: &[f64]) -> Map<String, Value> {
+        let mut out = Map::new();
+        let mut families: BTreeMap<String, Vec<(i64, Value)>> = BTreeMap::new();
+        let mut order: Vec<String> = Vec::new();
+        for variable in variables {
+            let value = variable_value(variable, state);
+            match variable.name().index {
+                None => {
+                    order.push(variable.name().base.to_string());
+                    out.insert(variable.name().base.to_string(), value);
+                }
+                Some(index) => {
+                    let base = variable.name().base.to_string();
+                    let members = families.entry(base.clone()).or_default();
+                    if members.is_empty() {
+                        order.push(base);
+                    }
+                    members.push((index, value));
+                }
+            }
+        }
+        for (base, mut members) in families {
+            members.sort_by_key(|(i, _)| *i);
+            let dense = members.iter().enumerate().all(|(k, (i, _))| *i == k as i64);
+            let value = if dense {
+                Value::Array(members.into_iter().map(|(_, v)| v).collect())
+            } else {
+                Value::Object(
+                    members
+                        .into_iter()
+                        .map(|(i, v)| (i.to_string(), v))
+                        .collect(),
+                )
+            };
+            out.insert(base, value);
+        }
+        // Keep declaration order (serde_json's Map is sorted unless preserve_order; rebuild).
+        let mut ordered = Map::new();
+        for name in order {
+            if let Some(v) = out.remove(&name) {
+                ordered.insert(name, v);
+            }
+        }
+        ordered
+    }
 
     #[test]
     fn the_streamed_view_writes_what_values_object_builds() {

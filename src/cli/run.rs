@@ -585,11 +585,10 @@ impl RunReport<'_> {
 
     /// The fields of the `--output` file, without `values`.
     fn output_fields(&self) -> Map<String, Value> {
-        let object = json!({
-            "composite": self.problem.name,
-            "step": self.state.step,
-        });
-        object.as_object().cloned().unwrap_or_default()
+        let mut fields = Map::new();
+        fields.insert("composite".into(), json!(self.problem.name));
+        fields.insert("step".into(), json!(self.state.step));
+        fields
     }
 
     /// The fields of `--format json`, without `values`.
