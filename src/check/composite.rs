@@ -10,7 +10,7 @@ use super::program::{
     BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, Junction, JunctionId, Junctions,
     ObjectiveId,
 };
-use super::{Checker, GlobalKind};
+use super::{Checker, GlobalKind, MAX_COMPOSITE_DEPTH};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::name::IndexedName;
 use crate::shape::Shape;
@@ -208,8 +208,44 @@ impl Checker<'_> {
                 }
             }
         }
-        for i in order {
+        // Nesting depth (a composite calling only objectives has depth 1), dependencies
+        // first; deeper files are refused here so that every later stage may recurse on
+        // the nesting without a stack overflow.
+        let mut depth = vec![1usize; items.len()];
+        let mut too_deep = vec![false; items.len()];
+        for &i in &order {
             if in_cycle[i] {
+                continue;
+            }
+            let deepest = deps[i]
+                .iter()
+                .filter(|&&(d, _)| !in_cycle[d])
+                .max_by_key(|&&(d, _)| depth[d]);
+            if let Some(&(d, span)) = deepest {
+                depth[i] = depth[d] + 1;
+                too_deep[i] = depth[i] > MAX_COMPOSITE_DEPTH;
+                // Report the first level that crosses the limit, not every caller above it.
+                if too_deep[i] && !too_deep[d] {
+                    self.error(
+                        Diagnostic::error(
+                            "E0602",
+                            format!(
+                                "composite `{}` is nested more than {MAX_COMPOSITE_DEPTH} levels deep",
+                                items[i].name.name
+                            ),
+                            span,
+                        )
+                        .with_label(format!(
+                            "`{}` is already {} levels deep",
+                            items[d].name.name, depth[d]
+                        ))
+                        .with_help("flatten some levels: call the objectives directly in a loop"),
+                    );
+                }
+            }
+        }
+        for i in order {
+            if in_cycle[i] || too_deep[i] {
                 continue;
             }
             let checked = self.composite(items[i]);

@@ -36,6 +36,10 @@ use std::sync::Arc;
 /// The default memory limit: 8 GiB.
 pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 8 << 30;
 
+/// The deepest nesting of composites (a composite whose boxes are all objectives has depth
+/// 1); deeper files are refused with E0602, so later stages may recurse on the nesting.
+pub const MAX_COMPOSITE_DEPTH: usize = 256;
+
 /// The most errors reported for one file; more are summarised in one last diagnostic.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 
@@ -236,7 +240,8 @@ pub fn summary(program: &Program) -> String {
             crate::name::counted(scalars, "decision variable")
         );
     }
-    for (id, c) in program.composites.iter().enumerate() {
+    let decision_variables = program.decision_variables_of_all();
+    for (c, variables) in program.composites.iter().zip(decision_variables) {
         let outer: Vec<String> = c
             .outer_ports
             .iter()
@@ -249,10 +254,7 @@ pub fn summary(program: &Program) -> String {
             outer.join(", "),
             crate::name::counted(c.boxes.len(), "box"),
             crate::name::counted(c.junctions.len(), "junction"),
-            crate::name::counted(
-                program.decision_variables(program::CompositeId(id as u32)) as usize,
-                "decision variable"
-            )
+            crate::name::counted(variables as usize, "decision variable")
         );
     }
     for s in &program.solves {

@@ -47,6 +47,15 @@ impl Program {
         self.decision_variables_memo(composite, &mut memo)
     }
 
+    /// [`Program::decision_variables`] of every composite, in order, in one pass (each
+    /// composite counted once, so a deep or wide nesting costs linear time).
+    pub fn decision_variables_of_all(&self) -> Vec<u64> {
+        let mut memo = vec![None; self.composites.len()];
+        (0..self.composites.len())
+            .map(|c| self.decision_variables_memo(CompositeId(c as u32), &mut memo))
+            .collect()
+    }
+
     fn decision_variables_memo(&self, composite: CompositeId, memo: &mut Vec<Option<u64>>) -> u64 {
         if let Some(total) = memo[composite.0 as usize] {
             return total;

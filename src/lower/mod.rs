@@ -287,12 +287,13 @@ fn flatten(
     flat: &mut Flat,
 ) -> Result<(), Box<Diagnostic>> {
     let comp = &program.composites[composite.0 as usize];
-    if depth > 256 {
+    if depth > crate::check::MAX_COMPOSITE_DEPTH {
         return Err(Box::new(lowering_error(
-            "E0701",
+            "E0602",
             format!(
-                "composite `{}` is nested more than 256 levels deep",
-                comp.name
+                "composite `{}` is nested more than {} levels deep",
+                comp.name,
+                crate::check::MAX_COMPOSITE_DEPTH
             ),
             comp.span,
         )));

@@ -748,8 +748,11 @@ impl Builder<'_> {
         let span = self.span(&pair);
         match pair.as_rule() {
             Rule::expr | Rule::product => {
+                let additive = pair.as_rule() == Rule::expr;
                 let mut i = pair.into_inner();
-                let (mut acc, mut depth) = self.expr_depth(i.next().expect("grammar: operand"));
+                let (first, mut depth) = self.expr_depth(i.next().expect("grammar: operand"));
+                let mut operand_depth = depth;
+                let mut rest: Vec<(BinaryOp, Expr)> = Vec::new();
                 while let Some(op) = i.next() {
                     let op = match op.as_str() {
                         "+" => BinaryOp::Add,
@@ -759,17 +762,31 @@ impl Builder<'_> {
                         _ => BinaryOp::MatMul,
                     };
                     let (rhs, d) = self.expr_depth(i.next().expect("grammar: operand"));
+                    // The depth of the left fold `((first op r1) op r2) ...`.
                     depth = depth.max(d) + 1;
-                    let s = acc.span.join(rhs.span);
-                    if depth > MAX_EXPR_DEPTH {
+                    operand_depth = operand_depth.max(d);
+                    if depth > MAX_EXPR_DEPTH && !additive {
                         return self.placeholder(span);
                     }
-                    acc = Expr {
-                        kind: ExprKind::Binary(op, Box::new(acc), Box::new(rhs)),
-                        span: s,
-                    };
+                    rest.push((op, rhs));
                 }
-                (acc, depth)
+                if depth <= MAX_EXPR_DEPTH {
+                    let acc = rest.into_iter().fold(first, |acc, (op, rhs)| {
+                        let s = acc.span.join(rhs.span);
+                        Expr {
+                            kind: ExprKind::Binary(op, Box::new(acc), Box::new(rhs)),
+                            span: s,
+                        }
+                    });
+                    return (acc, depth);
+                }
+                // A sum too long to fold from the left (which every shorter sum keeps, bit
+                // for bit) is added pairwise: a balanced tree of depth log2(terms).
+                let depth = operand_depth + balanced_depth(rest.len() + 1);
+                if depth > MAX_EXPR_DEPTH {
+                    return self.placeholder(span);
+                }
+                (balanced_sum(first, rest), depth)
             }
             Rule::unary => {
                 let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
@@ -950,6 +967,46 @@ impl Builder<'_> {
                 )
             }
         }
+    }
+}
+
+/// The depth of a balanced binary tree over `terms` leaves (0 for one leaf).
+fn balanced_depth(terms: usize) -> u32 {
+    usize::BITS - (terms.max(1) - 1).leading_zeros()
+}
+
+/// `first op1 t1 op2 t2 ...` (each op `+` or `-`) as a balanced tree: the terms split in
+/// halves, and a right half that starts with `-` is subtracted with its signs flipped
+/// (`a - b - c + d` = `(a - b) - (c - d)`), so every term is added or subtracted once.
+fn balanced_sum(first: Expr, rest: Vec<(BinaryOp, Expr)>) -> Expr {
+    let mut terms: Vec<(bool, Expr)> = Vec::with_capacity(rest.len() + 1);
+    terms.push((false, first));
+    terms.extend(rest.into_iter().map(|(op, e)| (op == BinaryOp::Sub, e)));
+    balanced_terms(terms)
+}
+
+/// `terms` as a balanced tree: each term is `(negated, expr)`, the first one's sign is
+/// taken as `+` (the caller has absorbed it).
+fn balanced_terms(mut terms: Vec<(bool, Expr)>) -> Expr {
+    if terms.len() == 1 {
+        return terms.pop().expect("one term").1;
+    }
+    let right = terms.split_off(terms.len() / 2);
+    let subtract = right[0].0;
+    let right: Vec<(bool, Expr)> = right
+        .into_iter()
+        .map(|(negated, e)| (negated != subtract, e))
+        .collect();
+    let (left, right) = (balanced_terms(terms), balanced_terms(right));
+    let span = left.span.join(right.span);
+    let op = if subtract {
+        BinaryOp::Sub
+    } else {
+        BinaryOp::Add
+    };
+    Expr {
+        kind: ExprKind::Binary(op, Box::new(left), Box::new(right)),
+        span,
     }
 }
 
