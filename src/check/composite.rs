@@ -10,6 +10,7 @@ use super::program::{
     BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, Junction, JunctionId, Junctions,
     ObjectiveId,
 };
+use super::estimate::{Cost, MAX_LOOP_ITERATIONS};
 use super::{Checker, GlobalKind, MAX_COMPOSITE_DEPTH};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::name::IndexedName;
@@ -79,12 +80,12 @@ enum DataPlan<'a> {
 }
 
 /// A box statement resolved once, unrolled many times.
-struct BoxPlan<'a> {
+pub(super) struct BoxPlan<'a> {
     stmt: &'a ast::BoxStmt,
-    callee: Callee,
+    pub(super) callee: Callee,
     callee_name: &'a str,
     port_names: Vec<String>,
-    port_shapes: Vec<Shape>,
+    pub(super) port_shapes: Vec<Shape>,
     param_shapes: Vec<Shape>,
     refs: Vec<RefPlan<'a>>,
     data: Vec<DataPlan<'a>>,
@@ -93,7 +94,15 @@ struct BoxPlan<'a> {
     plain_label: bool,
 }
 
-enum Plan<'a> {
+impl BoxPlan<'_> {
+    /// Whether the call's data arguments change with a loop variable (a data family
+    /// member), so that each iteration is a box type of its own.
+    pub(super) fn data_varies(&self) -> bool {
+        self.data.iter().any(|d| matches!(d, DataPlan::Member { .. }))
+    }
+}
+
+pub(super) enum Plan<'a> {
     Call(BoxPlan<'a>),
     For {
         var: &'a str,
@@ -142,6 +151,7 @@ impl Checker<'_> {
         }
         self.composites = vec![None; items.len()];
         self.composite_scalars = vec![0; items.len()];
+        self.composite_costs = vec![Default::default(); items.len()];
         // Dependencies: composites called as boxes.
         let deps: Vec<Vec<(usize, Span)>> = items
             .iter()
@@ -299,24 +309,25 @@ impl Checker<'_> {
         // Resolve each statement once; count callee uses for labels and the estimate.
         let mut uses: HashMap<&str, u64> = HashMap::new();
         let plans = self.plan(&item.body, &mut w, &mut uses, &[]);
-        let (boxes, ports, scalars) = self.estimate(&plans, &[]);
-        let junction_size = std::mem::size_of::<Junction>() as u128 + 48;
-        let box_size = std::mem::size_of::<BoxCall>() as u128 + 8;
-        let bytes = boxes as u128 * box_size
-            + ports as u128 * (4 + 4 + junction_size)
-            + scalars as u128 * 8;
+        let Some(cost) = self.estimate_cost(&plans, &[]) else {
+            self.loop_limit_error(item, "loop bounds that depend on outer loop variables need more than 10^7 evaluations to estimate");
+            return None;
+        };
+        // Junctions are counted once unrolled; the boxes' own variables are a lower bound
+        // on the decision variables, enough to refuse before unrolling anything huge.
+        let bytes = cost.bytes(cost.private_scalars);
         if bytes > self.options.memory_limit_bytes as u128 {
-            self.memory_error(
-                item.name.span,
-                &format!(
-                    "composite `{}` ({boxes} boxes, {ports} ports, {scalars} scalar variables)",
-                    item.name.name
-                ),
-                bytes as f64,
+            self.composite_memory_error(item, &cost, None, bytes);
+            return None;
+        }
+        if cost.iterations > MAX_LOOP_ITERATIONS {
+            self.loop_limit_error(
+                item,
+                &format!("its loops would run {} iterations", cost.iterations),
             );
             return None;
         }
-        w.box_junctions.reserve(ports as usize);
+        w.box_junctions.reserve(cost.port_scalars.min(u32::MAX as u64) as usize);
         let mut env: Vec<(&str, i64)> = Vec::new();
         self.unroll(&plans, &mut w, &uses, &mut env);
         // Outer ports.
@@ -380,8 +391,14 @@ impl Checker<'_> {
                 .iter()
                 .map(|b| self.private_scalars(b.callee))
                 .sum::<u64>();
+        let bytes = cost.bytes(scalars_total) + self.data_bytes();
+        if bytes > self.options.memory_limit_bytes as u128 {
+            self.composite_memory_error(item, &cost, Some(scalars_total), bytes);
+            return None;
+        }
         if let Some(&i) = self.composite_names.get(&item.name.name) {
             self.composite_scalars[i] = scalars_total;
+            self.composite_costs[i] = cost;
         }
         Some(Composite {
             name: item.name.name.clone(),
@@ -391,6 +408,7 @@ impl Checker<'_> {
             boxes: w.boxes,
             box_junctions: w.box_junctions,
             box_data_args: w.box_data_args,
+            memory_estimate_bytes: bytes.min(u64::MAX as u128) as u64,
         })
     }
 
@@ -427,51 +445,46 @@ impl Checker<'_> {
         }
     }
 
-    /// Upper bound of (boxes, ports, scalar variables) of a plan, without unrolling.
-    fn estimate(&mut self, plans: &[Plan], env: &LoopEnv) -> (u64, u64, u64) {
-        let mut total = (0u64, 0u64, 0u64);
-        for plan in plans {
-            let add = match plan {
-                Plan::Call(b) => {
-                    let ports: u64 = b.port_shapes.len() as u64;
-                    let scalars: u64 = b.port_shapes.iter().map(|s| s.len() as u64).sum::<u64>()
-                        + self.private_scalars(b.callee);
-                    (1, ports, scalars)
-                }
-                Plan::For { var, stmt, body } => {
-                    let start = self
-                        .const_int(&stmt.range.start, env, "a loop bound")
-                        .unwrap_or(0);
-                    let end = self
-                        .const_int(&stmt.range.end, env, "a loop bound")
-                        .unwrap_or(0);
-                    let trips = end.saturating_sub(start).max(0) as u64;
-                    if trips == 0 {
-                        (0, 0, 0)
-                    } else {
-                        // Inner bounds may depend on the loop variable: take the larger of
-                        // the first and the last iteration.
-                        let mut inner_env = env.to_vec();
-                        inner_env.push((var, start));
-                        let first = self.estimate(body, &inner_env);
-                        inner_env.last_mut().expect("pushed").1 = end - 1;
-                        let last = self.estimate(body, &inner_env);
-                        (
-                            first.0.max(last.0).saturating_mul(trips),
-                            first.1.max(last.1).saturating_mul(trips),
-                            first.2.max(last.2).saturating_mul(trips),
-                        )
-                    }
-                }
-                Plan::Skip => (0, 0, 0),
-            };
-            total = (
-                total.0.saturating_add(add.0),
-                total.1.saturating_add(add.1),
-                total.2.saturating_add(add.2),
-            );
-        }
-        total
+    /// Reports a composite whose loops are too many or too irregular to run (E0603).
+    fn loop_limit_error(&mut self, item: &ast::CompositeItem, why: &str) {
+        self.error(
+            Diagnostic::error(
+                "E0603",
+                format!(
+                    "composite `{}` is refused: {why}, more than the limit of {MAX_LOOP_ITERATIONS}",
+                    item.name.name
+                ),
+                item.name.span,
+            )
+            .with_label("too many loop iterations")
+            .with_help("make the loops smaller; empty iterations count too"),
+        );
+    }
+
+    /// Reports a composite whose run would need more memory than the limit (E0601).
+    fn composite_memory_error(
+        &mut self,
+        item: &ast::CompositeItem,
+        cost: &Cost,
+        variables: Option<u64>,
+        bytes: u128,
+    ) {
+        let variables = variables
+            .map(|v| format!(", {v} scalar variables"))
+            .unwrap_or_default();
+        self.memory_error(
+            item.name.span,
+            &format!(
+                "composite `{}` ({} boxes, {} port coordinates{variables}, flattened)",
+                item.name.name, cost.boxes, cost.port_scalars
+            ),
+            bytes as f64,
+        );
+    }
+
+    /// Bytes of every data item loaded so far (8 per number).
+    fn data_bytes(&self) -> u128 {
+        self.data.iter().map(|d| d.value.values.len() as u128 * 8).sum()
     }
 
     fn plan<'a>(

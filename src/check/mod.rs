@@ -18,6 +18,7 @@
 mod composite;
 mod consts;
 mod data;
+pub mod estimate;
 mod objective;
 pub mod program;
 mod solve;
@@ -249,12 +250,13 @@ pub fn summary(program: &Program) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  composite {}({}): {}, {}, {}",
+            "  composite {}({}): {}, {}, {}, about {} to run",
             c.name,
             outer.join(", "),
             crate::name::counted(c.boxes.len(), "box"),
             crate::name::counted(c.junctions.len(), "junction"),
-            crate::name::counted(variables as usize, "decision variable")
+            crate::name::counted(variables as usize, "decision variable"),
+            human_bytes(c.memory_estimate_bytes as f64)
         );
     }
     for s in &program.solves {
@@ -333,6 +335,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) composite_names: HashMap<String, usize>,
     /// Scalar decision variables of each checked composite (for nesting and the memory estimate).
     pub(crate) composite_scalars: Vec<u64>,
+    /// Flattened cost of each composite checked so far (for the memory estimate).
+    pub(crate) composite_costs: Vec<estimate::Cost>,
     pub(crate) errors_seen: std::collections::HashSet<(&'static str, usize)>,
 }
 
@@ -353,6 +357,7 @@ impl<'a> Checker<'a> {
             composites: Vec::new(),
             composite_names: HashMap::new(),
             composite_scalars: Vec::new(),
+            composite_costs: Vec::new(),
             errors_seen: Default::default(),
         }
     }

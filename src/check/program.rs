@@ -209,6 +209,38 @@ pub struct Objective {
     pub body: Expr,
 }
 
+impl Objective {
+    /// The numbers one evaluation of this objective keeps: every node of its expressions
+    /// (body and lets) at its shape's length, plus its ports, variables and data. The
+    /// memory estimate charges a box type's workspace (value and adjoint per node) by it.
+    pub fn workspace_elements(&self) -> u64 {
+        let mut total: u64 = self
+            .ports
+            .iter()
+            .chain(&self.vars)
+            .map(|v| v.shape.len() as u64)
+            .chain(self.data_params.iter().map(|d| d.shape.len() as u64))
+            .sum();
+        let mut stack: Vec<&Expr> = std::iter::once(&self.body)
+            .chain(self.lets.iter().map(|l| &l.expr))
+            .collect();
+        while let Some(e) = stack.pop() {
+            total = total.saturating_add(e.shape.len() as u64);
+            match &e.kind {
+                ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Index(a, _) => stack.push(a),
+                ExprKind::Binary(_, a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                ExprKind::Call(_, args) | ExprKind::Vector(args) => stack.extend(args),
+                ExprKind::Matrix(rows) => stack.extend(rows.iter().flatten()),
+                _ => {}
+            }
+        }
+        total
+    }
+}
+
 /// A typed expression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
@@ -641,6 +673,9 @@ pub struct Composite {
     pub box_junctions: Vec<JunctionId>,
     /// The data arguments of each box, flat; see [`BoxCall::data_args`].
     pub box_data_args: Vec<DataArg>,
+    /// What running this composite is estimated to take, in bytes (nested composites
+    /// flattened; see `check::estimate` and docs/cli.md, "Limits").
+    pub memory_estimate_bytes: u64,
 }
 
 impl Composite {

@@ -609,6 +609,8 @@ impl RunReport<'_> {
             "variables": self.problem.variable_count(),
             "boxes": self.problem.diagram.box_count(),
             "box_types": self.problem.box_types.len(),
+            "memory_estimate_bytes": self.problem.memory_estimate_bytes,
+            "peak_memory_bytes": peak_memory_bytes(),
         });
         if let Some(bytes) = self.bytes_per_step {
             object["ranks"] = json!(self.ranks);
@@ -673,6 +675,14 @@ impl RunReport<'_> {
         out.push_str(&values_text(self.variables, &self.state.values, 8));
         out
     }
+}
+
+/// The process's peak resident memory so far (Linux `VmHWM`), or `None` where unknown.
+fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn finite_or_null(value: f64) -> Value {

@@ -76,6 +76,8 @@ pub struct Problem {
     pub composite: Composite<CompiledBox>,
     /// The initial point (defaults, `var` and `where` initial values, solve-block `init`s).
     pub initial_values: Vec<f64>,
+    /// The checker's estimate of the bytes a run of this composite takes.
+    pub memory_estimate_bytes: u64,
 }
 
 /// A named piece of the composite's state, for output: a junction of the flat diagram, or
@@ -485,6 +487,7 @@ pub fn lower(
         box_type_of,
         composite: composite_objective,
         initial_values: Vec::new(),
+        memory_estimate_bytes: comp.memory_estimate_bytes,
     };
     problem.initial_values = init::initial_values(program, &problem, seed)?;
     Ok(problem)
