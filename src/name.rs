@@ -38,10 +38,38 @@ impl IndexedName {
     }
 }
 
+impl IndexedName {
+    /// A name with any number of indices: `f`, `f[3]`, or `f[1, 2, 3]` for a box in nested
+    /// loops. The indices before the last are kept in the base (`f[1, 2]`, which no
+    /// identifier can spell), so the name stays one base and one index and a loop's members
+    /// still form runs.
+    ///
+    /// ```
+    /// use catopt::name::IndexedName;
+    /// assert_eq!(IndexedName::with_indices("f", &[1, 2, 3]).to_string(), "f[1, 2, 3]");
+    /// assert_eq!(IndexedName::with_indices("f", &[4]), IndexedName::member("f", 4));
+    /// assert_eq!(IndexedName::with_indices("f", &[]), IndexedName::plain("f"));
+    /// ```
+    pub fn with_indices(base: &str, indices: &[i64]) -> IndexedName {
+        match indices {
+            [] => IndexedName::plain(base),
+            [i] => IndexedName::member(base, *i),
+            [outer @ .., last] => {
+                let outer: Vec<String> = outer.iter().map(i64::to_string).collect();
+                IndexedName::member(format!("{base}[{}]", outer.join(", ")), *last)
+            }
+        }
+    }
+}
+
 impl fmt::Display for IndexedName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.index {
-            Some(i) => write!(f, "{}[{}]", self.base, i),
+            // A base that already carries outer indices (`f[1, 2]`): `f[1, 2, 3]`.
+            Some(i) => match self.base.strip_suffix(']') {
+                Some(open) => write!(f, "{open}, {i}]"),
+                None => write!(f, "{}[{}]", self.base, i),
+            },
             None => f.write_str(&self.base),
         }
     }

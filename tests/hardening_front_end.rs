@@ -121,13 +121,22 @@ fn codes_with_limit(text: &str, limit: u64) -> Vec<&'static str> {
 #[test]
 fn nested_composites_are_estimated_flattened() {
     // Each level calls the previous twice: 2^59 boxes grew at 250 MB/s with no E0601.
-    let mut text = String::from("objective f(x: real) { minimize x^2; }\ncomposite c0(x) { f(x); f(x); }\n");
+    let mut text =
+        String::from("objective f(x: real) { minimize x^2; }\ncomposite c0(x) { f(x); f(x); }\n");
     for i in 1..60 {
-        text.push_str(&format!("composite c{i}(x) {{ c{p}(x); c{p}(x); }}\n", p = i - 1));
+        text.push_str(&format!(
+            "composite c{i}(x) {{ c{p}(x); c{p}(x); }}\n",
+            p = i - 1
+        ));
     }
     let outcome = check(&text);
     let codes: Vec<_> = outcome.report.diagnostics.iter().map(|d| d.code).collect();
-    assert_eq!(codes.first(), Some(&"E0601"), "{}", outcome.report.to_plain_string());
+    assert_eq!(
+        codes.first(),
+        Some(&"E0601"),
+        "{}",
+        outcome.report.to_plain_string()
+    );
     assert!(outcome.report.diagnostics[0].message.contains("boxes"));
 }
 
@@ -167,5 +176,114 @@ fn the_estimate_charges_measured_bytes_per_variable() {
     let program = check(&text(10_000_000)).program.expect("1e7 checks");
     let per_variable = program.composites[0].memory_estimate_bytes as f64 / 1e7;
     // Measured peak: 87 bytes per variable (docs/cli.md, "Limits").
-    assert!((87.0..=87.0 * 2.0).contains(&per_variable), "{per_variable} bytes per variable");
+    assert!(
+        (87.0..=87.0 * 2.0).contains(&per_variable),
+        "{per_variable} bytes per variable"
+    );
+}
+
+fn labels(text: &str) -> Vec<String> {
+    let outcome = check(text);
+    let program = outcome
+        .program
+        .unwrap_or_else(|| panic!("{}", outcome.report.to_plain_string()));
+    let composite = program.composites.last().expect("a composite");
+    composite
+        .boxes
+        .iter()
+        .map(|b| b.label.to_string())
+        .collect()
+}
+
+#[test]
+fn boxes_in_nested_loops_are_labelled_with_every_loop_index() {
+    // Nested loops repeated `f[0]`: JSON kept half of the private variables and `init
+    // g[0].v` set one of two boxes.
+    let text = "objective g(x: real) { var v: real; minimize (x - v)^2 + v^2; }\n\
+        composite c() { for i in 0..2 { for j in 0..3 { g(x[i * 3 + j]); } } }\n";
+    assert_eq!(
+        labels(text),
+        ["g[0, 0]", "g[0, 1]", "g[0, 2]", "g[1, 0]", "g[1, 1]", "g[1, 2]"]
+    );
+    // A single loop keeps the v0 labels.
+    let single =
+        "objective g(x: real) { minimize x^2; }\ncomposite c() { for i in 0..3 { g(x[i]); } }\n";
+    assert_eq!(labels(single), ["g[0]", "g[1]", "g[2]"]);
+}
+
+#[test]
+fn labels_may_carry_their_own_indices() {
+    let text = "objective g(x: real) { minimize x^2; }\n\
+        composite c() { for i in 0..2 { for j in 0..2 { cell[j, i]: g(x[i * 2 + j]); } } }\n";
+    assert_eq!(
+        labels(text),
+        ["cell[0, 0]", "cell[1, 0]", "cell[0, 1]", "cell[1, 1]"]
+    );
+}
+
+#[test]
+fn init_addresses_one_box_of_a_nested_loop() {
+    let text = "objective g(x: real) { var v: real; minimize (x - v)^2 + v^2; }\n\
+        composite c() { for i in 0..2 { for j in 0..2 { g(x[i * 2 + j]); } } }\n\
+        solve c { method = gd(lr = 0.1); steps = 1; init g[1, 0].v = 7; }\n";
+    let (_, problem) = lower_text(text, None).expect("lowers");
+    let set: Vec<String> = problem
+        .all_variables()
+        .iter()
+        .filter(|v| problem.initial_values[v.coordinates()[0]] == 7.0)
+        .map(|v| v.name().to_string())
+        .collect();
+    assert_eq!(set, ["g[1, 0].v"]);
+}
+
+#[test]
+fn two_boxes_with_the_same_label_are_an_error() {
+    // Two loops calling the same objective made `f[0]`, `f[1]` twice.
+    let text = "objective f(x: real) { minimize x^2; }\n\
+        composite c() { for i in 0..2 { f(x[i]); } for i in 0..2 { f(y[i]); } }\n";
+    let outcome = check(text);
+    let found: Vec<_> = outcome.report.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(found, ["E0411"], "{}", outcome.report.to_plain_string());
+    assert!(outcome.report.diagnostics[0].message.contains("`f[0]`"));
+    // An unlabeled box outside the loop is `f[0]` too.
+    let text = "objective f(x: real) { minimize x^2; }\n\
+        composite c() { f(a); for i in 0..2 { f(x[i]); } }\n";
+    assert_eq!(codes(text), ["E0411"]);
+    // Explicit label indices that collide.
+    let text = "objective f(x: real) { minimize x^2; }\n\
+        composite c() { for i in 0..4 { q[0 * i]: f(x[i]); } }\n";
+    assert_eq!(codes(text), ["E0411"]);
+    // Labelled apart, both loops are fine.
+    let text = "objective f(x: real) { minimize x^2; }\n\
+        composite c() { for i in 0..2 { f(x[i]); } for i in 0..2 { h: f(y[i]); } }\n";
+    assert_eq!(labels(text), ["f[0]", "f[1]", "h[0]", "h[1]"]);
+}
+
+#[test]
+fn a_junction_takes_one_index() {
+    let text = "objective f(x: real) { minimize x^2; }\ncomposite c() { f(x[1, 2]); }\n";
+    assert_eq!(codes(text), ["E0211"]);
+}
+
+#[test]
+fn many_warnings_never_fail_a_valid_file() {
+    // 101 unused `let`s failed the file with "too many diagnostics (0 errors)".
+    let lets: String = (0..150).map(|i| format!("let u{i} = x;\n")).collect();
+    let text =
+        format!("objective f(x: real) {{ {lets} minimize x^2; }}\ncomposite c() {{ f(x); }}\n");
+    let outcome = check(&text);
+    assert!(
+        outcome.program.is_some(),
+        "{}",
+        outcome.report.to_plain_string()
+    );
+    assert!(!outcome.report.has_errors());
+    let warnings: Vec<_> = outcome.report.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(warnings.len(), catopt::check::MAX_REPORTED_WARNINGS + 1);
+    assert_eq!(warnings.last(), Some(&"W0009"));
+    let last = &outcome.report.diagnostics.last().expect("W0009").message;
+    assert!(
+        last.contains("130 more warnings") && last.contains("150 in all"),
+        "{last}"
+    );
 }

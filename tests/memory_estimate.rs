@@ -18,7 +18,11 @@ fn estimate_and_peak(file: &Path) -> (f64, f64) {
             String::from_utf8_lossy(&output.stderr)
         )
     });
-    let number = |key: &str| json[key].as_f64().unwrap_or_else(|| panic!("{key} in {json}"));
+    let number = |key: &str| {
+        json[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} in {json}"))
+    };
     (number("memory_estimate_bytes"), number("peak_memory_bytes"))
 }
 

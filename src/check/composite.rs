@@ -6,11 +6,11 @@
 //! resolved once (callee, port shapes, plain junctions) before the loop runs.
 
 use super::consts::LoopEnv;
+use super::estimate::{Cost, MAX_LOOP_ITERATIONS};
 use super::program::{
     BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, Junction, JunctionId, Junctions,
     ObjectiveId,
 };
-use super::estimate::{Cost, MAX_LOOP_ITERATIONS};
 use super::{Checker, GlobalKind, MAX_COMPOSITE_DEPTH};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::name::IndexedName;
@@ -98,7 +98,9 @@ impl BoxPlan<'_> {
     /// Whether the call's data arguments change with a loop variable (a data family
     /// member), so that each iteration is a box type of its own.
     pub(super) fn data_varies(&self) -> bool {
-        self.data.iter().any(|d| matches!(d, DataPlan::Member { .. }))
+        self.data
+            .iter()
+            .any(|d| matches!(d, DataPlan::Member { .. }))
     }
 }
 
@@ -128,6 +130,14 @@ struct Wiring {
     counters: HashMap<String, i64>,
     /// Non-loop labels already used, for duplicate detection.
     labels: HashMap<String, Span>,
+    /// How many statements make boxes with each label base: a base made by one statement
+    /// without label indices cannot repeat (its loop labels carry every loop index).
+    label_statements: HashMap<Arc<str>, u32>,
+    /// Labels of the boxes whose base more than one statement makes, with their statement.
+    made_labels: HashMap<IndexedName, Span>,
+    /// The last multi-index label base made (`f[1, 2]` for label `f`, outer indices 1, 2),
+    /// reused while a loop's inner iterations share it.
+    label_prefix: Option<(Arc<str>, Vec<i64>, Arc<str>)>,
 }
 
 impl Checker<'_> {
@@ -277,6 +287,9 @@ impl Checker<'_> {
             box_data_args: Vec::new(),
             counters: HashMap::new(),
             labels: HashMap::new(),
+            label_statements: HashMap::new(),
+            made_labels: HashMap::new(),
+            label_prefix: None,
         };
         for decl in &item.where_decls {
             let shape = self.shape(&decl.ty);
@@ -327,12 +340,16 @@ impl Checker<'_> {
             );
             return None;
         }
-        w.box_junctions.reserve(cost.port_scalars.min(u32::MAX as u64) as usize);
+        w.box_junctions
+            .reserve(cost.port_scalars.min(u32::MAX as u64) as usize);
         let mut env: Vec<(&str, i64)> = Vec::new();
         self.unroll(&plans, &mut w, &uses, &mut env);
         // Outer ports.
         let mut outer_ports = Vec::new();
         for port in &item.outer_ports {
+            if !self.one_index(port) {
+                continue;
+            }
             let id = match &port.index {
                 None => Some(self.plain_junction(&mut w, &port.name)),
                 Some(index) => {
@@ -484,7 +501,10 @@ impl Checker<'_> {
 
     /// Bytes of every data item loaded so far (8 per number).
     fn data_bytes(&self) -> u128 {
-        self.data.iter().map(|d| d.value.values.len() as u128 * 8).sum()
+        self.data
+            .iter()
+            .map(|d| d.value.values.len() as u128 * 8)
+            .sum()
     }
 
     fn plan<'a>(
@@ -637,6 +657,10 @@ impl Checker<'_> {
         }
         let mut refs = Vec::with_capacity(stmt.junctions.len());
         for r in &stmt.junctions {
+            if !self.one_index(r) {
+                refs.push(RefPlan::Failed);
+                continue;
+            }
             refs.push(match &r.index {
                 None => RefPlan::Plain(self.plain_junction(w, &r.name)),
                 Some(index) => match self.family(w, &r.name) {
@@ -670,6 +694,7 @@ impl Checker<'_> {
             }
             None => (Arc::<str>::from(name.as_str()), false),
         };
+        *w.label_statements.entry(label_base.clone()).or_insert(0) += 1;
         Some(BoxPlan {
             stmt,
             callee,
@@ -756,6 +781,28 @@ impl Checker<'_> {
             ),
         );
         DataPlan::Failed
+    }
+
+    /// Whether a junction reference has at most one index (junction families are
+    /// one-dimensional); reports E0211 otherwise.
+    fn one_index(&mut self, r: &ast::JunctionRef) -> bool {
+        if r.more_indices.is_empty() {
+            return true;
+        }
+        self.error(
+            Diagnostic::error(
+                "E0211",
+                format!(
+                    "junction `{}` is given {} indices; a junction family member takes one",
+                    r.name.name,
+                    r.more_indices.len() + 1
+                ),
+                r.span,
+            )
+            .with_label("too many indices")
+            .with_help("index a junction family with one integer (`x[i * n + j]`); several indices name boxes, in labels and `init` targets"),
+        );
+        false
     }
 
     fn plain_junction(&mut self, w: &mut Wiring, name: &ast::Ident) -> JunctionId {
@@ -980,7 +1027,11 @@ impl Checker<'_> {
             w.box_data_args.truncate(data_start as usize);
             return;
         }
-        let label = self.label(b, w, uses, env);
+        let Some(label) = self.label(b, w, uses, env) else {
+            w.box_junctions.truncate(junctions_start as usize);
+            w.box_data_args.truncate(data_start as usize);
+            return;
+        };
         w.boxes.push(BoxCall {
             label,
             callee: b.callee,
@@ -990,26 +1041,80 @@ impl Checker<'_> {
         });
     }
 
-    /// The box label of LANGUAGE.md: given; else the callee's name if it is used once in
-    /// the composite; else `name[k]`; a box in a loop is `name[i]` (innermost loop index).
+    /// The box label of LANGUAGE.md: given (with its indices, `cell[i, j]:`); else in loops
+    /// the label or callee name with every enclosing loop's index, outermost first (`f[i]`,
+    /// `f[i, j]`); else the callee's name if it is used once in the composite; else
+    /// `name[k]`. `None` (reported) for a label index that is not a constant or a label
+    /// another box already has (E0411).
     fn label(
         &mut self,
         b: &BoxPlan,
         w: &mut Wiring,
         uses: &HashMap<&str, u64>,
         env: &LoopEnv,
-    ) -> IndexedName {
-        if let Some(&(_, i)) = env.last() {
-            return IndexedName::member(b.label_base.clone(), i);
+    ) -> Option<IndexedName> {
+        let explicit = !b.stmt.label_indices.is_empty();
+        let label = if explicit {
+            let mut indices = Vec::with_capacity(b.stmt.label_indices.len());
+            for index in &b.stmt.label_indices {
+                indices.push(self.const_int(index, env, "a label index")?);
+            }
+            indexed_label(w, &b.label_base, &indices)
+        } else if !env.is_empty() {
+            let indices: Vec<i64> = env.iter().map(|&(_, i)| i).collect();
+            indexed_label(w, &b.label_base, &indices)
+        } else if b.plain_label || uses.get(b.callee_name).copied().unwrap_or(0) <= 1 {
+            IndexedName::plain(b.label_base.clone())
+        } else {
+            let counter = w.counters.entry(b.callee_name.to_string()).or_insert(0);
+            let k = *counter;
+            *counter += 1;
+            IndexedName::member(b.label_base.clone(), k)
+        };
+        // Plain given labels outside loops were checked when planned; a base that only one
+        // statement makes, from its loop indices, cannot repeat.
+        let given_plain = b.plain_label && env.is_empty() && !explicit;
+        let shared = w.label_statements.get(&b.label_base).copied().unwrap_or(0) > 1;
+        if !given_plain && (explicit || shared) {
+            if let Some(&first) = w.made_labels.get(&label) {
+                self.error(
+                    Diagnostic::error(
+                        "E0411",
+                        format!("duplicate box label `{label}`"),
+                        b.stmt.span,
+                    )
+                    .with_label("makes a box labelled like another")
+                    .with_secondary(first, "the first box with this label")
+                    .with_help(format!(
+                        "give one of the boxes a label of its own (`other: {}(...)`) or label indices that differ (`{}[i, j]: ...`)",
+                        b.callee_name, b.label_base
+                    )),
+                );
+                return None;
+            }
+            w.made_labels.insert(label.clone(), b.stmt.span);
         }
-        if b.plain_label || uses.get(b.callee_name).copied().unwrap_or(0) <= 1 {
-            return IndexedName::plain(b.label_base.clone());
-        }
-        let counter = w.counters.entry(b.callee_name.to_string()).or_insert(0);
-        let k = *counter;
-        *counter += 1;
-        IndexedName::member(b.label_base.clone(), k)
+        Some(label)
     }
+}
+
+/// `base[indices...]`, sharing the outer part's string with the previous label made when
+/// the outer indices are the same (a nested loop's inner iterations).
+fn indexed_label(w: &mut Wiring, base: &Arc<str>, indices: &[i64]) -> IndexedName {
+    let Some((&last, outer)) = indices.split_last() else {
+        return IndexedName::plain(base.clone());
+    };
+    if outer.is_empty() {
+        return IndexedName::member(base.clone(), last);
+    }
+    if let Some((cached_base, cached_outer, prefix)) = &w.label_prefix {
+        if cached_base == base && cached_outer == outer {
+            return IndexedName::member(prefix.clone(), last);
+        }
+    }
+    let name = IndexedName::with_indices(base, indices);
+    w.label_prefix = Some((base.clone(), outer.to_vec(), name.base.clone()));
+    name
 }
 
 /// The junction of family member `i`, created on first use.

@@ -70,11 +70,8 @@ impl Cost {
             boxes: self.boxes.saturating_mul(times),
             port_scalars: self.port_scalars.saturating_mul(times),
             private_scalars: self.private_scalars.saturating_mul(times),
-            workspace: once.saturating_add(
-                self.workspace
-                    .saturating_sub(once)
-                    .saturating_mul(times),
-            ),
+            workspace: once
+                .saturating_add(self.workspace.saturating_sub(once).saturating_mul(times)),
             iterations: self.iterations.saturating_mul(times).saturating_add(times),
         }
     }
@@ -168,7 +165,9 @@ impl Checker<'_> {
                 Plan::Skip => continue,
             };
             total.cost = total.cost.add(counted.cost);
-            total.fixed_workspace = total.fixed_workspace.saturating_add(counted.fixed_workspace);
+            total.fixed_workspace = total
+                .fixed_workspace
+                .saturating_add(counted.fixed_workspace);
         }
         Some(total)
     }
@@ -187,9 +186,8 @@ impl Checker<'_> {
                 let cost = Cost {
                     boxes: 1,
                     port_scalars: port_shapes.iter().map(|s| s.len() as u64).sum(),
-                    private_scalars: objective.map_or(0, |o| {
-                        o.vars.iter().map(|v| v.shape.len() as u64).sum()
-                    }),
+                    private_scalars: objective
+                        .map_or(0, |o| o.vars.iter().map(|v| v.shape.len() as u64).sum()),
                     workspace: objective.map_or(0, |o| o.workspace_elements()),
                     iterations: 0,
                 };

@@ -44,6 +44,9 @@ pub const MAX_COMPOSITE_DEPTH: usize = 256;
 /// The most errors reported for one file; more are summarised in one last diagnostic.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 
+/// The most warnings reported for one file; more are summarised in one last warning (W0009).
+pub const MAX_REPORTED_WARNINGS: usize = 20;
+
 /// How to check a file.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
@@ -154,13 +157,42 @@ fn finish_report(source: Arc<SourceFile>, mut diagnostics: Vec<Diagnostic>) -> R
         }
     }
     diagnostics.sort_by_key(|d| d.primary.0.start);
+    // Errors and warnings are capped apart: warnings never fail a file, however many.
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    if diagnostics.len() > MAX_REPORTED_ERRORS {
-        diagnostics.truncate(MAX_REPORTED_ERRORS);
+    let warnings = diagnostics.len() - errors;
+    let (mut kept_errors, mut kept_warnings) = (0, 0);
+    diagnostics.retain(|d| {
+        let kept = if d.is_error() {
+            &mut kept_errors
+        } else {
+            &mut kept_warnings
+        };
+        let cap = if d.is_error() {
+            MAX_REPORTED_ERRORS
+        } else {
+            MAX_REPORTED_WARNINGS
+        };
+        *kept += 1;
+        *kept <= cap
+    });
+    if warnings > MAX_REPORTED_WARNINGS {
+        diagnostics.push(
+            Diagnostic::warning(
+                "W0009",
+                format!(
+                    "{} more warnings not shown ({warnings} in all)",
+                    warnings - MAX_REPORTED_WARNINGS
+                ),
+                Span::new(len, len),
+            )
+            .with_help("fix the warnings above, or silence unused names with a leading `_`"),
+        );
+    }
+    if errors > MAX_REPORTED_ERRORS {
         diagnostics.push(
             Diagnostic::error(
                 "E0009",
-                format!("too many diagnostics ({errors} errors); showing the first {MAX_REPORTED_ERRORS}"),
+                format!("too many errors ({errors}); showing the first {MAX_REPORTED_ERRORS}"),
                 Span::new(len, len),
             )
             .with_help("fix the errors above first"),

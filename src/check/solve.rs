@@ -3,6 +3,7 @@
 use super::program::{Composite, CompositeId, Init, InitTarget, InitValue, MethodSetting, Solve};
 use super::Checker;
 use crate::diagnostic::{Diagnostic, Span};
+use crate::name::IndexedName;
 use crate::shape::Shape;
 use crate::syntax::ast::{self, ValueKind};
 
@@ -324,6 +325,15 @@ impl Checker<'_> {
         })
     }
 
+    /// One segment of a dotted `init` target as a name: `left`, `f[3]` or `cell[1, 2]`.
+    fn init_segment(&mut self, segment: &ast::JunctionRef) -> Option<IndexedName> {
+        let mut indices = Vec::with_capacity(1 + segment.more_indices.len());
+        for index in segment.index.iter().chain(&segment.more_indices) {
+            indices.push(self.const_int(index, &[], "a box index")?);
+        }
+        Some(IndexedName::with_indices(&segment.name.name, &indices))
+    }
+
     fn init(
         &mut self,
         target: &[ast::JunctionRef],
@@ -334,7 +344,10 @@ impl Checker<'_> {
         let composite = composite?;
         let first = target.first()?;
         let mut shape: Option<Shape> = None;
-        let resolved = if target.len() == 1 {
+        let resolved = if target.len() == 1 && !first.more_indices.is_empty() {
+            // Several indices name a box, and a box is no init target by itself.
+            None
+        } else if target.len() == 1 {
             let name = first.name.name.as_str();
             match &first.index {
                 None => {
@@ -385,24 +398,12 @@ impl Checker<'_> {
                 }
             }
         } else {
-            let index = match &first.index {
-                Some(e) => Some(self.const_int(e, &[], "a box index")?),
-                None => None,
-            };
-            let label_exists = composite
-                .boxes
-                .iter()
-                .any(|b| b.label.index == index && *b.label.base == first.name.name);
+            let label = self.init_segment(first)?;
+            let label_exists = composite.boxes.iter().any(|b| b.label == label);
             if label_exists {
                 let mut path = Vec::with_capacity(target.len());
                 for seg in target {
-                    match &seg.index {
-                        None => path.push(seg.name.name.clone()),
-                        Some(e) => {
-                            let i = self.const_int(e, &[], "a box index")?;
-                            path.push(format!("{}[{i}]", seg.name.name));
-                        }
-                    }
+                    path.push(self.init_segment(seg)?.to_string());
                 }
                 Some(InitTarget::Private(path))
             } else {

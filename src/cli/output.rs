@@ -355,8 +355,8 @@ mod tests {
             objective f(a: real, b: real[2]) { var m: real[2, 2] = 0.5; minimize (a - 1)^2 + sumsq(m @ b); }
             composite c() where (w: real[2] = 0.3) {
                 for i in 0..12 { f(x[i], w); }
-                for i in 3..14 { f(y[i], w); }
-                f(z, w);
+                for i in 3..14 { again: f(y[i], w); }
+                last: f(z, w);
             }
             solve c { method = gd(lr = 0.1); init x = -1.5; }";
         let (_, problem) = lower_text(text, None).unwrap();

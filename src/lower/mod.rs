@@ -519,7 +519,7 @@ mod tests {
         composite top() where (b: real = 7) {
             pair(a, b);
             inner: pair(b, c);
-            for i in 0..3 { pair(p[i], p[i + 1]); }
+            for i in 0..3 { link: pair(p[i], p[i + 1]); }
         }";
 
     #[test]
@@ -544,7 +544,7 @@ mod tests {
                 "inner.y"
             ]
         );
-        assert_eq!(names[11], "pair[2].y");
+        assert_eq!(names[11], "link[2].y");
         // Then the private variables: box label (a path), then the variable.
         assert_eq!(names[12], "pair[0].f[0].v");
         assert_eq!(names.len(), 12 + problem.diagram.box_count());

@@ -814,7 +814,9 @@ mod tests {
                 });
             }
             if chain > 0 {
-                text.push_str(&format!("for i in 0..{chain} {{ f(z[i], z[i + 1]); }}\n"));
+                text.push_str(&format!(
+                    "for i in 0..{chain} {{ link: f(z[i], z[i + 1]); }}\n"
+                ));
             }
             text.push_str("}\nsolve c { method = gd(lr = 0.01); init z = 0.3; }\n");
             text

@@ -196,6 +196,9 @@ pub struct JunctionRef {
     pub name: Ident,
     /// The member index expression, for a family member.
     pub index: Option<Expr>,
+    /// Further indices after the first (`f[i, j]`): only box labels in `init` targets
+    /// take them; a junction reference with them is an error.
+    pub more_indices: Vec<Expr>,
     /// The whole reference.
     pub span: Span,
 }
@@ -227,6 +230,8 @@ pub enum CompositeStmt {
 pub struct BoxStmt {
     /// The optional label.
     pub label: Option<Ident>,
+    /// The label's index expressions (`cell[i, j]: ...`); empty for a bare label.
+    pub label_indices: Vec<Expr>,
     /// The objective or composite instantiated.
     pub callee: Ident,
     /// The junctions wired to the callee's ports, in order.

@@ -568,12 +568,17 @@ impl Builder<'_> {
             }
             Rule::box_stmt => {
                 let mut label = None;
+                let mut label_indices = Vec::new();
                 let mut callee = None;
                 let mut junctions = Vec::new();
                 let mut data_args = Vec::new();
                 for part in pair.into_inner() {
                     match part.as_rule() {
-                        Rule::box_label => label = Some(self.ident(part.into_inner().next()?)),
+                        Rule::box_label => {
+                            let mut inner = part.into_inner();
+                            label = Some(self.ident(inner.next()?));
+                            label_indices = inner.map(|p| self.expr(p)).collect();
+                        }
                         Rule::ident => callee = Some(self.ident(part)),
                         Rule::box_junctions => {
                             junctions = part.into_inner().map(|p| self.junction_ref(p)).collect()
@@ -586,6 +591,7 @@ impl Builder<'_> {
                 }
                 Some(CompositeStmt::Call(BoxStmt {
                     label,
+                    label_indices,
                     callee: callee?,
                     junctions,
                     data_args,
@@ -601,7 +607,13 @@ impl Builder<'_> {
         let mut i = pair.into_inner();
         let name = self.ident(i.next().expect("grammar: junction_ref starts with ident"));
         let index = i.next().map(|p| self.expr(p));
-        JunctionRef { name, index, span }
+        let more_indices = i.map(|p| self.expr(p)).collect();
+        JunctionRef {
+            name,
+            index,
+            more_indices,
+            span,
+        }
     }
 
     fn ty(&mut self, pair: Pair<Rule>) -> Type {
@@ -1097,9 +1109,12 @@ mod tests {
 
     #[test]
     fn long_chains_do_not_overflow() {
+        // A sum of any length is added pairwise (depth 17 here), a product is refused.
         let sum = vec!["x"; 100_000].join(" + ");
+        assert!(parse_text(&format!("objective f(x: real) {{ minimize {sum}; }}")).is_ok());
+        let product = vec!["x"; 100_000].join(" * ");
         let errors =
-            parse_text(&format!("objective f(x: real) {{ minimize {sum}; }}")).unwrap_err();
+            parse_text(&format!("objective f(x: real) {{ minimize {product}; }}")).unwrap_err();
         assert_eq!(errors[0].code, "E0005");
         let negs = "-".repeat(100_000);
         let errors = parse_text(&format!("const a = {negs}1;")).unwrap_err();
