@@ -138,6 +138,8 @@ struct Wiring {
     /// The last multi-index label base made (`f[1, 2]` for label `f`, outer indices 1, 2),
     /// reused while a loop's inner iterations share it.
     label_prefix: Option<(Arc<str>, Vec<i64>, Arc<str>)>,
+    /// Box statements (by their start) that failed in an earlier iteration.
+    failed_statements: std::collections::HashSet<usize>,
 }
 
 impl Checker<'_> {
@@ -290,6 +292,7 @@ impl Checker<'_> {
             label_statements: HashMap::new(),
             made_labels: HashMap::new(),
             label_prefix: None,
+            failed_statements: Default::default(),
         };
         for decl in &item.where_decls {
             let shape = self.shape(&decl.ty);
@@ -898,6 +901,11 @@ impl Checker<'_> {
         uses: &HashMap<&str, u64>,
         env: &LoopEnv,
     ) {
+        // A statement that failed once fails in every iteration with the same (already
+        // reported) diagnostics: unrolling it again would only cost time.
+        if w.failed_statements.contains(&b.stmt.span.start) {
+            return;
+        }
         let junctions_start = w.box_junctions.len() as u32;
         let data_start = w.box_data_args.len() as u32;
         let mut ok = true;
@@ -1025,11 +1033,13 @@ impl Checker<'_> {
         if !ok {
             w.box_junctions.truncate(junctions_start as usize);
             w.box_data_args.truncate(data_start as usize);
+            w.failed_statements.insert(b.stmt.span.start);
             return;
         }
         let Some(label) = self.label(b, w, uses, env) else {
             w.box_junctions.truncate(junctions_start as usize);
             w.box_data_args.truncate(data_start as usize);
+            w.failed_statements.insert(b.stmt.span.start);
             return;
         };
         w.boxes.push(BoxCall {
