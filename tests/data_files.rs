@@ -110,6 +110,12 @@ fn a_symlink_leading_out_of_the_root_is_refused() {
         let (code, out) = check(&file, &[]);
         assert_refused(code, &out, "error[E0311]");
     }
+    // A missing file behind such a link is refused the same way: whether files exist
+    // outside the root is not told.
+    let file = opt_file(&root, "data S = csv(\"up/no_such_file.csv\");");
+    let (code, out) = check(&file, &[]);
+    assert_refused(code, &out, "error[E0311]");
+    assert!(!out.contains("E0301"), "{out}");
     // A symlink that stays inside the root is fine.
     std::fs::write(root.join("real.csv"), "1,2\n").unwrap();
     std::os::unix::fs::symlink(root.join("real.csv"), root.join("inside.csv")).unwrap();

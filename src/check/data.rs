@@ -404,25 +404,40 @@ impl Checker<'_> {
             }
         }
         let full = root.join(written);
-        let canonical = std::fs::canonicalize(&full).map_err(|err| {
-            Box::new(
-                Diagnostic::error(
-                    "E0301",
-                    format!("cannot read data file `{path}`: {err}"),
-                    span,
-                )
-                .with_label(format!("looked for {}", full.display()))
-                .with_help("csv paths are relative to the data root: the directory of the .opt file, or --data-root"),
+        let canonical_root = std::fs::canonicalize(root);
+        let inside = |p: &Path| {
+            canonical_root
+                .as_ref()
+                .is_ok_and(|r| std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(r)))
+        };
+        let leads_out = || {
+            outside(
+                "leads out of the data root through a symbolic link",
+                "symbolic link out of the data root",
             )
-        })?;
-        if confined {
-            let inside = std::fs::canonicalize(root).is_ok_and(|r| canonical.starts_with(r));
-            if !inside {
-                return Err(outside(
-                    "leads out of the data root through a symbolic link",
-                    "symbolic link out of the data root",
+        };
+        let canonical = match std::fs::canonicalize(&full) {
+            Ok(canonical) => canonical,
+            Err(err) => {
+                // A missing file behind a link out of the root is refused like an existing
+                // one: whether files exist outside the root is not told.
+                let existing = full.ancestors().skip(1).find(|a| a.exists());
+                if confined && existing.is_some_and(|a| !inside(a)) {
+                    return Err(leads_out());
+                }
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "E0301",
+                        format!("cannot read data file `{path}`: {err}"),
+                        span,
+                    )
+                    .with_label(format!("looked for {}", full.display()))
+                    .with_help("csv paths are relative to the data root: the directory of the .opt file, or --data-root"),
                 ));
             }
+        };
+        if confined && !inside(&canonical) {
+            return Err(leads_out());
         }
         Ok(canonical)
     }
