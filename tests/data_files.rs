@@ -261,3 +261,24 @@ fn a_byte_order_mark_is_accepted_in_csv_and_opt_files() {
     assert!(plain.contains("p.opt:1:17: error[E0306]"), "{plain}");
     assert_eq!(plain, marked);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn reading_stops_at_the_size_limit_when_the_metadata_says_less() {
+    // /proc files are regular files of size 0 whatever they hold.
+    let (_outer, root) = layout("proc");
+    let file = opt_file(&root, "data S = csv(\"/proc/self/environ\");");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_catopt"));
+    command
+        .args(["check", "--plain", file.to_str().unwrap()])
+        .args(["--allow-any-path", "--max-data-bytes", "16"])
+        .env("CATOPT_TEST_SECRET", "hunter2");
+    let output = command.output().unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_refused(output.status.code().unwrap_or(-1), &out, "error[E0313]");
+    assert!(out.contains("more bytes than its size says"), "{out}");
+}

@@ -457,12 +457,17 @@ impl Checker<'_> {
     }
 
     /// A diagnostic for a data file over the size limit.
-    fn too_large(&self, path: &str, span: Span, size: &str) -> Diagnostic {
+    /// `size`: the file's size from its metadata, `None` when reading went past the limit.
+    fn too_large(&self, path: &str, span: Span, size: Option<u64>) -> Diagnostic {
         let max = self.options.max_data_bytes;
+        let has = match size {
+            Some(size) => format!("has {size} bytes"),
+            None => "holds more bytes than its size says".to_string(),
+        };
         Diagnostic::error(
             "E0313",
             format!(
-                "data file `{path}` has {size} bytes, more than the limit of {max} bytes ({})",
+                "data file `{path}` {has}, more than the limit of {max} bytes ({})",
                 human_bytes(max as f64)
             ),
             span,
@@ -505,7 +510,7 @@ impl Checker<'_> {
             return None;
         }
         if meta.len() > max {
-            self.error(self.too_large(path, span, &meta.len().to_string()));
+            self.error(self.too_large(path, span, Some(meta.len())));
             return None;
         }
         if !self.data_fits(path, span, meta.len()) {
@@ -525,7 +530,7 @@ impl Checker<'_> {
                 return None;
             }
             Ok(meta) if meta.len() > max => {
-                self.error(self.too_large(path, span, &meta.len().to_string()));
+                self.error(self.too_large(path, span, Some(meta.len())));
                 return None;
             }
             Ok(_) => {}
@@ -540,7 +545,7 @@ impl Checker<'_> {
             return None;
         }
         if bytes.len() as u64 > max {
-            self.error(self.too_large(path, span, &format!("more than {max}")));
+            self.error(self.too_large(path, span, None));
             return None;
         }
         // A file that grew (or whose size the system does not report, as in /proc).
