@@ -212,6 +212,10 @@ fn a_file_over_the_size_limit_is_refused_before_reading() {
     let (code, out) = check(&file, &["--max-data-bytes", "800"]);
     assert_eq!(code, 2);
     assert!(out.contains("E0304"), "{out}");
+    // The largest limit reads the whole file.
+    std::fs::write(root.join("big.csv"), "1,2\n").unwrap();
+    let (code, out) = check(&file, &["--max-data-bytes", &u64::MAX.to_string()]);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]

@@ -540,7 +540,10 @@ impl Checker<'_> {
             }
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-        if let Err(err) = (&mut file).take(max + 1).read_to_end(&mut bytes) {
+        if let Err(err) = (&mut file)
+            .take(max.saturating_add(1))
+            .read_to_end(&mut bytes)
+        {
             self.error(unreadable(err));
             return None;
         }
