@@ -231,6 +231,13 @@ fn a_bad_cell_is_shown_escaped_and_truncated() {
         "raw control bytes:\n{out:?}"
     );
     assert!(out.contains(r"\u{1b}[31mred\u{7}"), "{out}");
+    // Control characters in the path (written in the .opt file) are escaped too.
+    let file = opt_file(&root, "data S = csv(\"a\x1b[31m.csv\");");
+    let (code, out) = check(&file, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(!out.contains('\x1b'), "raw control bytes:\n{out:?}");
+    assert!(out.contains(r"a\u{1b}[31m.csv"), "{out}");
+    let file = opt_file(&root, "data S = csv(\"bad.csv\");");
     let long = format!("1,{}\n", "z".repeat(100));
     std::fs::write(root.join("bad.csv"), long).unwrap();
     let (_, out) = check(&file, &[]);

@@ -369,19 +369,20 @@ impl Checker<'_> {
     /// unless `allow_any_path`. Nothing is opened.
     fn resolve_data_path(&self, path: &str, span: Span) -> Result<PathBuf, Box<Diagnostic>> {
         let root = self.data_root();
+        let shown = shown_path(path);
         let written = Path::new(path);
         let confined = !self.options.allow_any_path;
         let outside = |why: &str, label: &str| {
             Box::new(
                 Diagnostic::error(
                     "E0311",
-                    format!("data file `{path}` {why}"),
+                    format!("data file `{shown}` {why}"),
                     span,
                 )
                 .with_label(label.to_string())
                 .with_help(format!(
                     "csv paths are relative to the data root `{}` and stay inside it; move the file there, or choose the root with --data-root (reading any path: --allow-any-path)",
-                    root.display()
+                    shown_path(&root.display().to_string())
                 )),
             )
         };
@@ -428,10 +429,10 @@ impl Checker<'_> {
                 return Err(Box::new(
                     Diagnostic::error(
                         "E0301",
-                        format!("cannot read data file `{path}`: {err}"),
+                        format!("cannot read data file `{shown}`: {err}"),
                         span,
                     )
-                    .with_label(format!("looked for {}", full.display()))
+                    .with_label(format!("looked for {}", shown_path(&full.display().to_string())))
                     .with_help("csv paths are relative to the data root: the directory of the .opt file, or --data-root"),
                 ));
             }
@@ -443,11 +444,11 @@ impl Checker<'_> {
     }
 
     /// A diagnostic for a data file that is not a regular file.
-    fn not_regular(path: &str, span: Span, file_type: std::fs::FileType) -> Diagnostic {
+    fn not_regular(shown: &str, span: Span, file_type: std::fs::FileType) -> Diagnostic {
         Diagnostic::error(
             "E0312",
             format!(
-                "data file `{path}` is {}, not a regular file",
+                "data file `{shown}` is {}, not a regular file",
                 file_kind(file_type)
             ),
             span,
@@ -458,7 +459,7 @@ impl Checker<'_> {
 
     /// A diagnostic for a data file over the size limit.
     /// `size`: the file's size from its metadata, `None` when reading went past the limit.
-    fn too_large(&self, path: &str, span: Span, size: Option<u64>) -> Diagnostic {
+    fn too_large(&self, shown: &str, span: Span, size: Option<u64>) -> Diagnostic {
         let max = self.options.max_data_bytes;
         let has = match size {
             Some(size) => format!("has {size} bytes"),
@@ -467,7 +468,7 @@ impl Checker<'_> {
         Diagnostic::error(
             "E0313",
             format!(
-                "data file `{path}` {has}, more than the limit of {max} bytes ({})",
+                "data file `{shown}` {has}, more than the limit of {max} bytes ({})",
                 human_bytes(max as f64)
             ),
             span,
@@ -488,13 +489,17 @@ impl Checker<'_> {
             }
         };
         let max = self.options.max_data_bytes;
+        let shown = shown_path(path);
         let unreadable = |err: std::io::Error| {
             Diagnostic::error(
                 "E0301",
-                format!("cannot read data file `{path}`: {err}"),
+                format!("cannot read data file `{shown}`: {err}"),
                 span,
             )
-            .with_label(format!("reading {}", canonical.display()))
+            .with_label(format!(
+                "reading {}",
+                shown_path(&canonical.display().to_string())
+            ))
             .with_help("check the file's permissions")
         };
         // The metadata first: opening a FIFO without a writer would block.
@@ -506,14 +511,14 @@ impl Checker<'_> {
             }
         };
         if !meta.is_file() {
-            self.error(Self::not_regular(path, span, meta.file_type()));
+            self.error(Self::not_regular(&shown, span, meta.file_type()));
             return None;
         }
         if meta.len() > max {
-            self.error(self.too_large(path, span, Some(meta.len())));
+            self.error(self.too_large(&shown, span, Some(meta.len())));
             return None;
         }
-        if !self.data_fits(path, span, meta.len()) {
+        if !self.data_fits(&shown, span, meta.len()) {
             return None;
         }
         let mut file = match open_no_block(&canonical) {
@@ -526,11 +531,11 @@ impl Checker<'_> {
         // The file may have been replaced since: check what was opened.
         match file.metadata() {
             Ok(meta) if !meta.is_file() => {
-                self.error(Self::not_regular(path, span, meta.file_type()));
+                self.error(Self::not_regular(&shown, span, meta.file_type()));
                 return None;
             }
             Ok(meta) if meta.len() > max => {
-                self.error(self.too_large(path, span, Some(meta.len())));
+                self.error(self.too_large(&shown, span, Some(meta.len())));
                 return None;
             }
             Ok(_) => {}
@@ -548,11 +553,11 @@ impl Checker<'_> {
             return None;
         }
         if bytes.len() as u64 > max {
-            self.error(self.too_large(path, span, None));
+            self.error(self.too_large(&shown, span, None));
             return None;
         }
         // A file that grew (or whose size the system does not report, as in /proc).
-        if bytes.len() as u64 > meta.len() && !self.data_fits(path, span, bytes.len() as u64) {
+        if bytes.len() as u64 > meta.len() && !self.data_fits(&shown, span, bytes.len() as u64) {
             return None;
         }
         Some(bytes)
@@ -560,10 +565,10 @@ impl Checker<'_> {
 
     /// Whether loading a csv file of `size` bytes fits the memory limit with the data
     /// loaded so far; reports E0601 if not.
-    fn data_fits(&mut self, path: &str, span: Span, size: u64) -> bool {
+    fn data_fits(&mut self, shown: &str, span: Span, size: u64) -> bool {
         let bound = load_bound(size);
         if self.data_bytes.saturating_add(bound) > self.options.memory_limit_bytes {
-            self.memory_error(span, &format!("data file `{path}`"), bound as f64);
+            self.memory_error(span, &format!("data file `{shown}`"), bound as f64);
             return false;
         }
         true
@@ -608,6 +613,7 @@ impl Checker<'_> {
         cols: Option<(i64, i64, Span)>,
     ) -> Option<Table> {
         let bytes = self.read_data_file(path, span)?;
+        let shown = shown_path(path);
         let text = match std::str::from_utf8(&bytes) {
             Ok(text) => text,
             Err(err) => {
@@ -616,7 +622,7 @@ impl Checker<'_> {
                     Diagnostic::error(
                         "E0301",
                         format!(
-                            "data file `{path}` is not UTF-8 at byte {}",
+                            "data file `{shown}` is not UTF-8 at byte {}",
                             err.valid_up_to()
                         ),
                         span,
@@ -664,12 +670,12 @@ impl Checker<'_> {
                         Diagnostic::error(
                             "E0302",
                             format!(
-                                "`{path}` row {line_no} has {cells} cells, row {first} has {w}"
+                                "`{shown}` row {line_no} has {cells} cells, row {first} has {w}"
                             ),
                             span,
                         )
                         .with_label("ragged csv file")
-                        .with_help(format!("give row {line_no} of `{path}` {w} cells")),
+                        .with_help(format!("give row {line_no} of `{shown}` {w} cells")),
                     );
                     if errors >= MAX_CSV_ERRORS {
                         return None;
@@ -684,7 +690,7 @@ impl Checker<'_> {
                         self.error(
                             Diagnostic::error(
                                 "E0303",
-                                format!("columns {a}..{b} do not fit `{path}`, which has {cells} columns"),
+                                format!("columns {a}..{b} do not fit `{shown}`, which has {cells} columns"),
                                 cspan,
                             )
                             .with_label("column range out of bounds")
@@ -711,7 +717,7 @@ impl Checker<'_> {
                             Diagnostic::error(
                                 "E0305",
                                 format!(
-                                    "`{path}` row {line_no}, column {}: {v} is not a finite number",
+                                    "`{shown}` row {line_no}, column {}: {v} is not a finite number",
                                     col + 1
                                 ),
                                 span,
@@ -731,7 +737,7 @@ impl Checker<'_> {
                             Diagnostic::error(
                                 "E0304",
                                 format!(
-                                    "`{path}` row {line_no}, column {}: `{}` is not a number",
+                                    "`{shown}` row {line_no}, column {}: `{}` is not a number",
                                     col + 1,
                                     shown_cell(cell)
                                 ),
@@ -755,7 +761,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0308",
-                    format!("data file `{path}` holds no numbers"),
+                    format!("data file `{shown}` holds no numbers"),
                     span,
                 )
                 .with_label("empty csv file")
@@ -793,6 +799,19 @@ pub(crate) fn shown_cell(cell: &str) -> String {
         shown.push_str("...");
     }
     shown
+}
+
+/// A path as shown in a message: control characters escaped (`\u{1b}`), the rest as is.
+pub(crate) fn shown_path(path: &str) -> String {
+    path.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// "a directory", "a FIFO", ...: what a file that is not regular is.
