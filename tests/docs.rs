@@ -53,8 +53,13 @@ fn workspace() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("catopt-docs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    #[cfg(unix)]
-    std::os::unix::fs::symlink(root().join("examples/data"), dir.join("data")).unwrap();
+    // A copy, not a symlink: a symlink out of the data root (the .opt file's directory)
+    // is refused.
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    for entry in std::fs::read_dir(root().join("examples/data")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join("data").join(path.file_name().unwrap())).unwrap();
+    }
     dir
 }
 

@@ -8,6 +8,7 @@
 //! a matrix.
 
 use super::consts::LoopEnv;
+use super::human_bytes;
 use super::program::{DataId, DataItem, DataValue};
 use super::{Checker, DataEntry};
 use crate::diagnostic::{Diagnostic, Span};
@@ -15,13 +16,15 @@ use crate::name::IndexedName;
 use crate::shape::Shape;
 use crate::syntax::ast::{self, ExprKind, StringPart, ValueKind};
 use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 /// A loaded table before it is given a shape.
 pub(crate) struct Table {
     pub rows: usize,
     pub cols: usize,
-    pub values: Vec<f64>,
+    pub values: Arc<[f64]>,
 }
 
 impl Table {
@@ -106,6 +109,22 @@ impl Checker<'_> {
             self.data_names
                 .insert(item.name.name.clone(), DataEntry::Failed);
             return;
+        }
+        // A csv family is charged its files' sizes before any member is read.
+        if let ValueKind::Call { name, args } = &item.source.kind {
+            if name.name == "csv" {
+                let bound = self.family_load_bound(args, &family.index.name, (start, end));
+                if self.data_bytes.saturating_add(bound) > self.options.memory_limit_bytes {
+                    self.memory_error(
+                        item.source.span,
+                        &format!("data family `{}` ({} members)", item.name.name, end - start),
+                        bound as f64,
+                    );
+                    self.data_names
+                        .insert(item.name.name.clone(), DataEntry::Failed);
+                    return;
+                }
+            }
         }
         let base: Arc<str> = item.name.name.as_str().into();
         let mut members = HashMap::new();
@@ -206,7 +225,7 @@ impl Checker<'_> {
         };
         Some(DataValue {
             shape,
-            values: table.values.into(),
+            values: table.values,
         })
     }
 
@@ -217,7 +236,7 @@ impl Checker<'_> {
             return Some(Table {
                 rows: 1,
                 cols: 1,
-                values: vec![value],
+                values: Arc::new([value]),
             });
         };
         let cols = rows.first().map_or(0, Vec::len);
@@ -259,10 +278,10 @@ impl Checker<'_> {
                 }
             }
         }
-        ok.then_some(Table {
+        ok.then(|| Table {
             rows: rows.len(),
             cols,
-            values,
+            values: values.into(),
         })
     }
 
@@ -327,7 +346,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error("E0310", "`csv` needs a file name", call_span)
                     .with_label("no file name")
-                    .with_help("write `csv(\"file.csv\")`; the path is relative to the .opt file"),
+                    .with_help("write `csv(\"file.csv\")`; the path is relative to the data root (the .opt file's directory)"),
             );
             return None;
         };
@@ -337,6 +356,255 @@ impl Checker<'_> {
         self.load_csv(&path, path_span, header, cols)
     }
 
+    /// The data root: `csv(...)` paths are relative to it.
+    fn data_root(&self) -> &Path {
+        self.options
+            .data_root
+            .as_deref()
+            .unwrap_or(&self.options.base_dir)
+    }
+
+    /// The file a csv path names, canonical, after the data root's rules (see
+    /// `docs/cli.md`): no absolute path, no `..`, no symlink leading out of the root,
+    /// unless `allow_any_path`. Nothing is opened.
+    fn resolve_data_path(&self, path: &str, span: Span) -> Result<PathBuf, Box<Diagnostic>> {
+        let root = self.data_root();
+        let shown = shown_path(path);
+        let written = Path::new(path);
+        let confined = !self.options.allow_any_path;
+        let outside = |why: &str, label: &str| {
+            Box::new(
+                Diagnostic::error(
+                    "E0311",
+                    format!("data file `{shown}` {why}"),
+                    span,
+                )
+                .with_label(label.to_string())
+                .with_help(format!(
+                    "csv paths are relative to the data root `{}` and stay inside it; move the file there, or choose the root with --data-root (reading any path: --allow-any-path)",
+                    shown_path(&root.display().to_string())
+                )),
+            )
+        };
+        if confined {
+            if written.has_root()
+                || written
+                    .components()
+                    .any(|c| matches!(c, Component::Prefix(_) | Component::RootDir))
+            {
+                return Err(outside(
+                    "is an absolute path, outside the data root",
+                    "absolute path",
+                ));
+            }
+            if written.components().any(|c| c == Component::ParentDir) {
+                return Err(outside(
+                    "goes up with `..`, out of the data root",
+                    "`..` in a data path",
+                ));
+            }
+        }
+        let full = root.join(written);
+        let canonical_root = std::fs::canonicalize(root);
+        let inside = |p: &Path| {
+            canonical_root
+                .as_ref()
+                .is_ok_and(|r| std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(r)))
+        };
+        let leads_out = || {
+            outside(
+                "leads out of the data root through a symbolic link",
+                "symbolic link out of the data root",
+            )
+        };
+        let canonical = match std::fs::canonicalize(&full) {
+            Ok(canonical) => canonical,
+            Err(err) => {
+                // A missing file behind a link out of the root is refused like an existing
+                // one: whether files exist outside the root is not told.
+                let existing = full.ancestors().skip(1).find(|a| a.exists());
+                if confined && existing.is_some_and(|a| !inside(a)) {
+                    return Err(leads_out());
+                }
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "E0301",
+                        format!("cannot read data file `{shown}`: {err}"),
+                        span,
+                    )
+                    .with_label(format!("looked for {}", shown_path(&full.display().to_string())))
+                    .with_help("csv paths are relative to the data root: the directory of the .opt file, or --data-root"),
+                ));
+            }
+        };
+        if confined && !inside(&canonical) {
+            return Err(leads_out());
+        }
+        Ok(canonical)
+    }
+
+    /// A diagnostic for a data file that is not a regular file.
+    fn not_regular(shown: &str, span: Span, file_type: std::fs::FileType) -> Diagnostic {
+        Diagnostic::error(
+            "E0312",
+            format!(
+                "data file `{shown}` is {}, not a regular file",
+                file_kind(file_type)
+            ),
+            span,
+        )
+        .with_label("not a regular file")
+        .with_help("csv(...) reads regular files only (no devices, pipes or directories); save the data to a file")
+    }
+
+    /// A diagnostic for a data file over the size limit.
+    /// `size`: the file's size from its metadata, `None` when reading went past the limit.
+    fn too_large(&self, shown: &str, span: Span, size: Option<u64>) -> Diagnostic {
+        let max = self.options.max_data_bytes;
+        let has = match size {
+            Some(size) => format!("has {size} bytes"),
+            None => "holds more bytes than its size says".to_string(),
+        };
+        Diagnostic::error(
+            "E0313",
+            format!(
+                "data file `{shown}` {has}, more than the limit of {max} bytes ({})",
+                human_bytes(max as f64)
+            ),
+            span,
+        )
+        .with_label("data file too large")
+        .with_help("use a smaller file, or raise the limit with --max-data-bytes")
+    }
+
+    /// Opens and reads a data file (see [`Checker::resolve_data_path`]): a regular file
+    /// within `max_data_bytes` (checked before opening, on the open file, and while
+    /// reading) whose loading fits the memory limit.
+    fn read_data_file(&mut self, path: &str, span: Span) -> Option<Vec<u8>> {
+        let canonical = match self.resolve_data_path(path, span) {
+            Ok(canonical) => canonical,
+            Err(diagnostic) => {
+                self.error(*diagnostic);
+                return None;
+            }
+        };
+        let max = self.options.max_data_bytes;
+        let shown = shown_path(path);
+        let unreadable = |err: std::io::Error| {
+            Diagnostic::error(
+                "E0301",
+                format!("cannot read data file `{shown}`: {err}"),
+                span,
+            )
+            .with_label(format!(
+                "reading {}",
+                shown_path(&canonical.display().to_string())
+            ))
+            .with_help("check the file's permissions")
+        };
+        // The metadata first: opening a FIFO without a writer would block.
+        let meta = match std::fs::metadata(&canonical) {
+            Ok(meta) => meta,
+            Err(err) => {
+                self.error(unreadable(err));
+                return None;
+            }
+        };
+        if !meta.is_file() {
+            self.error(Self::not_regular(&shown, span, meta.file_type()));
+            return None;
+        }
+        if meta.len() > max {
+            self.error(self.too_large(&shown, span, Some(meta.len())));
+            return None;
+        }
+        if !self.data_fits(&shown, span, meta.len()) {
+            return None;
+        }
+        let mut file = match open_no_block(&canonical) {
+            Ok(file) => file,
+            Err(err) => {
+                self.error(unreadable(err));
+                return None;
+            }
+        };
+        // The file may have been replaced since: check what was opened.
+        match file.metadata() {
+            Ok(meta) if !meta.is_file() => {
+                self.error(Self::not_regular(&shown, span, meta.file_type()));
+                return None;
+            }
+            Ok(meta) if meta.len() > max => {
+                self.error(self.too_large(&shown, span, Some(meta.len())));
+                return None;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                self.error(unreadable(err));
+                return None;
+            }
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        if let Err(err) = (&mut file)
+            .take(max.saturating_add(1))
+            .read_to_end(&mut bytes)
+        {
+            self.error(unreadable(err));
+            return None;
+        }
+        if bytes.len() as u64 > max {
+            self.error(self.too_large(&shown, span, None));
+            return None;
+        }
+        // A file that grew (or whose size the system does not report, as in /proc).
+        if bytes.len() as u64 > meta.len() && !self.data_fits(&shown, span, bytes.len() as u64) {
+            return None;
+        }
+        Some(bytes)
+    }
+
+    /// Whether loading a csv file of `size` bytes fits the memory limit with the data
+    /// loaded so far; reports E0601 if not.
+    fn data_fits(&mut self, shown: &str, span: Span, size: u64) -> bool {
+        let bound = load_bound(size);
+        if self.data_bytes.saturating_add(bound) > self.options.memory_limit_bytes {
+            self.memory_error(span, &format!("data file `{shown}`"), bound as f64);
+            return false;
+        }
+        true
+    }
+
+    /// The memory bound of loading every member of a csv data family, from the sizes of
+    /// its files (the members whose path or file is bad are left to report themselves).
+    fn family_load_bound(&mut self, args: &[ast::Arg], index: &str, range: (i64, i64)) -> u64 {
+        let Some(ast::Arg {
+            name: None,
+            value:
+                ast::Value {
+                    kind: ValueKind::Str(lit),
+                    span,
+                },
+        }) = args.first()
+        else {
+            return 0;
+        };
+        let mut total = 0u64;
+        for t in range.0..range.1 {
+            let Some(path) = self.interpolate(lit, &[(index, t)]) else {
+                return 0;
+            };
+            let Ok(canonical) = self.resolve_data_path(&path, *span) else {
+                continue;
+            };
+            if let Ok(meta) = std::fs::metadata(&canonical) {
+                if meta.is_file() {
+                    total = total.saturating_add(load_bound(meta.len()));
+                }
+            }
+        }
+        total
+    }
+
     fn load_csv(
         &mut self,
         path: &str,
@@ -344,58 +612,55 @@ impl Checker<'_> {
         header: bool,
         cols: Option<(i64, i64, Span)>,
     ) -> Option<Table> {
-        let full = self.options.base_dir.join(path);
-        let limit = self.options.memory_limit_bytes;
-        if let Ok(meta) = std::fs::metadata(&full) {
-            // A cell takes at least two bytes ("1,"), i.e. 4 bytes of f64 per byte of file.
-            let bound = meta.len().saturating_mul(4);
-            if bound.saturating_add(self.data_bytes) > limit {
-                self.memory_error(span, &format!("data file `{path}`"), bound as f64);
-                return None;
-            }
-        }
-        let bytes = match std::fs::read(&full) {
-            Ok(bytes) => bytes,
+        let bytes = self.read_data_file(path, span)?;
+        let shown = shown_path(path);
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(text) => text,
             Err(err) => {
+                // Nothing of the file is shown: it may not be meant as text at all.
                 self.error(
                     Diagnostic::error(
                         "E0301",
-                        format!("cannot read data file `{path}`: {err}"),
+                        format!(
+                            "data file `{shown}` is not UTF-8 at byte {}",
+                            err.valid_up_to()
+                        ),
                         span,
                     )
-                    .with_label(format!("looked for {}", full.display()))
-                    .with_help("csv paths are relative to the directory of the .opt file"),
+                    .with_label("not a text file")
+                    .with_help("a csv file is UTF-8 text: numbers separated by commas"),
                 );
                 return None;
             }
         };
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            self.error(
-                Diagnostic::error(
-                    "E0301",
-                    format!("data file `{path}` is not UTF-8 text"),
-                    span,
-                )
-                .with_label("not a text file")
-                .with_help("a csv file holds numbers separated by commas"),
-            );
-            return None;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // The rows that hold data: not blank, not the header.
+        let data_lines = || {
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| !line.trim().is_empty())
+                .skip(usize::from(header))
         };
-        let mut values = Vec::new();
+        // Count the cells first, so the values are allocated once at their final size.
+        let count: usize = data_lines()
+            .map(|(_, line)| {
+                let cells = line.bytes().filter(|&b| b == b',').count() + 1;
+                match cols {
+                    Some((a, b, _)) => {
+                        (b.clamp(0, cells as i64) - a.clamp(0, cells as i64)).max(0) as usize
+                    }
+                    None => cells,
+                }
+            })
+            .sum();
+        let mut values: Arc<[f64]> = std::iter::repeat(0.0).take(count).collect();
+        let mut pushed = 0;
+        let slots = Arc::get_mut(&mut values).unwrap_or(&mut []);
         let mut width: Option<(usize, usize)> = None; // (cells per row, line of the first row)
         let mut rows = 0;
         let mut errors = 0;
-        let mut first_line = true;
-        for (line_index, line) in text.lines().enumerate() {
+        for (line_index, line) in data_lines() {
             let line_no = line_index + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            if first_line && header {
-                first_line = false;
-                continue;
-            }
-            first_line = false;
             let cells = line.split(',').count();
             match width {
                 None => width = Some((cells, line_no)),
@@ -405,12 +670,12 @@ impl Checker<'_> {
                         Diagnostic::error(
                             "E0302",
                             format!(
-                                "`{path}` row {line_no} has {cells} cells, row {first} has {w}"
+                                "`{shown}` row {line_no} has {cells} cells, row {first} has {w}"
                             ),
                             span,
                         )
                         .with_label("ragged csv file")
-                        .with_help(format!("give row {line_no} of `{path}` {w} cells")),
+                        .with_help(format!("give row {line_no} of `{shown}` {w} cells")),
                     );
                     if errors >= MAX_CSV_ERRORS {
                         return None;
@@ -425,7 +690,7 @@ impl Checker<'_> {
                         self.error(
                             Diagnostic::error(
                                 "E0303",
-                                format!("columns {a}..{b} do not fit `{path}`, which has {cells} columns"),
+                                format!("columns {a}..{b} do not fit `{shown}`, which has {cells} columns"),
                                 cspan,
                             )
                             .with_label("column range out of bounds")
@@ -440,14 +705,19 @@ impl Checker<'_> {
             for (col, cell) in line.split(',').enumerate().take(hi).skip(lo) {
                 let cell = cell.trim();
                 match cell.parse::<f64>() {
-                    Ok(v) if v.is_finite() => values.push(v),
+                    Ok(v) if v.is_finite() => {
+                        if let Some(slot) = slots.get_mut(pushed) {
+                            *slot = v;
+                        }
+                        pushed += 1;
+                    }
                     Ok(v) => {
                         errors += 1;
                         self.error(
                             Diagnostic::error(
                                 "E0305",
                                 format!(
-                                    "`{path}` row {line_no}, column {}: {v} is not a finite number",
+                                    "`{shown}` row {line_no}, column {}: {v} is not a finite number",
                                     col + 1
                                 ),
                                 span,
@@ -458,7 +728,6 @@ impl Checker<'_> {
                     }
                     Err(_) => {
                         errors += 1;
-                        let shown: String = cell.chars().take(20).collect();
                         let hint = if line_no == 1 && !header {
                             "if the first line is a header, write `csv(..., header = true)`"
                         } else {
@@ -468,8 +737,9 @@ impl Checker<'_> {
                             Diagnostic::error(
                                 "E0304",
                                 format!(
-                                    "`{path}` row {line_no}, column {}: `{shown}` is not a number",
-                                    col + 1
+                                    "`{shown}` row {line_no}, column {}: `{}` is not a number",
+                                    col + 1,
+                                    shown_cell(cell)
                                 ),
                                 span,
                             )
@@ -491,7 +761,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0308",
-                    format!("data file `{path}` holds no numbers"),
+                    format!("data file `{shown}` holds no numbers"),
                     span,
                 )
                 .with_label("empty csv file")
@@ -499,8 +769,165 @@ impl Checker<'_> {
             );
             return None;
         };
+        if pushed != values.len() {
+            // Not reached (every counted cell of a good file is a number); kept exact anyway.
+            values = values.get(..pushed).unwrap_or(&[]).into();
+        }
         let cols = cols.map_or(cells, |(a, b, _)| (b - a) as usize);
         self.data_bytes += values.len() as u64 * 8;
         Some(Table { rows, cols, values })
+    }
+}
+
+/// The memory that loading a csv file of `size` bytes may need at its peak: the text
+/// (read once) and the parsed values, 8 bytes per number. A number takes at least two
+/// bytes of the file with its separator, so at most `4 * size + 8` bytes of values:
+/// 5 bytes per file byte in all (`docs/errors.md`, memory estimate).
+pub(crate) fn load_bound(size: u64) -> u64 {
+    size.saturating_mul(5).saturating_add(8)
+}
+
+/// A csv cell as shown in a message: escaped (`escape_debug`) and cut after 40 characters.
+pub(crate) fn shown_cell(cell: &str) -> String {
+    const SHOWN: usize = 40;
+    let mut shown: String = cell
+        .chars()
+        .take(SHOWN)
+        .flat_map(char::escape_debug)
+        .collect();
+    if cell.chars().nth(SHOWN).is_some() {
+        shown.push_str("...");
+    }
+    shown
+}
+
+/// A path as shown in a message: control characters escaped (`\u{1b}`), the rest as is.
+pub(crate) fn shown_path(path: &str) -> String {
+    path.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// "a directory", "a FIFO", ...: what a file that is not regular is.
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens a file for reading without blocking (a FIFO swapped in after the metadata check
+/// opens at once instead of waiting for a writer) and without following a final symlink.
+fn open_no_block(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0o4000;
+        const O_NOFOLLOW: i32 = 0o400000;
+        options.custom_flags(O_NONBLOCK | O_NOFOLLOW);
+    }
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "dragonfly"
+    ))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0x0004;
+        const O_NOFOLLOW: i32 = 0x0100;
+        options.custom_flags(O_NONBLOCK | O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{check_source, CheckOptions};
+    use crate::diagnostic::SourceFile;
+    use std::path::PathBuf;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("catopt-data-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn codes(text: &str, options: &CheckOptions) -> Vec<&'static str> {
+        let outcome = check_source(SourceFile::new("f.opt", text), options);
+        outcome.report.diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn a_family_is_charged_its_files_sizes_before_any_is_read() {
+        let dir = temp_dir("family");
+        // 1000 bytes that are not numbers: reading any member would report E0304.
+        std::fs::write(dir.join("big.csv"), "a,".repeat(500)).unwrap();
+        let options = CheckOptions {
+            base_dir: dir.clone(),
+            memory_limit_bytes: 1 << 20,
+            ..CheckOptions::default()
+        };
+        let text = "data X[t] = csv(\"big.csv\") for t in 0..1000;\n";
+        assert_eq!(codes(text, &options), ["E0601"]);
+        let outcome = check_source(SourceFile::new("f.opt", text), &options);
+        let message = &outcome.report.diagnostics[0].message;
+        assert!(message.contains("data family `X`"), "{message}");
+        // A few members fit, and are read.
+        let text = "data X[t] = csv(\"big.csv\") for t in 0..3;\n";
+        assert_eq!(codes(text, &options), ["E0304"]);
+        std::fs::write(dir.join("big.csv"), format!("{}1\n", "1,".repeat(499))).unwrap();
+        assert!(codes(text, &options).is_empty());
+    }
+
+    #[test]
+    fn a_file_is_charged_five_bytes_per_byte_before_reading() {
+        let dir = temp_dir("single");
+        // 1000 bytes, 500 numbers: the most numbers 1000 bytes can hold.
+        std::fs::write(dir.join("a.csv"), format!("{}1\n", "1,".repeat(499))).unwrap();
+        let text = "data A = csv(\"a.csv\");\n";
+        let options = |limit| CheckOptions {
+            base_dir: dir.clone(),
+            memory_limit_bytes: limit,
+            ..CheckOptions::default()
+        };
+        assert!(codes(text, &options(5 * 1000 + 8)).is_empty());
+        assert_eq!(codes(text, &options(5 * 1000 + 7)), ["E0601"]);
+    }
+
+    #[test]
+    fn cells_are_escaped_and_truncated() {
+        assert_eq!(super::shown_cell("a\u{1b}[0m"), r"a\u{1b}[0m");
+        let long = "x".repeat(50);
+        assert_eq!(super::shown_cell(&long), format!("{}...", "x".repeat(40)));
     }
 }

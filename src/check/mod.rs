@@ -41,6 +41,9 @@ pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 8 << 30;
 /// 1); deeper files are refused with E0602, so later stages may recurse on the nesting.
 pub const MAX_COMPOSITE_DEPTH: usize = 256;
 
+/// The default size limit of one data file: 1 GiB.
+pub const DEFAULT_MAX_DATA_BYTES: u64 = 1 << 30;
+
 /// The most errors reported for one file; more are summarised in one last diagnostic.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 
@@ -50,8 +53,18 @@ pub const MAX_REPORTED_WARNINGS: usize = 20;
 /// How to check a file.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
-    /// Directory that `csv(...)` paths are relative to.
+    /// The directory of the .opt file (set by [`check_file_with`]); the data root when
+    /// `data_root` is `None`.
     pub base_dir: PathBuf,
+    /// The data root: `csv(...)` paths are relative to it and must stay inside it (no
+    /// absolute paths, no `..`, no symlinks leading out). Default `None`: `base_dir`.
+    pub data_root: Option<PathBuf>,
+    /// Lift the data root's confinement: absolute paths, `..` and symlinks leading out
+    /// are accepted. Data files must still be regular files within `max_data_bytes`.
+    pub allow_any_path: bool,
+    /// The largest data file read, in bytes; larger files are refused before reading.
+    /// Default [`DEFAULT_MAX_DATA_BYTES`] (1 GiB).
+    pub max_data_bytes: u64,
     /// The most memory a checked program may need (data, boxes, junctions, decision
     /// variables); larger programs are refused before anything is allocated. Default
     /// [`DEFAULT_MEMORY_LIMIT_BYTES`] (8 GiB).
@@ -62,6 +75,9 @@ impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
             base_dir: PathBuf::from("."),
+            data_root: None,
+            allow_any_path: false,
+            max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
         }
     }
@@ -97,9 +113,17 @@ pub fn check_source(source: Arc<SourceFile>, options: &CheckOptions) -> CheckOut
     }
 }
 
-/// Reads and checks a file; `csv(...)` paths are relative to its directory. An unreadable
-/// file or one that is not UTF-8 gives a coded diagnostic.
+/// Reads and checks a file with the default options; `csv(...)` paths are relative to its
+/// directory and stay inside it. An unreadable file or one that is not UTF-8 gives a coded
+/// diagnostic.
 pub fn check_file(path: &Path) -> CheckOutcome {
+    check_file_with(path, &CheckOptions::default())
+}
+
+/// [`check_file`] with options; `base_dir` is replaced by the file's directory (the data
+/// root unless `options.data_root` is set). A UTF-8 byte order mark is skipped (spans are
+/// offsets into the text after it).
+pub fn check_file_with(path: &Path, options: &CheckOptions) -> CheckOutcome {
     let name = path.display().to_string();
     let base_dir = path
         .parent()
@@ -108,9 +132,9 @@ pub fn check_file(path: &Path) -> CheckOutcome {
         .unwrap_or_else(|| PathBuf::from("."));
     let options = CheckOptions {
         base_dir,
-        ..CheckOptions::default()
+        ..options.clone()
     };
-    let bytes = match std::fs::read(path) {
+    let mut bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
             let source = SourceFile::new(name.clone(), "");
@@ -126,6 +150,14 @@ pub fn check_file(path: &Path) -> CheckOutcome {
             };
         }
     };
+    // A byte order mark is dropped before the SourceFile exists: spans are offsets into
+    // the text after it, and line and column numbers are unchanged.
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    bytes.drain(..bom);
     match String::from_utf8(bytes) {
         Ok(text) => check_source(SourceFile::new(name, text), &options),
         Err(err) => {
@@ -134,7 +166,10 @@ pub fn check_file(path: &Path) -> CheckOutcome {
             let source = SourceFile::new(name.clone(), text);
             let diagnostic = Diagnostic::error(
                 "E0702",
-                format!("`{name}` is not UTF-8 text (invalid byte at offset {at})"),
+                format!(
+                    "`{name}` is not UTF-8 text (invalid byte at offset {})",
+                    at + bom
+                ),
                 Span::new(at, at + 1),
             )
             .with_label("invalid UTF-8 here")

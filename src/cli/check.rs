@@ -1,6 +1,6 @@
 //! `catopt check FILE...`.
 
-use crate::check::{check_file, summary};
+use crate::check::{check_file_with, summary, CheckOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -14,9 +14,14 @@ pub fn run(files: &[PathBuf]) -> i32 {
 
 /// [`run`] with an explicit choice of plain rendering.
 pub fn run_with(files: &[PathBuf], plain: bool) -> i32 {
+    run_with_options(files, plain, &CheckOptions::default())
+}
+
+/// [`run_with`] with check options (data root, path and size limits).
+pub fn run_with_options(files: &[PathBuf], plain: bool, options: &CheckOptions) -> i32 {
     let mut code = super::EXIT_OK;
     for path in files {
-        let outcome = check_file(path);
+        let outcome = check_file_with(path, options);
         super::render::print_report_with(&outcome.report, plain);
         match &outcome.program {
             Some(program) => super::render::print_stdout(&summary(program)),

@@ -6,7 +6,7 @@
 //! per step, and the update formula of the discrete system. Large composites are summarised
 //! by box type so that the output stays bounded.
 
-use super::run::{load_problem, Failure};
+use super::run::{load_problem_with, Failure};
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 use crate::check::program::{Program, Solve};
 use crate::lower::Problem;
@@ -32,6 +32,9 @@ pub struct ExplainArgs {
     /// The composite to explain (default: the one with a solve block, or the only one).
     #[arg(long)]
     pub composite: Option<String>,
+    /// Where data files may be read from.
+    #[command(flatten)]
+    pub data: super::DataArgs,
     /// Also say how the boxes split over this many ranks (`catopt run --backend mpi` under
     /// `mpirun -n N`) and how many bytes they exchange per step.
     #[arg(long, value_name = "N")]
@@ -40,7 +43,7 @@ pub struct ExplainArgs {
 
 /// Runs `catopt explain` and returns the exit code.
 pub fn run(args: &ExplainArgs) -> i32 {
-    match load_problem(&args.file, args.composite.as_deref(), None) {
+    match load_problem_with(&args.file, args.composite.as_deref(), None, &args.data) {
         Ok((program, problem)) => {
             super::render::print_stdout(&explain(&program, &problem));
             if let Some(ranks) = args.ranks {

@@ -7,7 +7,7 @@
 //! SVG is produced by running Graphviz `dot` when it is on `PATH`.
 
 use super::render::write_atomically;
-use super::run::{load_problem, Failure};
+use super::run::{load_problem_with, Failure};
 use super::{EXIT_BAD_INPUT, EXIT_MISSING_TOOL, EXIT_OK};
 use crate::category::{DiagramNode, WiringDiagram};
 use crate::check::program::{Callee, CompositeId, Program};
@@ -40,6 +40,9 @@ pub struct GraphArgs {
     /// The composite to draw (default: the one with a solve block, or the only one).
     #[arg(long)]
     pub composite: Option<String>,
+    /// Where data files may be read from.
+    #[command(flatten)]
+    pub data: super::DataArgs,
     /// dot or svg (default: svg when -o ends in .svg, dot otherwise).
     #[arg(long, value_enum)]
     pub format: Option<GraphFormat>,
@@ -94,7 +97,8 @@ fn run_inner(args: &GraphArgs) -> Result<(), GraphFailure> {
             _ => GraphFormat::Dot,
         }
     });
-    let (program, problem) = load_problem(&args.file, args.composite.as_deref(), None)?;
+    let (program, problem) =
+        load_problem_with(&args.file, args.composite.as_deref(), None, &args.data)?;
     let dot = diagram_dot(&program, &problem, args.max_boxes).map_err(GraphFailure::Message)?;
     let bytes = match format {
         GraphFormat::Dot => dot.into_bytes(),

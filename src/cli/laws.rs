@@ -1,6 +1,6 @@
 //! `catopt laws FILE`: checks the functor laws on the user's own problem.
 
-use super::run::{load_problem, Failure};
+use super::run::{load_problem_with, Failure};
 use super::{EXIT_BAD_INPUT, EXIT_LAW_FAILED, EXIT_OK};
 use crate::category::{euler, gradient_flow, iterate};
 use crate::laws::check::{relative_deviation, same_bits};
@@ -24,6 +24,9 @@ pub struct LawsArgs {
     /// The composite to check (default: as for `catopt run`).
     #[arg(long)]
     pub composite: Option<String>,
+    /// Where data files may be read from.
+    #[command(flatten)]
+    pub data: super::DataArgs,
     /// Random points at which GD naturality is checked.
     #[arg(long, default_value_t = 20)]
     pub cases: usize,
@@ -46,14 +49,15 @@ pub struct LawsArgs {
 
 /// Runs `catopt laws` and returns the exit code (1 if any law fails).
 pub fn run(args: &LawsArgs) -> i32 {
-    let (program, problem) = match load_problem(&args.file, args.composite.as_deref(), None) {
-        Ok(loaded) => loaded,
-        Err(Failure::Reported) => return EXIT_BAD_INPUT,
-        Err(Failure::Message(message)) => {
-            eprintln!("error: {message}");
-            return EXIT_BAD_INPUT;
-        }
-    };
+    let (program, problem) =
+        match load_problem_with(&args.file, args.composite.as_deref(), None, &args.data) {
+            Ok(loaded) => loaded,
+            Err(Failure::Reported) => return EXIT_BAD_INPUT,
+            Err(Failure::Message(message)) => {
+                eprintln!("error: {message}");
+                return EXIT_BAD_INPUT;
+            }
+        };
     let lr = args
         .lr
         .or_else(|| {

@@ -1,6 +1,8 @@
 //! The command line: the only module that knows clap, terminals, files and rendering.
 
-use clap::{Parser, Subcommand};
+use crate::check::{CheckOptions, DEFAULT_MAX_DATA_BYTES};
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub mod check;
@@ -45,6 +47,9 @@ pub enum Command {
         /// Print diagnostics as plain `file:line:col: error[CODE]: message` lines.
         #[arg(long)]
         plain: bool,
+        /// Where data files may be read from.
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// Solve a composite by distributed gradient descent.
     Run(Box<run::RunArgs>),
@@ -55,6 +60,44 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Explain a composite in words and tables: state space, gather/scatter, communication, update.
     Explain(explain::ExplainArgs),
+}
+
+/// The data-file flags of every command that checks a file.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// The directory csv(...) paths are relative to and must stay inside (default: the .opt
+    /// file's directory)
+    #[arg(long, value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
+    /// Let csv(...) read any path: absolute, with `..`, or through symlinks leading out of
+    /// the data root
+    #[arg(long)]
+    pub allow_any_path: bool,
+    /// The largest data file read, in bytes (default 1 GiB)
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_DATA_BYTES)]
+    pub max_data_bytes: u64,
+}
+
+impl Default for DataArgs {
+    fn default() -> Self {
+        DataArgs {
+            data_root: None,
+            allow_any_path: false,
+            max_data_bytes: DEFAULT_MAX_DATA_BYTES,
+        }
+    }
+}
+
+impl DataArgs {
+    /// The check options these flags give.
+    pub fn options(&self) -> CheckOptions {
+        CheckOptions {
+            data_root: self.data_root.clone(),
+            allow_any_path: self.allow_any_path,
+            max_data_bytes: self.max_data_bytes,
+            ..CheckOptions::default()
+        }
+    }
 }
 
 /// Runs the command line with the given arguments (including the program name) and
@@ -77,12 +120,9 @@ where
         }
     };
     match cli.command {
-        Command::Check { files, plain } => {
-            if plain {
-                check::run_with(&files, true)
-            } else {
-                check::run(&files)
-            }
+        Command::Check { files, plain, data } => {
+            let plain = plain || !std::io::stderr().is_terminal();
+            check::run_with_options(&files, plain, &data.options())
         }
         Command::Run(args) => run::run(&args),
         Command::Laws(args) => laws::run(&args),

@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// The composite to solve (default: the one with a solve block, or the only one).
     #[arg(long)]
     pub composite: Option<String>,
+    /// Where data files may be read from.
+    #[command(flatten)]
+    pub data: super::DataArgs,
     /// At most this many updates (overrides `steps`).
     #[arg(long)]
     pub steps: Option<u64>,
@@ -264,7 +267,17 @@ pub fn load_problem(
     composite: Option<&str>,
     seed: Option<u64>,
 ) -> Result<(Program, Problem), Failure> {
-    let outcome = crate::check::check_file(file);
+    load_problem_with(file, composite, seed, &super::DataArgs::default())
+}
+
+/// [`load_problem`] with the data-file flags.
+pub fn load_problem_with(
+    file: &Path,
+    composite: Option<&str>,
+    seed: Option<u64>,
+    data: &super::DataArgs,
+) -> Result<(Program, Problem), Failure> {
+    let outcome = crate::check::check_file_with(file, &data.options());
     print_report(&outcome.report);
     let Some(program) = outcome.program else {
         return Err(Failure::Reported);
@@ -290,7 +303,8 @@ struct Prepared {
 
 /// Reads the file, the settings and the starting point, and compiles the plan.
 fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
-    let (program, problem) = load_problem(&args.file, args.composite.as_deref(), args.seed)?;
+    let (program, problem) =
+        load_problem_with(&args.file, args.composite.as_deref(), args.seed, &args.data)?;
     let solve_block = program
         .solves
         .iter()
