@@ -156,7 +156,9 @@ impl CompiledObjective {
         );
         assert_eq!(input_offsets.len(), plan.num_inputs, "one offset per input");
         assert!(
-            input_offsets.iter().all(|&o| o + batch <= x.len()),
+            input_offsets
+                .iter()
+                .all(|&o| o <= x.len() && batch <= x.len() - o),
             "an input reaches past the end of x"
         );
         assert_eq!(values.len(), batch, "values has the wrong length");
@@ -243,7 +245,6 @@ impl CompiledObjective {
         let slot_adjoints = ws.adjoints.as_mut_ptr();
         let output_values = values.as_mut_ptr();
         let inputs = x.as_ptr();
-        let gradients = gradient.as_mut_ptr();
         let value_of = |slot: usize| -> *mut f64 {
             if output_slot == Some(slot) {
                 output_values
@@ -313,6 +314,9 @@ impl CompiledObjective {
             }
             Loc::Const(_) => return,
         }
+        // Derived after the last write through `gradient` above: a write through the parent
+        // reference would invalidate the raw pointer (Stacked and Tree Borrows).
+        let gradients = gradient.as_mut_ptr();
         let home = &plan.adjoint_home[..];
         // The adjoint an operand's contribution goes to, and whether to accumulate: none
         // for constants and for slots whose adjoint lives in their consumer's buffer.
@@ -398,6 +402,70 @@ impl CompiledObjective {
                 }
                 _ => unreachable!("batchable plans hold only scalar elementwise steps"),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::numerics::{BinaryOp, ExprBuilder, Shape};
+
+    #[test]
+    #[should_panic(expected = "an input reaches past the end of x")]
+    fn an_input_offset_that_wraps_around_is_rejected() {
+        // f(a) = a * a; offset + batch wraps to 1 in release builds.
+        let mut builder = ExprBuilder::new(1);
+        let a = builder.input(0, Shape::Scalar);
+        let f = builder.binary(BinaryOp::Mul, a, a).unwrap();
+        let objective = builder.compile(f).unwrap();
+        let mut ws = objective.batch_workspace(3);
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let (mut values, mut gradient) = ([0.0; 3], [0.0; 3]);
+        objective.batch_value_and_gradient_at(
+            &mut ws,
+            3,
+            &x,
+            &[usize::MAX - 1],
+            &mut values,
+            &mut gradient,
+        );
+    }
+
+    #[test]
+    fn an_unused_port_gets_a_zero_gradient() {
+        // f(a, b, c) = a * c: port b is unused, so the reverse pass zeroes its gradient
+        // before the kernel writes the others (through the raw pointer).
+        let mut builder = ExprBuilder::new(3);
+        let a = builder.input(0, Shape::Scalar);
+        builder.input(1, Shape::Scalar);
+        let c = builder.input(2, Shape::Scalar);
+        let f = builder.binary(BinaryOp::Mul, a, c).unwrap();
+        let objective = builder.compile(f).unwrap();
+        assert!(objective.is_batchable());
+        let mut ws = objective.batch_workspace(4);
+        let z = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let (mut values, mut gradient) = ([0.0; 4], [f64::NAN; 12]);
+        for _ in 0..2 {
+            // Inputs a = z[0..4], b = z[1..5], c = z[2..6].
+            objective.batch_value_and_gradient_at(
+                &mut ws,
+                4,
+                &z,
+                &[0, 1, 2],
+                &mut values,
+                &mut gradient,
+            );
+            assert_eq!(values, [3.0, 8.0, 15.0, 24.0]);
+            assert_eq!(&gradient[..4], &[3.0, 4.0, 5.0, 6.0]);
+            assert_eq!(
+                gradient[4..8]
+                    .iter()
+                    .map(|g| g.to_bits())
+                    .collect::<Vec<_>>(),
+                [0.0f64.to_bits(); 4]
+            );
+            assert_eq!(&gradient[8..], &[1.0, 2.0, 3.0, 4.0]);
+            gradient.fill(f64::NAN);
         }
     }
 }
