@@ -194,7 +194,8 @@ impl CompiledObjective {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
+                // SAFETY: the CPU supports AVX2 (checked just above), and the caller,
+                // `batch_value_and_gradient_at`, checked the slices as `run_tile_body` asks.
                 unsafe { self.run_tile_avx2(ws, tile, x, values, gradient) };
                 return;
             }
@@ -202,6 +203,10 @@ impl CompiledObjective {
         self.run_tile_body(ws, tile, x, values, gradient);
     }
 
+    /// [`run_tile_body`](Self::run_tile_body) compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn run_tile_avx2(
@@ -215,6 +220,9 @@ impl CompiledObjective {
         self.run_tile_body(ws, tile, x, values, gradient);
     }
 
+    /// One tile, forward and backward. Safe to call only after the checks of
+    /// [`batch_value_and_gradient_at`](Self::batch_value_and_gradient_at), which its raw
+    /// pointers rely on (a private function: that is its only caller, through `run_tile`).
     #[inline(always)]
     fn run_tile_body(
         &self,
@@ -229,16 +237,35 @@ impl CompiledObjective {
         let n = tile.len;
         let consts = &plan.consts[..];
         let values = &mut values[tile.start..tile.start + n];
+        match plan.output {
+            Loc::Slot(_) => {} // written by its step, through `output_values` below
+            Loc::Input(input) => {
+                values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..n])
+            }
+            Loc::Const(offset) => values.fill(consts[offset]),
+        }
         // The output step writes the boxes' values in place (no step reads the output).
         let output_slot = match plan.output {
             Loc::Slot(slot) => Some(slot),
             _ => None,
         };
-        // Every region below was bounds-checked once per call, in
-        // `batch_value_and_gradient_at` (the workspace's size, each input's offset, the
-        // gradient's length); the steps address them by raw pointers so that a step costs a
-        // few instructions more than its loop. Distinct slots, inputs and the output are
-        // disjoint regions, so no two slices made at the same time overlap.
+        // The steps address their regions by raw pointers, so that a step costs a few
+        // instructions more than its loop. The invariants the SAFETY comments below rely on:
+        // (B) bounds: with `n <= stride` (`n <= TILE`, `n <= batch <= max_batch`), every
+        //     region is inside its buffer, as `batch_value_and_gradient_at` asserts once per
+        //     call: `ws.values`/`ws.adjoints` hold `batch_buffers.{values,adjoints} * stride`
+        //     numbers and every buffer index is below that count (`compile::batch_buffers`);
+        //     input `i` reads `x[x_offsets[i] + start..][..n]` with `x_offsets[i] + batch <=
+        //     x.len()`; its gradient is `gradient[i * batch + start..][..n]` with
+        //     `gradient.len() == num_inputs * batch`.
+        // (D) disjointness: a step's own value buffer holds none of its operands, and an
+        //     adjoint buffer none of the values read with it (`compile::batch_buffers`: a
+        //     buffer is reused only after its last read, never by the step that reads it);
+        //     the workspace, `x`, `values` and `gradient` are distinct allocations (one
+        //     `&` and three `&mut` borrows), and distinct inputs' gradients are disjoint.
+        // (A) aliasing: each raw pointer is derived after the last write through the
+        //     reference it comes from, and that reference is not used again while the
+        //     pointer is (Stacked and Tree Borrows; checkable with Miri).
         let value_buffer = &plan.batch_buffers.value[..];
         let adjoint_buffer = &plan.batch_buffers.adjoint[..];
         let slot_values = ws.values.as_mut_ptr();
@@ -249,13 +276,13 @@ impl CompiledObjective {
             if output_slot == Some(slot) {
                 output_values
             } else {
-                // SAFETY: (buffer + 1) * stride <= ws.values.len() (see above).
+                // SAFETY: (B) the slot's buffer starts inside `ws.values`.
                 unsafe { slot_values.add(value_buffer[slot] * stride) }
             }
         };
         let read = |operand: &Operand| -> Src<'_> {
-            // SAFETY: see above; values are only read here, written by `out` below for
-            // the step's own slot, which no operand of the step is.
+            // SAFETY: (B) in bounds; (D) only read while `out` below is written, and the
+            // step's own buffer holds no operand; `x` is never written.
             unsafe {
                 match operand.loc {
                     Loc::Slot(slot) => Src::Slice(std::slice::from_raw_parts(value_of(slot), n)),
@@ -270,8 +297,8 @@ impl CompiledObjective {
 
         // Forward: one loop per step.
         for step in &plan.steps {
-            // SAFETY: the step's own buffer, which holds none of its operands (a buffer is
-            // reused only after its last reader).
+            // SAFETY: (B) in bounds; (D) the step's own buffer, which holds none of its
+            // operands, so it overlaps no slice `read` makes for this step.
             let out = unsafe { std::slice::from_raw_parts_mut(value_of(step.out), n) };
             match &step.kind {
                 StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(read(arg)), out),
@@ -290,13 +317,6 @@ impl CompiledObjective {
                 _ => unreachable!("batchable plans hold only scalar elementwise steps"),
             }
         }
-        match plan.output {
-            Loc::Slot(_) => {} // written by its step
-            Loc::Input(input) => {
-                values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..n])
-            }
-            Loc::Const(offset) => values.fill(consts[offset]),
-        }
 
         // Reverse.
         for range in &plan.zero_ranges {
@@ -314,14 +334,16 @@ impl CompiledObjective {
             }
             Loc::Const(_) => return,
         }
-        // Derived after the last write through `gradient` above: a write through the parent
-        // reference would invalidate the raw pointer (Stacked and Tree Borrows).
+        // (A): derived after the last write through `gradient` above, which would invalidate
+        // it under Stacked and Tree Borrows; from here on `gradient` is not used.
         let gradients = gradient.as_mut_ptr();
         let home = &plan.adjoint_home[..];
         // The adjoint an operand's contribution goes to, and whether to accumulate: none
         // for constants and for slots whose adjoint lives in their consumer's buffer.
         let sink = |operand: &Operand| -> Option<(&mut [f64], bool)> {
-            // SAFETY: see above. The caller never holds two sinks of the same location.
+            // SAFETY: (B) in bounds; (D) an adjoint buffer or an input's gradient, disjoint
+            // from every value read with it. The loop below holds two sinks at once only
+            // for distinct locations (`lhs.loc != rhs.loc`).
             unsafe {
                 match operand.loc {
                     Loc::Slot(slot) if home[slot] == slot => Some((
@@ -343,9 +365,9 @@ impl CompiledObjective {
             }
         };
         for step in plan.steps.iter().rev() {
-            // SAFETY: the step's adjoint (in its home's buffer, live at this step like
-            // every operand's adjoint, so in a buffer of its own) and value, only read
-            // while the operands' adjoints are written.
+            // SAFETY: (B) in bounds; (D) the step's adjoint (in its home's buffer, live at
+            // this step like every operand's adjoint, so in a buffer of its own) and value,
+            // only read while the operands' adjoints are written.
             let (g, value) = unsafe {
                 (
                     std::slice::from_raw_parts(
