@@ -20,7 +20,8 @@
 //! [`SUM_BLOCK`] coordinates. Each block is summed by one rank that holds the whole block's
 //! gradient (one that touches all its coordinates, or else the one that touches most of
 //! them, which then also receives the missing entries in the exchange above). The blocks'
-//! partial sums and the chunks' objectives are then all-gathered, each number computed by
+//! partials (sums of squares, scaled when they would underflow or overflow:
+//! `run::norm`) and the chunks' objectives are then all-gathered, each number computed by
 //! exactly one rank, and every rank adds them up in the serial order.
 //!
 //! Everything here is a pure function of the plan and the number of ranks, so every rank

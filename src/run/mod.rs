@@ -5,6 +5,7 @@
 pub mod distribute;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+pub(crate) mod norm;
 pub mod plan;
 pub mod solver;
 pub mod transport;

@@ -25,6 +25,7 @@
 //! number of threads: all backends give the same bits.
 
 use super::distribute::{Item, RankSchedule, Source};
+use super::norm::{block_partial, norm_of_partials};
 use super::transport::Transport;
 use crate::numerics::{BatchWorkspace, CompiledObjective, Workspace};
 use std::marker::PhantomData;
@@ -97,7 +98,7 @@ pub fn fixed_order_sum(values: &[f64]) -> f64 {
 
 /// The sum of `term(v)` over `values` in eight interleaved lanes, added pairwise at the end.
 #[inline(always)]
-fn fixed_order_fold(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
+pub(crate) fn fixed_order_fold(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
     let mut lanes = [0.0f64; 8];
     let mut chunks = values.chunks_exact(8);
     for chunk in &mut chunks {
@@ -948,7 +949,9 @@ struct Worker {
 pub struct Evaluation {
     /// The composite objective: the sum of the boxes' objectives, in plan order.
     pub objective: f64,
-    /// The Euclidean norm of the composite gradient.
+    /// The Euclidean norm of the composite gradient, computed with scaling where squares
+    /// would underflow or overflow: infinite only for a non-finite entry or a norm beyond
+    /// `f64::MAX`.
     pub gradient_norm: f64,
 }
 
@@ -1062,7 +1065,7 @@ unsafe fn finish_block(
     // SAFETY: no other thread accesses the update's outputs on the block (the contract).
     unsafe { update_range(range, gradient, state, update) };
     // SAFETY: `block < partials.len`, accessed by this thread only (the contract).
-    unsafe { *partials.get(block) = fixed_order_fold(gradient, |v| v * v) };
+    unsafe { *partials.get(block) = block_partial(gradient) };
 }
 
 /// The proposed update on the coordinates `range` (`gradient` holds the gradient's entries
@@ -1482,10 +1485,9 @@ impl Executor {
                 .is_some_and(|f| f.load(Ordering::Relaxed));
         }
         let objective: f64 = self.chunk_objective.iter().sum();
-        let squared_norm: f64 = self.norm_partials.iter().sum();
         Evaluation {
             objective,
-            gradient_norm: squared_norm.sqrt(),
+            gradient_norm: norm_of_partials(&self.norm_partials),
         }
     }
 
@@ -1630,7 +1632,7 @@ impl Executor {
             let start = block as usize * SUM_BLOCK;
             let end = (start + SUM_BLOCK).min(gradient.len());
             propose_until(end);
-            self.norm_partials[block as usize] = sum_of_squares(&gradient[start..end]);
+            self.norm_partials[block as usize] = block_partial(&gradient[start..end]);
         }
         propose_until(usize::MAX);
     }
