@@ -7,5 +7,6 @@ pub mod distribute;
 pub mod mpi;
 pub(crate) mod norm;
 pub mod plan;
+mod shared_slice;
 pub mod solver;
 pub mod transport;

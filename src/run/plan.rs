@@ -26,9 +26,9 @@
 
 use super::distribute::{Item, RankSchedule, Source};
 use super::norm::{block_partial, norm_of_partials};
+use super::shared_slice::SharedSlice;
 use super::transport::Transport;
 use crate::numerics::{BatchWorkspace, CompiledObjective, Workspace};
-use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -1040,7 +1040,7 @@ impl<'a> Update<'a> {
 /// `partials[block]`, and the proposed update on its coordinates.
 ///
 /// # Safety
-/// - `block < partials.len`, and `block * SUM_BLOCK < gradient.len` (the block exists);
+/// - `block < partials.len()`, and `block * SUM_BLOCK < gradient.len()` (the block exists);
 /// - no other thread writes the block's gradient entries, and none accesses
 ///   `partials[block]` or the update's outputs on the block's coordinates, while this runs.
 ///
@@ -1059,12 +1059,12 @@ unsafe fn finish_block(
     partials: SharedSlice<'_>,
 ) {
     let start = block * SUM_BLOCK;
-    let range = start..(start + SUM_BLOCK).min(gradient.len);
+    let range = start..(start + SUM_BLOCK).min(gradient.len());
     // SAFETY: no thread writes the block's gradient entries now (this function's contract).
     let gradient = unsafe { gradient.read(range.clone()) };
     // SAFETY: no other thread accesses the update's outputs on the block (the contract).
     unsafe { update_range(range, gradient, state, update) };
-    // SAFETY: `block < partials.len`, accessed by this thread only (the contract).
+    // SAFETY: `block < partials.len()`, accessed by this thread only (the contract).
     unsafe { *partials.get(block) = block_partial(gradient) };
 }
 
@@ -1112,84 +1112,6 @@ unsafe fn update_range(range: Range<usize>, gradient: &[f64], state: &[f64], upd
             });
             map2_lanes(next, state, next_velocity, |z, v| z - lr * v);
         }
-    }
-}
-
-/// A raw view of a slice that several workers write at disjoint indices during one
-/// evaluation.
-///
-/// Invariants (what Miri would check): it is made from a `&'a mut [f64]` (the `'a` in the
-/// type), so during `'a` the slice is accessed only through copies of this view, and
-/// `pointer .. pointer + len` is that slice. Every accessor is `unsafe`: its caller promises
-/// that no two threads access one index at the same time unless both only read; the
-/// executor's schedules (`Plan::deferrals`, `Plan::block_schedule`, the partition of the
-/// chunks) establish it, and [`Plan::check_disjoint_writes`] checks it in debug builds.
-#[derive(Clone, Copy)]
-struct SharedSlice<'a> {
-    pointer: *mut f64,
-    len: usize,
-    borrow: PhantomData<&'a mut [f64]>,
-}
-
-// SAFETY: the view stands for a `&'a mut [f64]`, which is `Send` and `Sync`; all access goes
-// through the `unsafe` accessors, whose callers guarantee disjoint access across threads.
-unsafe impl Send for SharedSlice<'_> {}
-// SAFETY: as for `Send` above.
-unsafe impl Sync for SharedSlice<'_> {}
-
-impl<'a> SharedSlice<'a> {
-    fn new(slice: &'a mut [f64]) -> SharedSlice<'a> {
-        SharedSlice {
-            pointer: slice.as_mut_ptr(),
-            len: slice.len(),
-            borrow: PhantomData,
-        }
-    }
-
-    /// Entry `i` (the scatter's hot path: bounds-checked in debug builds only).
-    ///
-    /// # Safety
-    /// `i < len`, and while the reference lives no other thread (nor another reference from
-    /// this view) accesses index `i`.
-    #[allow(clippy::mut_from_ref)]
-    #[inline(always)]
-    unsafe fn get(&self, i: usize) -> &mut f64 {
-        debug_assert!(i < self.len);
-        // SAFETY: `i < len` (the contract), so the pointer stays in the slice made in `new`,
-        // alive for `'a`; exclusive access to index `i` is the contract.
-        unsafe { &mut *self.pointer.add(i) }
-    }
-
-    /// The entries `range` (bounds-checked: one comparison per run).
-    ///
-    /// # Safety
-    /// While the slice lives, no other thread (nor another reference from this view)
-    /// accesses these indices.
-    ///
-    /// # Panics
-    /// If `range` is not within `0..len`.
-    #[allow(clippy::mut_from_ref)]
-    #[inline(always)]
-    unsafe fn range(&self, range: Range<usize>) -> &mut [f64] {
-        assert!(range.start <= range.end && range.end <= self.len);
-        // SAFETY: in bounds (asserted), in the slice made in `new`, alive for `'a`;
-        // exclusive access to these indices is the contract.
-        unsafe { std::slice::from_raw_parts_mut(self.pointer.add(range.start), range.len()) }
-    }
-
-    /// The entries `range`, read-only.
-    ///
-    /// # Safety
-    /// While the slice lives, no thread writes these indices.
-    ///
-    /// # Panics
-    /// If `range` is not within `0..len`.
-    #[inline(always)]
-    unsafe fn read(&self, range: Range<usize>) -> &[f64] {
-        assert!(range.start <= range.end && range.end <= self.len);
-        // SAFETY: in bounds (asserted), in the slice made in `new`, alive for `'a`; nobody
-        // writes them meanwhile (the contract).
-        unsafe { std::slice::from_raw_parts(self.pointer.add(range.start), range.len()) }
     }
 }
 
@@ -1878,7 +1800,7 @@ impl SweepContext<'_> {
                 for (k, &v) in values.iter().enumerate() {
                     let b = group.boxes[chunk.first_member as usize + k] as usize;
                     // SAFETY: box `b` is a box of this worker's chunk `c`, of no other
-                    // worker's (the contract), and `b < box_count = box_values.len`.
+                    // worker's (the contract), and `b < box_count = box_values.len()`.
                     unsafe { *box_values.get(b) = v };
                 }
             }
@@ -1948,7 +1870,7 @@ impl SweepContext<'_> {
     /// Adds one contribution onto the gradient: written as `0.0 + c` when it is the first.
     ///
     /// # Safety
-    /// `g < gradient.len`, and no other thread accesses coordinate `g` meanwhile.
+    /// `g < gradient.len()`, and no other thread accesses coordinate `g` meanwhile.
     #[inline(always)]
     unsafe fn add(&self, g: usize, first: bool, contribution: f64) {
         // SAFETY: this function's contract.
