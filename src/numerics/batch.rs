@@ -256,7 +256,7 @@ impl CompiledObjective {
         //     call: `ws.values`/`ws.adjoints` hold `batch_buffers.{values,adjoints} * stride`
         //     numbers and every buffer index is below that count (`compile::batch_buffers`);
         //     input `i` reads `x[x_offsets[i] + start..][..n]` with `x_offsets[i] + batch <=
-        //     x.len()`; its gradient is `gradient[i * batch + start..][..n]` with
+        //     x.len()` (checked without overflow); its gradient is `gradient[i * batch + start..][..n]` with
         //     `gradient.len() == num_inputs * batch`.
         // (D) disjointness: a step's own value buffer holds none of its operands, and an
         //     adjoint buffer none of the values read with it (`compile::batch_buffers`: a
