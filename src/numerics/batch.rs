@@ -156,7 +156,9 @@ impl CompiledObjective {
         );
         assert_eq!(input_offsets.len(), plan.num_inputs, "one offset per input");
         assert!(
-            input_offsets.iter().all(|&o| o + batch <= x.len()),
+            input_offsets
+                .iter()
+                .all(|&o| o <= x.len() && batch <= x.len() - o),
             "an input reaches past the end of x"
         );
         assert_eq!(values.len(), batch, "values has the wrong length");
@@ -192,7 +194,8 @@ impl CompiledObjective {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
+                // SAFETY: the CPU supports AVX2 (checked just above), and the caller,
+                // `batch_value_and_gradient_at`, checked the slices as `run_tile_body` asks.
                 unsafe { self.run_tile_avx2(ws, tile, x, values, gradient) };
                 return;
             }
@@ -200,6 +203,10 @@ impl CompiledObjective {
         self.run_tile_body(ws, tile, x, values, gradient);
     }
 
+    /// [`run_tile_body`](Self::run_tile_body) compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn run_tile_avx2(
@@ -213,6 +220,9 @@ impl CompiledObjective {
         self.run_tile_body(ws, tile, x, values, gradient);
     }
 
+    /// One tile, forward and backward. Safe to call only after the checks of
+    /// [`batch_value_and_gradient_at`](Self::batch_value_and_gradient_at), which its raw
+    /// pointers rely on (a private function: that is its only caller, through `run_tile`).
     #[inline(always)]
     fn run_tile_body(
         &self,
@@ -227,34 +237,52 @@ impl CompiledObjective {
         let n = tile.len;
         let consts = &plan.consts[..];
         let values = &mut values[tile.start..tile.start + n];
+        match plan.output {
+            Loc::Slot(_) => {} // written by its step, through `output_values` below
+            Loc::Input(input) => {
+                values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..n])
+            }
+            Loc::Const(offset) => values.fill(consts[offset]),
+        }
         // The output step writes the boxes' values in place (no step reads the output).
         let output_slot = match plan.output {
             Loc::Slot(slot) => Some(slot),
             _ => None,
         };
-        // Every region below was bounds-checked once per call, in
-        // `batch_value_and_gradient_at` (the workspace's size, each input's offset, the
-        // gradient's length); the steps address them by raw pointers so that a step costs a
-        // few instructions more than its loop. Distinct slots, inputs and the output are
-        // disjoint regions, so no two slices made at the same time overlap.
+        // The steps address their regions by raw pointers, so that a step costs a few
+        // instructions more than its loop. The invariants the SAFETY comments below rely on:
+        // (B) bounds: with `n <= stride` (`n <= TILE`, `n <= batch <= max_batch`), every
+        //     region is inside its buffer, as `batch_value_and_gradient_at` asserts once per
+        //     call: `ws.values`/`ws.adjoints` hold `batch_buffers.{values,adjoints} * stride`
+        //     numbers and every buffer index is below that count (`compile::batch_buffers`);
+        //     input `i` reads `x[x_offsets[i] + start..][..n]` with `x_offsets[i] + batch <=
+        //     x.len()` (checked without overflow); its gradient is `gradient[i * batch + start..][..n]` with
+        //     `gradient.len() == num_inputs * batch`.
+        // (D) disjointness: a step's own value buffer holds none of its operands, and an
+        //     adjoint buffer none of the values read with it (`compile::batch_buffers`: a
+        //     buffer is reused only after its last read, never by the step that reads it);
+        //     the workspace, `x`, `values` and `gradient` are distinct allocations (one
+        //     `&` and three `&mut` borrows), and distinct inputs' gradients are disjoint.
+        // (A) aliasing: each raw pointer is derived after the last write through the
+        //     reference it comes from, and that reference is not used again while the
+        //     pointer is (Stacked and Tree Borrows; checkable with Miri).
         let value_buffer = &plan.batch_buffers.value[..];
         let adjoint_buffer = &plan.batch_buffers.adjoint[..];
         let slot_values = ws.values.as_mut_ptr();
         let slot_adjoints = ws.adjoints.as_mut_ptr();
         let output_values = values.as_mut_ptr();
         let inputs = x.as_ptr();
-        let gradients = gradient.as_mut_ptr();
         let value_of = |slot: usize| -> *mut f64 {
             if output_slot == Some(slot) {
                 output_values
             } else {
-                // SAFETY: (buffer + 1) * stride <= ws.values.len() (see above).
+                // SAFETY: (B) the slot's buffer starts inside `ws.values`.
                 unsafe { slot_values.add(value_buffer[slot] * stride) }
             }
         };
         let read = |operand: &Operand| -> Src<'_> {
-            // SAFETY: see above; values are only read here, written by `out` below for
-            // the step's own slot, which no operand of the step is.
+            // SAFETY: (B) in bounds; (D) only read while `out` below is written, and the
+            // step's own buffer holds no operand; `x` is never written.
             unsafe {
                 match operand.loc {
                     Loc::Slot(slot) => Src::Slice(std::slice::from_raw_parts(value_of(slot), n)),
@@ -269,8 +297,8 @@ impl CompiledObjective {
 
         // Forward: one loop per step.
         for step in &plan.steps {
-            // SAFETY: the step's own buffer, which holds none of its operands (a buffer is
-            // reused only after its last reader).
+            // SAFETY: (B) in bounds; (D) the step's own buffer, which holds none of its
+            // operands, so it overlaps no slice `read` makes for this step.
             let out = unsafe { std::slice::from_raw_parts_mut(value_of(step.out), n) };
             match &step.kind {
                 StepKind::Unary { op, arg } => kernels::unary_forward(*op, slice(read(arg)), out),
@@ -289,13 +317,6 @@ impl CompiledObjective {
                 _ => unreachable!("batchable plans hold only scalar elementwise steps"),
             }
         }
-        match plan.output {
-            Loc::Slot(_) => {} // written by its step
-            Loc::Input(input) => {
-                values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..n])
-            }
-            Loc::Const(offset) => values.fill(consts[offset]),
-        }
 
         // Reverse.
         for range in &plan.zero_ranges {
@@ -313,11 +334,16 @@ impl CompiledObjective {
             }
             Loc::Const(_) => return,
         }
+        // (A): derived after the last write through `gradient` above, which would invalidate
+        // it under Stacked and Tree Borrows; from here on `gradient` is not used.
+        let gradients = gradient.as_mut_ptr();
         let home = &plan.adjoint_home[..];
         // The adjoint an operand's contribution goes to, and whether to accumulate: none
         // for constants and for slots whose adjoint lives in their consumer's buffer.
         let sink = |operand: &Operand| -> Option<(&mut [f64], bool)> {
-            // SAFETY: see above. The caller never holds two sinks of the same location.
+            // SAFETY: (B) in bounds; (D) an adjoint buffer or an input's gradient, disjoint
+            // from every value read with it. The loop below holds two sinks at once only
+            // for distinct locations (`lhs.loc != rhs.loc`).
             unsafe {
                 match operand.loc {
                     Loc::Slot(slot) if home[slot] == slot => Some((
@@ -339,9 +365,9 @@ impl CompiledObjective {
             }
         };
         for step in plan.steps.iter().rev() {
-            // SAFETY: the step's adjoint (in its home's buffer, live at this step like
-            // every operand's adjoint, so in a buffer of its own) and value, only read
-            // while the operands' adjoints are written.
+            // SAFETY: (B) in bounds; (D) the step's adjoint (in its home's buffer, live at
+            // this step like every operand's adjoint, so in a buffer of its own) and value,
+            // only read while the operands' adjoints are written.
             let (g, value) = unsafe {
                 (
                     std::slice::from_raw_parts(
@@ -398,6 +424,70 @@ impl CompiledObjective {
                 }
                 _ => unreachable!("batchable plans hold only scalar elementwise steps"),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::numerics::{BinaryOp, ExprBuilder, Shape};
+
+    #[test]
+    #[should_panic(expected = "an input reaches past the end of x")]
+    fn an_input_offset_that_wraps_around_is_rejected() {
+        // f(a) = a * a; offset + batch wraps to 1 in release builds.
+        let mut builder = ExprBuilder::new(1);
+        let a = builder.input(0, Shape::Scalar);
+        let f = builder.binary(BinaryOp::Mul, a, a).unwrap();
+        let objective = builder.compile(f).unwrap();
+        let mut ws = objective.batch_workspace(3);
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let (mut values, mut gradient) = ([0.0; 3], [0.0; 3]);
+        objective.batch_value_and_gradient_at(
+            &mut ws,
+            3,
+            &x,
+            &[usize::MAX - 1],
+            &mut values,
+            &mut gradient,
+        );
+    }
+
+    #[test]
+    fn an_unused_port_gets_a_zero_gradient() {
+        // f(a, b, c) = a * c: port b is unused, so the reverse pass zeroes its gradient
+        // before the kernel writes the others (through the raw pointer).
+        let mut builder = ExprBuilder::new(3);
+        let a = builder.input(0, Shape::Scalar);
+        builder.input(1, Shape::Scalar);
+        let c = builder.input(2, Shape::Scalar);
+        let f = builder.binary(BinaryOp::Mul, a, c).unwrap();
+        let objective = builder.compile(f).unwrap();
+        assert!(objective.is_batchable());
+        let mut ws = objective.batch_workspace(4);
+        let z = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let (mut values, mut gradient) = ([0.0; 4], [f64::NAN; 12]);
+        for _ in 0..2 {
+            // Inputs a = z[0..4], b = z[1..5], c = z[2..6].
+            objective.batch_value_and_gradient_at(
+                &mut ws,
+                4,
+                &z,
+                &[0, 1, 2],
+                &mut values,
+                &mut gradient,
+            );
+            assert_eq!(values, [3.0, 8.0, 15.0, 24.0]);
+            assert_eq!(&gradient[..4], &[3.0, 4.0, 5.0, 6.0]);
+            assert_eq!(
+                gradient[4..8]
+                    .iter()
+                    .map(|g| g.to_bits())
+                    .collect::<Vec<_>>(),
+                [0.0f64.to_bits(); 4]
+            );
+            assert_eq!(&gradient[8..], &[1.0, 2.0, 3.0, 4.0]);
+            gradient.fill(f64::NAN);
         }
     }
 }

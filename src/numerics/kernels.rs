@@ -135,6 +135,8 @@ fn tanh_slice(a: &[f64], out: &mut [f64]) {
     }
     #[cfg(target_arch = "x86_64")]
     {
+        /// # Safety
+        /// The CPU supports AVX2.
         #[target_feature(enable = "avx2")]
         unsafe fn avx2(a: &[f64], out: &mut [f64]) {
             body(a, out)
@@ -1042,6 +1044,10 @@ fn gemm_dispatch(args: &GemmArgs, out: &mut [f64]) {
     gemm_blocked::<false>(args, out);
 }
 
+/// [`gemm_blocked`] with fused multiply-adds, compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2_fma(args: &GemmArgs, out: &mut [f64]) {

@@ -20,7 +20,8 @@
 //! [`SUM_BLOCK`] coordinates. Each block is summed by one rank that holds the whole block's
 //! gradient (one that touches all its coordinates, or else the one that touches most of
 //! them, which then also receives the missing entries in the exchange above). The blocks'
-//! partial sums and the chunks' objectives are then all-gathered, each number computed by
+//! partials (sums of squares, scaled when they would underflow or overflow:
+//! `run::norm`) and the chunks' objectives are then all-gathered, each number computed by
 //! exactly one rank, and every rank adds them up in the serial order.
 //!
 //! Everything here is a pure function of the plan and the number of ranks, so every rank
@@ -823,8 +824,41 @@ mod tests {
         })
     }
 
+    /// Runs the threads backend with `threads` workers, on the pool however small the plan,
+    /// after checking the disjointness its `unsafe` sweep relies on.
+    fn threaded(problem: &Problem, threads: usize, method: Method, steps: u64) -> Finished {
+        let plan = Arc::new(Plan::for_problem(problem).unwrap());
+        let ranges = plan.partition(threads);
+        let deferrals = plan.deferrals(&ranges);
+        let blocks = plan.block_schedule(&ranges);
+        assert_eq!(
+            plan.check_disjoint_writes(&ranges, &deferrals, &blocks),
+            Ok(())
+        );
+        let mut executor = Executor::new(plan, Backend::threads(threads).unwrap());
+        executor.force_parallel();
+        finish(&mut executor, problem, method, steps, None)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn random_composites_give_the_serial_bits_on_any_number_of_threads(
+            text in random_problem(),
+            threads in 1usize..=8,
+            momentum: bool,
+        ) {
+            let p = problem(&text);
+            let method = if momentum {
+                Method::Momentum { lr: 0.01, beta: 0.5 }
+            } else {
+                Method::Gd { lr: 0.01 }
+            };
+            let reference = serial(&p, method, 4);
+            let threaded = threaded(&p, threads, method, 4);
+            assert_same(&reference, &threaded, &format!("{threads} threads"));
+        }
+
         #[test]
         fn random_composites_give_the_serial_bits_on_any_number_of_ranks(
             text in random_problem(),

@@ -5,6 +5,8 @@
 pub mod distribute;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+pub(crate) mod norm;
 pub mod plan;
+mod shared_slice;
 pub mod solver;
 pub mod transport;

@@ -25,6 +25,8 @@
 //! number of threads: all backends give the same bits.
 
 use super::distribute::{Item, RankSchedule, Source};
+use super::norm::{block_partial, norm_of_partials};
+use super::shared_slice::SharedSlice;
 use super::transport::Transport;
 use crate::numerics::{BatchWorkspace, CompiledObjective, Workspace};
 use std::ops::Range;
@@ -96,7 +98,7 @@ pub fn fixed_order_sum(values: &[f64]) -> f64 {
 
 /// The sum of `term(v)` over `values` in eight interleaved lanes, added pairwise at the end.
 #[inline(always)]
-fn fixed_order_fold(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
+pub(crate) fn fixed_order_fold(values: &[f64], term: impl Fn(f64) -> f64) -> f64 {
     let mut lanes = [0.0f64; 8];
     let mut chunks = values.chunks_exact(8);
     for chunk in &mut chunks {
@@ -191,14 +193,15 @@ fn map2_streaming(out: &mut [f64], a: &[f64], b: &[f64], f: impl Fn(f64, f64) ->
         }
         while j + 2 <= len {
             let (low, high) = (f(a[j], b[j]), f(a[j + 1], b[j + 1]));
-            // SAFETY: out[j..j + 2] is in bounds and 16-byte aligned (checked above).
+            // SAFETY: `out[j..j + 2]` is in bounds (`j + 2 <= len`, and the slicing checks it
+            // again) and 16-byte aligned (the loop above); SSE2 is part of x86-64.
             unsafe { _mm_stream_pd(out[j..j + 2].as_mut_ptr(), _mm_set_pd(high, low)) };
             j += 2;
         }
         if j < len {
             out[j] = f(a[j], b[j]);
         }
-        // SAFETY: SSE is part of x86-64.
+        // SAFETY: SSE is part of x86-64; the fence has no memory-safety precondition.
         unsafe { _mm_sfence() };
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -635,6 +638,82 @@ impl Plan {
         }
     }
 
+    /// Checks what the threaded sweep's `unsafe` code rests on ([`SweepContext::sweep`]),
+    /// for a partition `ranges` of the chunks with its `deferrals` and `blocks`: the ranges
+    /// are contiguous and in order; the coordinates that different ranges write directly
+    /// (slots not deferred) are pairwise disjoint; and every block finished during the
+    /// sweep, after a chunk of range `w`, receives no deferred contribution and no direct
+    /// write from another range. Run by [`Executor::new`] in debug builds, and by tests.
+    pub(crate) fn check_disjoint_writes(
+        &self,
+        ranges: &[Range<usize>],
+        deferrals: &Deferrals,
+        blocks: &BlockSchedule,
+    ) -> Result<(), String> {
+        let mut end = 0;
+        for range in ranges {
+            if range.start != end || range.end < range.start {
+                return Err(format!("range {range:?} does not follow chunk {end}"));
+            }
+            end = range.end;
+        }
+        if end != self.chunks.len() {
+            return Err(format!(
+                "the ranges end at chunk {end} of {}",
+                self.chunks.len()
+            ));
+        }
+        const NONE: u32 = u32::MAX;
+        let mut writer = vec![NONE; self.apex];
+        let mut deferred_to = vec![false; self.apex];
+        let mut clash = None;
+        for (w, range) in ranges.iter().enumerate() {
+            for c in range.clone() {
+                self.for_each_slot(&self.chunks[c], |s, g| {
+                    if bit(&deferrals.deferred, s) {
+                        deferred_to[g] = true;
+                    } else if writer[g] == NONE {
+                        writer[g] = w as u32;
+                    } else if writer[g] != w as u32 {
+                        clash.get_or_insert((g, writer[g], w));
+                    }
+                });
+            }
+        }
+        if let Some((g, first, second)) = clash {
+            return Err(format!(
+                "ranges {first} and {second} both write coordinate {g}"
+            ));
+        }
+        let mut finished = vec![false; self.apex.div_ceil(SUM_BLOCK)];
+        for (w, range) in ranges.iter().enumerate() {
+            for c in range.clone() {
+                for &block in blocks.after_chunk(c) {
+                    let block = block as usize;
+                    if block >= finished.len() || std::mem::replace(&mut finished[block], true) {
+                        return Err(format!("block {block} is missing or finished twice"));
+                    }
+                    let start = block * SUM_BLOCK;
+                    for g in start..(start + SUM_BLOCK).min(self.apex) {
+                        if deferred_to[g] || (writer[g] != NONE && writer[g] != w as u32) {
+                            return Err(format!(
+                                "range {w} finishes block {block}, but coordinate {g} is \
+                                 written by another range"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for &block in &blocks.after_sweep {
+            let block = block as usize;
+            if block >= finished.len() || std::mem::replace(&mut finished[block], true) {
+                return Err(format!("block {block} is missing or finished twice"));
+            }
+        }
+        Ok(())
+    }
+
     /// Calls `visit(coordinate)` for every slot of chunk `c`, in plan order.
     pub(crate) fn for_each_coordinate_of_chunk(&self, c: usize, mut visit: impl FnMut(usize)) {
         self.for_each_slot(&self.chunks[c], |_, g| visit(g));
@@ -870,7 +949,9 @@ struct Worker {
 pub struct Evaluation {
     /// The composite objective: the sum of the boxes' objectives, in plan order.
     pub objective: f64,
-    /// The Euclidean norm of the composite gradient.
+    /// The Euclidean norm of the composite gradient, computed with scaling where squares
+    /// would underflow or overflow: infinite only for a non-finite entry or a norm beyond
+    /// `f64::MAX`.
     pub gradient_norm: f64,
 }
 
@@ -907,7 +988,7 @@ enum Update<'a> {
     None,
     Gd {
         lr: f64,
-        next: SharedSlice,
+        next: SharedSlice<'a>,
         /// Write `next` with non-temporal stores ([`STREAM_FROM`]).
         stream: bool,
     },
@@ -915,8 +996,8 @@ enum Update<'a> {
         lr: f64,
         beta: f64,
         velocity: &'a [f64],
-        next_velocity: SharedSlice,
-        next: SharedSlice,
+        next_velocity: SharedSlice<'a>,
+        next: SharedSlice<'a>,
     },
 }
 
@@ -959,35 +1040,52 @@ impl<'a> Update<'a> {
 /// `partials[block]`, and the proposed update on its coordinates.
 ///
 /// # Safety
-/// No other thread may access the block's entries of `partials` and of the update's
-/// outputs concurrently, nor write the block's gradient entries.
+/// - `block < partials.len()`, and `block * SUM_BLOCK < gradient.len()` (the block exists);
+/// - no other thread writes the block's gradient entries, and none accesses
+///   `partials[block]` or the update's outputs on the block's coordinates, while this runs.
+///
+/// The sweep establishes both in `Plan::block_schedule` (a block finished during the sweep
+/// is complete, and its coordinates are written by the finishing worker only); the pass
+/// after the sweep, by finishing each block in one task.
+///
+/// # Panics
+/// If `state` or the update's buffers are shorter than the gradient.
 #[inline(always)]
 unsafe fn finish_block(
     block: usize,
-    gradient: SharedSlice,
+    gradient: SharedSlice<'_>,
     state: &[f64],
     update: Update<'_>,
-    partials: SharedSlice,
+    partials: SharedSlice<'_>,
 ) {
     let start = block * SUM_BLOCK;
-    let range = start..(start + SUM_BLOCK).min(gradient.len);
-    let gradient = &*gradient.range(range.clone());
-    update_range(range, gradient, state, update);
-    *partials.get(block) = fixed_order_fold(gradient, |v| v * v);
+    let range = start..(start + SUM_BLOCK).min(gradient.len());
+    // SAFETY: no thread writes the block's gradient entries now (this function's contract).
+    let gradient = unsafe { gradient.read(range.clone()) };
+    // SAFETY: no other thread accesses the update's outputs on the block (the contract).
+    unsafe { update_range(range, gradient, state, update) };
+    // SAFETY: `block < partials.len()`, accessed by this thread only (the contract).
+    unsafe { *partials.get(block) = block_partial(gradient) };
 }
 
 /// The proposed update on the coordinates `range` (`gradient` holds the gradient's entries
 /// there; `state` is the whole iterate).
 ///
 /// # Safety
-/// No other thread may access the update's outputs in `range` concurrently.
+/// No other thread accesses the update's outputs (`next`, `next_velocity`) in `range`
+/// while this runs.
+///
+/// # Panics
+/// If `range` reaches past `state` or the update's buffers, or `gradient` is shorter than
+/// `range`.
 #[inline(always)]
 unsafe fn update_range(range: Range<usize>, gradient: &[f64], state: &[f64], update: Update<'_>) {
     let state = &state[range.clone()];
     match update {
         Update::None => {}
         Update::Gd { lr, next, stream } => {
-            let next = next.range(range);
+            // SAFETY: this thread alone accesses `next` in `range` (the contract).
+            let next = unsafe { next.range(range) };
             if stream {
                 map2_streaming(next, state, gradient, |z, g| z - lr * g);
             } else {
@@ -1001,49 +1099,19 @@ unsafe fn update_range(range: Range<usize>, gradient: &[f64], state: &[f64], upd
             next_velocity,
             next,
         } => {
-            let next_velocity = next_velocity.range(range.clone());
-            map2_lanes(next_velocity, &velocity[range.clone()], gradient, |v, g| {
+            // SAFETY: this thread alone accesses `next_velocity` and `next` in `range` (the
+            // contract); they are two distinct buffers (`Update::of` takes two `&mut`).
+            let (next_velocity, next) = unsafe {
+                (
+                    next_velocity.range(range.clone()),
+                    next.range(range.clone()),
+                )
+            };
+            map2_lanes(next_velocity, &velocity[range], gradient, |v, g| {
                 beta * v + g
             });
-            map2_lanes(next.range(range), state, next_velocity, |z, v| z - lr * v);
+            map2_lanes(next, state, next_velocity, |z, v| z - lr * v);
         }
-    }
-}
-
-/// A raw view of a slice written by several workers at disjoint indices.
-#[derive(Clone, Copy)]
-struct SharedSlice {
-    pointer: *mut f64,
-    len: usize,
-}
-
-// SAFETY: workers write disjoint indices (see `Executor::sweep`), and the owner waits for
-// all of them before reading.
-unsafe impl Send for SharedSlice {}
-unsafe impl Sync for SharedSlice {}
-
-impl SharedSlice {
-    fn new(slice: &mut [f64]) -> SharedSlice {
-        SharedSlice {
-            pointer: slice.as_mut_ptr(),
-            len: slice.len(),
-        }
-    }
-
-    /// # Safety
-    /// No other thread may access index `i` concurrently.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn get(&self, i: usize) -> &mut f64 {
-        debug_assert!(i < self.len);
-        &mut *self.pointer.add(i)
-    }
-
-    /// # Safety
-    /// No other thread may access these indices concurrently.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, range: Range<usize>) -> &mut [f64] {
-        debug_assert!(range.end <= self.len);
-        std::slice::from_raw_parts_mut(self.pointer.add(range.start), range.len())
     }
 }
 
@@ -1108,16 +1176,20 @@ impl Executor {
             RankSchedule::with_deferrals(&plan, ranges.clone(), &deferrals, transport.rank())
         });
         let own_rank = schedule.as_ref().map(RankSchedule::rank);
+        let blocks = match &schedule {
+            Some(_) => BlockSchedule::none(plan.chunks.len()),
+            None => plan.block_schedule(&ranges),
+        };
+        debug_assert_eq!(
+            plan.check_disjoint_writes(&ranges, &deferrals, &blocks),
+            Ok(())
+        );
         let Deferrals {
             deferred,
             chunk_deferred,
             deferred_coordinates,
             ..
         } = deferrals;
-        let blocks = match &schedule {
-            Some(_) => BlockSchedule::none(plan.chunks.len()),
-            None => plan.block_schedule(&ranges),
-        };
         let mut workers = Vec::with_capacity(ranges.len());
         for (w, (range, deferred_coordinates)) in
             ranges.iter().zip(deferred_coordinates).enumerate()
@@ -1191,6 +1263,13 @@ impl Executor {
         let started = std::time::Instant::now();
         self.evaluate(state);
         self.parallel = started.elapsed() > std::time::Duration::from_micros(50);
+    }
+
+    /// Hands the sweep to the pool whenever there are several workers, however small the
+    /// plan (tests: real concurrency on small composites).
+    #[cfg(test)]
+    pub(crate) fn force_parallel(&mut self) {
+        self.parallel = self.backend.thread_count() > 1 && self.rank.is_none();
     }
 
     /// Keep every box's value at each evaluation (for per-box traces); costs one write
@@ -1328,10 +1407,9 @@ impl Executor {
                 .is_some_and(|f| f.load(Ordering::Relaxed));
         }
         let objective: f64 = self.chunk_objective.iter().sum();
-        let squared_norm: f64 = self.norm_partials.iter().sum();
         Evaluation {
             objective,
-            gradient_norm: squared_norm.sqrt(),
+            gradient_norm: norm_of_partials(&self.norm_partials),
         }
     }
 
@@ -1371,10 +1449,11 @@ impl Executor {
                 update,
                 norm_partials,
             };
-            // SAFETY: a worker writes the gradient only at coordinates that it touches
-            // first (the others are deferred), and only its own chunks' objective entries
-            // and its own boxes' values: disjoint across workers. It finishes only blocks
-            // whose every contribution it adds itself (`Plan::block_schedule`).
+            // SAFETY: `worker.chunks` is range `w` of the partition the deferrals and the
+            // block schedule were computed for (`Executor::new`), and each worker runs once
+            // per sweep; what `SweepContext::sweep` requires of them is checked in debug
+            // builds by `Plan::check_disjoint_writes`. On a distributed backend only this
+            // rank's worker runs.
             unsafe { context.sweep(&mut worker) };
         };
         if let Some(rank) = own_rank {
@@ -1460,7 +1539,8 @@ impl Executor {
             while let Some(run) = runs.get(run_index) {
                 let range = run.start.max(done_until)..run.end.min(limit);
                 if !range.is_empty() {
-                    // SAFETY: one thread writes the proposal's buffers.
+                    // SAFETY: only this thread touches the proposal's buffers (the rank's
+                    // own pass, after its sweep).
                     unsafe { update_range(range.clone(), &gradient[range], state, update) };
                 }
                 if run.end > limit {
@@ -1474,7 +1554,7 @@ impl Executor {
             let start = block as usize * SUM_BLOCK;
             let end = (start + SUM_BLOCK).min(gradient.len());
             propose_until(end);
-            self.norm_partials[block as usize] = sum_of_squares(&gradient[start..end]);
+            self.norm_partials[block as usize] = block_partial(&gradient[start..end]);
         }
         propose_until(usize::MAX);
     }
@@ -1547,7 +1627,9 @@ impl Executor {
         // A few blocks (a chain's worker boundaries) are not worth handing to the pool.
         let parallel = self.parallel && blocks.len() >= 64;
         self.backend.for_each(parallel, blocks.len(), |i| {
-            // SAFETY: the sweep is over, and the blocks are disjoint (one task per block).
+            // SAFETY: the sweep is over (nothing else writes the gradient), every block in
+            // `after_sweep` exists and is listed once (`Plan::block_schedule`), and a task
+            // touches only its own block's entries.
             unsafe { finish_block(blocks[i] as usize, gradient, state, update, partials) };
         });
     }
@@ -1604,41 +1686,60 @@ struct SweepContext<'a> {
     deferred: &'a [u64],
     chunk_deferred: &'a [bool],
     state: &'a [f64],
-    gradient: SharedSlice,
-    chunk_objective: SharedSlice,
-    box_values: Option<SharedSlice>,
+    gradient: SharedSlice<'a>,
+    chunk_objective: SharedSlice<'a>,
+    box_values: Option<SharedSlice<'a>>,
     blocks: &'a BlockSchedule,
     update: Update<'a>,
-    norm_partials: SharedSlice,
+    norm_partials: SharedSlice<'a>,
 }
 
 impl SweepContext<'_> {
     /// Evaluates a worker's chunks in order and scatter-adds their gradients.
     ///
     /// # Safety
-    /// The shared slices are written by other workers too; this worker must be the only
-    /// one writing the indices it writes (guaranteed by the deferred bits and the
-    /// partition of chunks and boxes).
+    /// The shared slices are written by other workers at the same time. Let `ranges` be the
+    /// partition of the chunks that `deferred`, `chunk_deferred`, `blocks` and the other
+    /// workers' `Worker::chunks` come from, with `worker.chunks` one of them. Then:
+    /// - every coordinate that this worker writes directly (its chunks' slots whose
+    ///   `deferred` bit is clear) is written directly by no other worker, and is in bounds
+    ///   of `gradient` (`Plan::deferrals`: only a coordinate's first toucher writes it);
+    /// - every block in `blocks.after_chunk(c)` for a chunk `c` of this worker exists, and
+    ///   only this worker writes its gradient entries, its partial and its update
+    ///   (`Plan::block_schedule`);
+    /// - no two workers hold overlapping chunk ranges (`chunk_objective` entries) or a box
+    ///   in common (`box_values` entries);
+    /// - nothing else reads or writes the shared slices until every worker is done.
+    ///
+    /// `Plan::check_disjoint_writes` checks the first three (debug builds and tests).
     unsafe fn sweep(&self, worker: &mut Worker) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
-                return self.sweep_avx2(worker);
+                // SAFETY: the CPU supports AVX2 (checked just above); the rest is this
+                // function's own contract.
+                return unsafe { self.sweep_avx2(worker) };
             }
         }
-        self.sweep_body(worker)
+        // SAFETY: this function's contract.
+        unsafe { self.sweep_body(worker) }
     }
 
     /// [`SweepContext::sweep`] with the scatter-add, the sums and the update compiled for
     /// AVX2 (only IEEE additions and multiplications, no fused multiply-add: the same bits
     /// as the generic version).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2, and the contract of [`SweepContext::sweep`].
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn sweep_avx2(&self, worker: &mut Worker) {
-        self.sweep_body(worker)
+        // SAFETY: this function's contract.
+        unsafe { self.sweep_body(worker) }
     }
 
+    /// # Safety
+    /// The contract of [`SweepContext::sweep`].
     #[inline(always)]
     unsafe fn sweep_body(&self, worker: &mut Worker) {
         let plan = self.plan;
@@ -1648,6 +1749,9 @@ impl SweepContext<'_> {
             deferred_values,
             ..
         } = worker;
+        // SAFETY: the workers' chunk ranges are disjoint (the contract), so this worker alone
+        // accesses its chunks' objective entries.
+        let objectives = unsafe { self.chunk_objective.range(chunks.clone()) };
         let mut deferred_position = 0;
         for c in chunks.clone() {
             let chunk = &plan.chunks[c];
@@ -1691,10 +1795,13 @@ impl SweepContext<'_> {
                     }
                 }
             }
-            *self.chunk_objective.get(c) = fixed_order_fold(values, |v| v);
+            objectives[c - chunks.start] = fixed_order_fold(values, |v| v);
             if let Some(box_values) = self.box_values {
                 for (k, &v) in values.iter().enumerate() {
-                    *box_values.get(group.boxes[chunk.first_member as usize + k] as usize) = v;
+                    let b = group.boxes[chunk.first_member as usize + k] as usize;
+                    // SAFETY: box `b` is a box of this worker's chunk `c`, of no other
+                    // worker's (the contract), and `b < box_count = box_values.len()`.
+                    unsafe { *box_values.get(b) = v };
                 }
             }
             if self.chunk_deferred[c] {
@@ -1705,20 +1812,28 @@ impl SweepContext<'_> {
                         deferred_values[deferred_position] = contribution;
                         deferred_position += 1;
                     } else {
-                        self.add(g, bit(&plan.first, s), contribution);
+                        // SAFETY: slot `s` is not deferred, so this worker alone writes
+                        // coordinate `g` (the contract).
+                        unsafe { self.add(g, bit(&plan.first, s), contribution) };
                     }
                 });
             } else {
-                self.scatter(chunk, local_gradient);
+                // SAFETY: no slot of chunk `c` is deferred, so this worker alone writes
+                // the coordinates it scatters to (the contract).
+                unsafe { self.scatter(chunk, local_gradient) };
             }
             for &block in self.blocks.after_chunk(c) {
-                finish_block(
-                    block as usize,
-                    self.gradient,
-                    self.state,
-                    self.update,
-                    self.norm_partials,
-                );
+                // SAFETY: the block is complete after chunk `c` and only this worker
+                // writes its entries, partial and update (the contract).
+                unsafe {
+                    finish_block(
+                        block as usize,
+                        self.gradient,
+                        self.state,
+                        self.update,
+                        self.norm_partials,
+                    )
+                };
             }
         }
     }
@@ -1755,10 +1870,11 @@ impl SweepContext<'_> {
     /// Adds one contribution onto the gradient: written as `0.0 + c` when it is the first.
     ///
     /// # Safety
-    /// See [`SweepContext::sweep`].
+    /// `g < gradient.len()`, and no other thread accesses coordinate `g` meanwhile.
     #[inline(always)]
     unsafe fn add(&self, g: usize, first: bool, contribution: f64) {
-        let target = self.gradient.get(g);
+        // SAFETY: this function's contract.
+        let target = unsafe { self.gradient.get(g) };
         let base = if first { 0.0 } else { *target };
         *target = base + contribution;
     }
@@ -1767,11 +1883,15 @@ impl SweepContext<'_> {
     /// of them at slot `slot`: a vectorisable loop when the slots' FIRST bits are uniform.
     ///
     /// # Safety
-    /// See [`SweepContext::sweep`].
+    /// No other thread accesses the coordinates `coordinate..coordinate + len` meanwhile.
+    ///
+    /// # Panics
+    /// If they reach past the gradient, or the slots past the plan's.
     #[inline(always)]
     unsafe fn add_run(&self, coordinate: usize, slot: usize, contributions: &[f64]) {
         let len = contributions.len();
-        let target = self.gradient.range(coordinate..coordinate + len);
+        // SAFETY: this function's contract (bounds are checked by `range`).
+        let target = unsafe { self.gradient.range(coordinate..coordinate + len) };
         match bits_uniform(&self.plan.first, slot, len) {
             Some(true) => add_slices(target, contributions, true),
             Some(false) => add_slices(target, contributions, false),
@@ -1792,7 +1912,9 @@ impl SweepContext<'_> {
     /// scatter-add, phi_b*), for a chunk with no deferred slot.
     ///
     /// # Safety
-    /// See [`SweepContext::sweep`].
+    /// No other thread accesses the coordinates that the chunk's slots read meanwhile
+    /// (their indices come from the plan, which keeps them below `apex`, the gradient's
+    /// length).
     #[inline(always)]
     unsafe fn scatter(&self, chunk: &Chunk, local_gradient: &[f64]) {
         let plan = self.plan;
@@ -1806,11 +1928,14 @@ impl SweepContext<'_> {
                 let arity = local_gradient.len() / count;
                 for &(base, i) in &plan.bases[offset..offset + arity] {
                     let s = i as usize * count;
-                    self.add_run(
-                        base as usize,
-                        chunk.slot_start + s,
-                        &local_gradient[s..s + count],
-                    );
+                    // SAFETY: the run's coordinates are the chunk's (this function's contract).
+                    unsafe {
+                        self.add_run(
+                            base as usize,
+                            chunk.slot_start + s,
+                            &local_gradient[s..s + count],
+                        )
+                    };
                 }
             }
             Layout::Runs { offset, count: n } => {
@@ -1818,7 +1943,8 @@ impl SweepContext<'_> {
                 for run in &plan.runs[offset..offset + n] {
                     let (s, g, len) =
                         (run.slot as usize, run.coordinate as usize, run.len as usize);
-                    self.add_run(g, chunk.slot_start + s, &local_gradient[s..s + len]);
+                    // SAFETY: the run's coordinates are the chunk's (this function's contract).
+                    unsafe { self.add_run(g, chunk.slot_start + s, &local_gradient[s..s + len]) };
                 }
             }
             Layout::Indexed { offset } => {
@@ -1826,11 +1952,15 @@ impl SweepContext<'_> {
                 for k in 0..count {
                     let mut s = k;
                     while s < local_gradient.len() {
-                        self.add(
-                            gather[s] as usize,
-                            bit(first, chunk.slot_start + s),
-                            local_gradient[s],
-                        );
+                        // SAFETY: `gather[s] < apex` (checked in `Plan::new`), and it is a
+                        // coordinate of the chunk (this function's contract).
+                        unsafe {
+                            self.add(
+                                gather[s] as usize,
+                                bit(first, chunk.slot_start + s),
+                                local_gradient[s],
+                            )
+                        };
                         s += count;
                     }
                 }

@@ -244,6 +244,8 @@ pub fn solve(
             ),
         };
         evaluations += 1;
+        // The norm is scaled (`run::norm`): a finite gradient whose squared norm overflows
+        // has a finite norm, so only a non-finite entry (or a norm beyond f64::MAX) lands here.
         if !evaluation.objective.is_finite() || !evaluation.gradient_norm.is_finite() {
             let diverged_box = executor.first_non_finite_box(&state.values);
             if let Some(finite) = last_finite {
