@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 seconds="${1:-30}"
 if ! command -v cargo-afl >/dev/null 2>&1; then
     echo "fuzz smoke: installing cargo-afl"
-    cargo install --locked cargo-afl >/dev/null 2>&1
+    cargo install --locked cargo-afl --version 0.18.2 >/dev/null 2>&1
 fi
 cargo afl config --build >/dev/null 2>&1 || true
 cargo afl build --release >/dev/null 2>&1
