@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod check;
+pub mod checkpoint;
 pub mod explain;
 pub mod graph;
 pub mod laws;
@@ -22,6 +23,9 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_DIVERGED: i32 = 3;
 /// Exit code when an external program the command needs (Graphviz `dot`) is missing.
 pub const EXIT_MISSING_TOOL: i32 = 4;
+/// Exit code when a result could not be written (a full disk): an output file (the others
+/// are still written, the results still printed) or stdout.
+pub const EXIT_OUTPUT_FAILED: i32 = 5;
 /// Exit code for a run stopped by Ctrl-C (after reporting the results so far).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -76,7 +80,7 @@ where
             return code;
         }
     };
-    match cli.command {
+    let code = match cli.command {
         Command::Check { files, plain } => {
             if plain {
                 check::run_with(&files, true)
@@ -88,5 +92,10 @@ where
         Command::Laws(args) => laws::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Explain(args) => explain::run(&args),
+    };
+    if code == EXIT_OK && render::stdout_failed() {
+        EXIT_OUTPUT_FAILED
+    } else {
+        code
     }
 }
