@@ -124,7 +124,7 @@ pub fn print_json(value: &impl serde::Serialize) {
 /// `--plot`, `graph -o`), and how it may be written.
 ///
 /// - A regular file (or a name not yet taken) is written atomically: into a new temporary
-///   file of a unique name (`.NAME.catopt-PID-TIME-N.tmp`, created with `O_EXCL`, so a
+///   file of a unique name (`.NAME.catopt-PID-HOST-TIME-N.tmp`, created with `O_EXCL`, so a
 ///   planted file or symlink at that name is never written through) in the target's folder,
 ///   flushed to disk, then renamed over the target. It is removed on every error path.
 /// - A character device (`/dev/null`) or a FIFO is written directly, never replaced.
@@ -416,12 +416,13 @@ struct TempFile {
 }
 
 impl TempFile {
-    /// Creates `FOLDER/PREFIX.catopt-PID-TIME-N.tmp`, first removing such files left by
-    /// processes that no longer exist (a `kill -9`).
+    /// Creates `FOLDER/PREFIX.catopt-PID-HOST-TIME-N.tmp`, first removing such files left by
+    /// processes of this machine that no longer exist (a `kill -9`).
     fn create(folder: &Path, prefix: &str) -> std::io::Result<(std::fs::File, TempFile)> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         remove_stale_temporaries(folder, prefix);
         let pid = std::process::id();
+        let host = host_name();
         let mut last_error = None;
         for _ in 0..16 {
             let nanos = std::time::SystemTime::now()
@@ -429,7 +430,7 @@ impl TempFile {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = folder.join(format!("{prefix}.catopt-{pid}-{nanos:x}-{n}.tmp"));
+            let path = folder.join(format!("{prefix}.catopt-{pid}-{host}-{nanos:x}-{n}.tmp"));
             match std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -452,8 +453,23 @@ impl Drop for TempFile {
     }
 }
 
-/// Removes `PREFIX.catopt-PID-*.tmp` files in `folder` whose process is gone (Linux: no
-/// `/proc/PID`). Best effort: errors are ignored.
+/// This machine's name (Linux), so that temporary files of other machines sharing a folder
+/// (NFS homes) are never taken for stale ones.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(32)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes `PREFIX.catopt-PID-HOST-*.tmp` files in `folder` left by a process of this machine
+/// that no longer exists (no `/proc/PID`: a `kill -9`), unmodified for a minute. Best
+/// effort: errors are ignored.
 fn remove_stale_temporaries(folder: &Path, prefix: &str) {
     if !Path::new("/proc/self").exists() {
         return;
@@ -462,18 +478,28 @@ fn remove_stale_temporaries(folder: &Path, prefix: &str) {
         return;
     };
     let head = format!("{prefix}.catopt-");
+    let host = host_name();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&head)) else {
             continue;
         };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+        let mut parts = rest.split('-');
+        let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
+        let old = entry
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 60);
         if rest.ends_with(".tmp")
+            && parts.next() == Some(host.as_str())
             && pid != std::process::id()
+            && old
             && !Path::new(&format!("/proc/{pid}")).exists()
-            && entry.file_type().is_ok_and(|t| t.is_file())
         {
             let _ = std::fs::remove_file(entry.path());
         }
@@ -506,6 +532,33 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporaries_of_dead_processes_are_removed_and_live_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("catopt-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let host = host_name();
+        // PID 4194304 is above Linux's pid_max: never a live process.
+        let dead = dir.join(format!(".out.json.catopt-4194304-{host}-1-0.tmp"));
+        let other_host = dir.join(".out.json.catopt-4194304-elsewhere-1-0.tmp");
+        let live = dir.join(format!(".out.json.catopt-1-{host}-1-0.tmp"));
+        for path in [&dead, &other_host, &live] {
+            std::fs::write(path, "x").unwrap();
+            let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        write_atomically(&dir.join("out.json"), b"new").unwrap();
+        assert!(!dead.exists());
+        assert!(other_host.exists() || host.is_empty());
+        assert!(live.exists(), "pid 1 is alive");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
