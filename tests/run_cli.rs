@@ -309,6 +309,8 @@ fn ctrl_c_stops_cleanly_with_the_results_so_far() {
             checkpoint.to_str().unwrap(),
             "--checkpoint-every",
             "1000000000",
+            "--trace",
+            dir.join("t.csv").to_str().unwrap(),
         ])
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
@@ -329,8 +331,15 @@ fn ctrl_c_stops_cleanly_with_the_results_so_far() {
     assert!(json["steps"].as_u64().unwrap() > 0);
     assert!(json["objective"].as_f64().unwrap().is_finite());
     assert!(stderr.contains("interrupted at step"), "{stderr}");
-    // The state at the interruption was checkpointed.
+    // The state at the interruption was checkpointed, the trace put in place, and no
+    // temporary file is left.
     assert!(checkpoint.exists());
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["state.ckpt", "t.csv"]);
 }
 
 #[test]

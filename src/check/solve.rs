@@ -88,7 +88,7 @@ impl Checker<'_> {
                     seen.push((name.name.as_str(), name.span));
                     let r = match name.name.as_str() {
                         "method" => self.method(value).map(|m| solve.method = Some(m)),
-                        "steps" => self.count(value, "steps", 1).map(|v| solve.steps = Some(v)),
+                        "steps" => self.count(value, "steps", 0).map(|v| solve.steps = Some(v)),
                         "seed" => self.count(value, "seed", 0).map(|v| solve.seed = Some(v)),
                         "tolerance" => self
                             .non_negative(value, "tolerance")

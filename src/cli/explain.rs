@@ -36,9 +36,21 @@ pub struct ExplainArgs {
     #[command(flatten)]
     pub data: super::DataArgs,
     /// Also say how the boxes split over this many ranks (`catopt run --backend mpi` under
-    /// `mpirun -n N`) and how many bytes they exchange per step.
-    #[arg(long, value_name = "N")]
+    /// `mpirun -n N`) and how many bytes they exchange per step (1 to 65536).
+    #[arg(long, value_name = "N", value_parser = parse_ranks)]
     pub ranks: Option<usize>,
+}
+
+/// The most ranks `--ranks` accepts.
+pub const MAX_RANKS: usize = 65536;
+
+fn parse_ranks(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_RANKS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--ranks must be a whole number from 1 to {MAX_RANKS}"
+        )),
+    }
 }
 
 /// Runs `catopt explain` and returns the exit code.
@@ -50,7 +62,7 @@ pub fn run(args: &ExplainArgs) -> i32 {
                 match distribution(&problem, ranks) {
                     Ok(text) => super::render::print_stdout(&text),
                     Err(message) => {
-                        eprintln!("error: {message}");
+                        crate::warn_line!("error: {message}");
                         return EXIT_BAD_INPUT;
                     }
                 }
@@ -59,7 +71,7 @@ pub fn run(args: &ExplainArgs) -> i32 {
         }
         Err(Failure::Reported) => EXIT_BAD_INPUT,
         Err(Failure::Message(message)) => {
-            eprintln!("error: {message}");
+            crate::warn_line!("error: {message}");
             EXIT_BAD_INPUT
         }
     }

@@ -6,7 +6,7 @@
 //! sit on its rim, and nested composites (box labels `outer.inner`) are clusters inside it.
 //! SVG is produced by running Graphviz `dot` when it is on `PATH`.
 
-use super::render::write_atomically;
+use super::render::OutputFile;
 use super::run::{load_problem_with, Failure};
 use super::{EXIT_BAD_INPUT, EXIT_MISSING_TOOL, EXIT_OK};
 use crate::category::{DiagramNode, WiringDiagram};
@@ -46,9 +46,12 @@ pub struct GraphArgs {
     /// dot or svg (default: svg when -o ends in .svg, dot otherwise).
     #[arg(long, value_enum)]
     pub format: Option<GraphFormat>,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout (atomically; `-` is stdout).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace a write-protected -o file.
+    #[arg(long, requires = "output")]
+    pub force: bool,
     /// Refuse to draw diagrams with more boxes than this.
     #[arg(long, default_value_t = DEFAULT_MAX_BOXES)]
     pub max_boxes: usize,
@@ -60,11 +63,15 @@ pub fn run(args: &GraphArgs) -> i32 {
         Ok(()) => EXIT_OK,
         Err(GraphFailure::Reported) => EXIT_BAD_INPUT,
         Err(GraphFailure::Message(message)) => {
-            eprintln!("error: {message}");
+            crate::warn_line!("error: {message}");
             EXIT_BAD_INPUT
         }
+        Err(GraphFailure::Output(message)) => {
+            crate::warn_line!("error: {message}");
+            super::EXIT_OUTPUT_FAILED
+        }
         Err(GraphFailure::NoGraphviz(message)) => {
-            eprintln!("error: {message}");
+            crate::warn_line!("error: {message}");
             EXIT_MISSING_TOOL
         }
     }
@@ -73,6 +80,8 @@ pub fn run(args: &GraphArgs) -> i32 {
 enum GraphFailure {
     Reported,
     Message(String),
+    /// The -o file could not be written.
+    Output(String),
     NoGraphviz(String),
 }
 
@@ -97,6 +106,15 @@ fn run_inner(args: &GraphArgs) -> Result<(), GraphFailure> {
             _ => GraphFormat::Dot,
         }
     });
+    let output = args.output.as_deref().map(|path| OutputFile {
+        path,
+        what: "-o",
+        force: args.force,
+        stdout_ok: true,
+    });
+    if let Some(output) = &output {
+        output.check().map_err(GraphFailure::Message)?;
+    }
     let (program, problem) =
         load_problem_with(&args.file, args.composite.as_deref(), None, &args.data)?;
     let dot = diagram_dot(&program, &problem, args.max_boxes).map_err(GraphFailure::Message)?;
@@ -107,12 +125,12 @@ fn run_inner(args: &GraphArgs) -> Result<(), GraphFailure> {
             SvgError::Failed(message) => GraphFailure::Message(message),
         })?,
     };
-    match &args.output {
-        Some(path) => write_atomically(path, &bytes)
-            .map_err(|e| GraphFailure::Message(format!("cannot write {}: {e}", path.display()))),
-        None => std::io::stdout()
-            .write_all(&bytes)
-            .map_err(|e| GraphFailure::Message(format!("cannot write to stdout: {e}"))),
+    match output {
+        Some(output) => output.write(&bytes).map_err(GraphFailure::Output),
+        None => {
+            super::render::print_bytes(&bytes);
+            Ok(())
+        }
     }
 }
 

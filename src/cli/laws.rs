@@ -54,7 +54,7 @@ pub fn run(args: &LawsArgs) -> i32 {
             Ok(loaded) => loaded,
             Err(Failure::Reported) => return EXIT_BAD_INPUT,
             Err(Failure::Message(message)) => {
-                eprintln!("error: {message}");
+                crate::warn_line!("error: {message}");
                 return EXIT_BAD_INPUT;
             }
         };
@@ -96,7 +96,7 @@ pub fn run(args: &LawsArgs) -> i32 {
             }
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            crate::warn_line!("error: {message}");
             EXIT_BAD_INPUT
         }
     }

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub mod check;
+pub mod checkpoint;
 pub mod explain;
 pub mod graph;
 pub mod laws;
@@ -24,6 +25,9 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_DIVERGED: i32 = 3;
 /// Exit code when an external program the command needs (Graphviz `dot`) is missing.
 pub const EXIT_MISSING_TOOL: i32 = 4;
+/// Exit code when a result could not be written (a full disk): an output file (the others
+/// are still written, the results still printed) or stdout.
+pub const EXIT_OUTPUT_FAILED: i32 = 5;
 /// Exit code for a run stopped by Ctrl-C (after reporting the results so far).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
@@ -119,7 +123,7 @@ where
             return code;
         }
     };
-    match cli.command {
+    let code = match cli.command {
         Command::Check { files, plain, data } => {
             let plain = plain || !std::io::stderr().is_terminal();
             check::run_with_options(&files, plain, &data.options())
@@ -128,5 +132,10 @@ where
         Command::Laws(args) => laws::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Explain(args) => explain::run(&args),
+    };
+    if code == EXIT_OK && render::stdout_failed() {
+        EXIT_OUTPUT_FAILED
+    } else {
+        code
     }
 }

@@ -126,6 +126,80 @@ impl Serialize for WithValues<'_, '_> {
     }
 }
 
+/// Parses JSON like `serde_json::from_slice`, but refuses an object with a duplicate key
+/// (serde_json keeps the last one silently: `{"b": 1, "b": 2}` would set `b` to 2).
+pub fn parse_json_strict(bytes: &[u8]) -> Result<Value, String> {
+    struct Strict(Value);
+    impl<'de> serde::Deserialize<'de> for Strict {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+            d.deserialize_any(StrictVisitor).map(Strict)
+        }
+    }
+    struct StrictVisitor;
+    impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(Strict(item)) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut object = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let Strict(value) = map.next_value()?;
+                if object.insert(key.clone(), value).is_some() {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key `{key}` (each name may be given once)"
+                    )));
+                }
+            }
+            Ok(Value::Object(object))
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let Strict(value) =
+        serde::Deserialize::deserialize(&mut deserializer).map_err(|e| e.to_string())?;
+    deserializer.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+/// The message for a name that several variables share (duplicate box labels).
+fn ambiguous(name: &str) -> String {
+    format!(
+        "`{name}` names several variables of this composite (boxes with the same label); \
+         give the boxes distinct labels"
+    )
+}
+
 /// Reads values from a `values` object (as written by `--output`) into `state`. Every
 /// name in the object must be a known variable with the right shape; variables not in the
 /// object keep their values. Returns how many variables were set.
@@ -145,9 +219,18 @@ pub fn apply_values(
     for (name, value) in values {
         let Some(candidates) = by_name.get(name) else {
             let known: Vec<&str> = by_name.keys().map(String::as_str).take(12).collect();
+            let hint = match crate::check::closest(name, by_name.keys().map(String::as_str)) {
+                Some(best) => format!("did you mean `{best}`? "),
+                None => String::new(),
+            };
             return Err(format!(
-                "`{name}` is not a variable of this composite (known: {})",
-                known.join(", ")
+                "`{name}` is not a variable of this composite; {hint}(known: {}{})",
+                known.join(", "),
+                if by_name.len() > known.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
             ));
         };
         let is_family = candidates.iter().any(|v| v.name().index.is_some());
@@ -175,15 +258,21 @@ pub fn apply_values(
                 }
             };
             for (index, member_value) in members {
-                let Some(variable) = candidates.iter().find(|v| v.name().index == Some(index))
-                else {
+                let mut matching = candidates.iter().filter(|v| v.name().index == Some(index));
+                let Some(variable) = matching.next() else {
                     return Err(format!("`{name}[{index}]` is not a member of the family"));
                 };
+                if matching.next().is_some() {
+                    return Err(ambiguous(&format!("{name}[{index}]")));
+                }
                 write_value(variable, member_value, state)
                     .map_err(|e| format!("`{name}[{index}]`: {e}"))?;
                 set += 1;
             }
         } else {
+            if candidates.len() > 1 {
+                return Err(ambiguous(name));
+            }
             write_value(candidates[0], value, state).map_err(|e| format!("`{name}`: {e}"))?;
             set += 1;
         }

@@ -5,6 +5,7 @@
 //! in the loop nor grows without bound); [`write_plot`] draws them with plotters. Text uses
 //! the DejaVu Sans font compiled into the binary, so neither SVG nor PNG needs system fonts.
 
+use super::render::OutputFile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -130,22 +131,55 @@ pub fn plot_format(path: &Path) -> Result<PlotFormat, String> {
 /// Draws objective and gradient norm per step into `path` (SVG or PNG by extension), one
 /// panel each, titled `title`, on log scales. An objective that reaches zero or below is
 /// drawn as its gap to the lowest value seen (the axis says so).
-pub fn write_plot(path: &Path, title: &str, recorder: &PlotRecorder) -> Result<(), String> {
+///
+/// The picture is drawn in memory (PNG: into a scratch file of a unique name in the temporary
+/// folder, as the PNG encoder writes files) and then written like every output
+/// ([`OutputFile`]): a failure never leaves an empty or partial picture behind.
+pub fn write_plot(
+    output: &OutputFile<'_>,
+    title: &str,
+    recorder: &PlotRecorder,
+) -> Result<(), String> {
     register_font();
-    let format = plot_format(path)?;
+    let format = plot_format(output.path)?;
     let samples = recorder.samples();
     let size = (1000u32, 750u32);
-    let result = match format {
+    let drawn = match format {
         PlotFormat::Svg => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
-            draw(&root, title, &samples).and_then(|_| root.present().map_err(|e| e.to_string()))
+            let mut text = String::new();
+            {
+                let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+                draw(&root, title, &samples)
+                    .and_then(|_| root.present().map_err(|e| e.to_string()))?;
+            }
+            Ok(text.into_bytes())
         }
         PlotFormat::Png => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
-            draw(&root, title, &samples).and_then(|_| root.present().map_err(|e| e.to_string()))
+            let scratch = std::env::temp_dir().join(format!(
+                "catopt-plot-{}-{}.png",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            ));
+            let result = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&scratch)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    let root = BitMapBackend::new(&scratch, size).into_drawing_area();
+                    draw(&root, title, &samples)
+                        .and_then(|_| root.present().map_err(|e| e.to_string()))
+                })
+                .and_then(|_| std::fs::read(&scratch).map_err(|e| e.to_string()));
+            let _ = std::fs::remove_file(&scratch);
+            result
         }
     };
-    result.map_err(|e| format!("cannot write plot {}: {e}", path.display()))
+    let bytes = drawn.map_err(|e| format!("cannot draw --plot {}: {e}", output.path.display()))?;
+    output.write(&bytes)
 }
 
 /// A named curve of (step, value) points and its colour.

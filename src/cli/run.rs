@@ -1,7 +1,7 @@
 //! `catopt run FILE`: solve a composite by distributed gradient descent.
 
 use super::output::{apply_values, values_text, ValuesView, WithValues};
-use super::render::{print_report, write_atomically, write_atomically_with};
+use super::render::{print_report, OutputFile, OutputWriter};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
 use crate::diagnostic::Report;
@@ -12,9 +12,8 @@ use crate::run::solver::{
 };
 use crate::run::transport::Transport;
 use clap::{Args, ValueEnum};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,9 +79,9 @@ pub struct RunArgs {
     /// Where boxes are evaluated.
     #[arg(long, value_enum, default_value_t = BackendChoice::Threads)]
     pub backend: BackendChoice,
-    /// Worker threads for the threads backend (default: all cores; the mpi backend runs
-    /// one thread per rank).
-    #[arg(long)]
+    /// Worker threads for the threads backend, 1 to 1024 (default: all cores; the mpi
+    /// backend runs one thread per rank).
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -105,8 +104,9 @@ pub struct RunArgs {
     /// Write the full solver state to this file every --checkpoint-every steps (atomically).
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
-    /// How often to checkpoint.
-    #[arg(long, default_value_t = 100, requires = "checkpoint")]
+    /// How often to checkpoint (at least 1).
+    #[arg(long, default_value_t = 100, requires = "checkpoint",
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: u64,
     /// Continue a run from a checkpoint (`--steps` counts from the original start).
     #[arg(long, value_name = "FILE")]
@@ -117,6 +117,48 @@ pub struct RunArgs {
     /// Plot objective and gradient norm per step (log scale) into FILE.svg or FILE.png.
     #[arg(long, value_name = "FILE.svg|png")]
     pub plot: Option<PathBuf>,
+    /// Replace output files that are write-protected (mode without any write bit).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The most worker threads `--threads` accepts.
+pub const MAX_THREADS: usize = 1024;
+
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--threads must be a whole number from 1 to {MAX_THREADS} (leave it out to use all cores)"
+        )),
+    }
+}
+
+impl RunArgs {
+    /// The output files of the run, with the flags that name them.
+    fn output_files(&self) -> Vec<OutputFile<'_>> {
+        let flags = [
+            (&self.output, "--output", true),
+            (&self.trace, "--trace", false),
+            (&self.checkpoint, "--checkpoint", false),
+            (&self.plot, "--plot", false),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(path, what, stdout_ok)| {
+                Some(OutputFile {
+                    path: path.as_deref()?,
+                    what,
+                    force: self.force,
+                    stdout_ok,
+                })
+            })
+            .collect()
+    }
+
+    fn output_file(&self, what: &str) -> Option<OutputFile<'_>> {
+        self.output_files().into_iter().find(|o| o.what == what)
+    }
 }
 
 fn method_help() -> String {
@@ -124,22 +166,12 @@ fn method_help() -> String {
     for (signature, description) in Method::CATALOGUE {
         text.push_str(&format!("  {signature:<20} {description}\n"));
     }
-    text.push_str("\nExit codes: 0 done, 2 bad file or arguments, 3 diverged, 130 interrupted.");
+    text.push_str(
+        "\nExit codes: 0 done, 2 bad file or arguments, 3 diverged, 5 an output could not be \
+         written, 130 interrupted.",
+    );
     text
 }
-
-/// A checkpoint file's contents.
-#[derive(Serialize, Deserialize)]
-struct Checkpoint {
-    format: String,
-    version: u32,
-    composite: String,
-    variables: usize,
-    method: Method,
-    state: SolverState,
-}
-
-const CHECKPOINT_FORMAT: &str = "catopt-checkpoint";
 
 /// Runs `catopt run` and returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
@@ -147,7 +179,7 @@ pub fn run(args: &RunArgs) -> i32 {
         Ok(code) => code,
         Err(Failure::Reported) => EXIT_BAD_INPUT,
         Err(Failure::Message(message)) => {
-            eprintln!("error: {message}");
+            crate::warn_line!("error: {message}");
             EXIT_BAD_INPUT
         }
     }
@@ -315,10 +347,10 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     // Starting point: initial values, then --init, then --resume.
     let mut state = SolverState::new(problem.initial_values.clone());
     if let Some(path) = &args.init {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read --init file {}: {e}", path.display()))?;
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|e| format!("--init file {} is not JSON: {e}", path.display()))?;
+        let limit = (1 << 20) + 256 * problem.variable_count() as u64;
+        let bytes = super::checkpoint::read_bounded(path, "--init file", limit)?;
+        let json: Value = super::output::parse_json_strict(&bytes)
+            .map_err(|e| format!("--init file {} is not valid JSON: {e}", path.display()))?;
         let values = json
             .get("values")
             .and_then(Value::as_object)
@@ -328,7 +360,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
             .map_err(|e| format!("--init file {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.resume {
-        state = read_checkpoint(path, &problem, settings.method)?;
+        state = super::checkpoint::read_checkpoint(path, &problem, &settings.method)?;
     }
     let plan = Plan::for_problem(&problem).map_err(|e| e.to_string())?;
     Ok(Prepared {
@@ -375,7 +407,7 @@ fn agree<T>(transport: Option<&dyn Transport>, outcome: Result<T, Failure>) -> R
             let prefix = format!("rank {rank} of {}", transport.ranks());
             let captured = super::render::take_captured_diagnostics();
             if !captured.is_empty() {
-                eprint!("{prefix}:\n{captured}");
+                super::render::print_stderr(&format!("{prefix}:\n{captured}"));
             }
             Err(match failure {
                 Failure::Message(message) => Failure::Message(format!("{prefix}: {message}")),
@@ -435,7 +467,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let abort_on_error = |result: Result<(), String>| -> Result<(), Failure> {
         match (result, &transport) {
             (Err(message), Some(transport)) if transport.ranks() > 1 => {
-                eprintln!("error: rank {}: {message}", transport.rank());
+                crate::warn_line!("error: rank {}: {message}", transport.rank());
                 transport.abort(EXIT_BAD_INPUT)
             }
             (result, _) => result.map_err(Failure::Message),
@@ -476,14 +508,18 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     if !leader {
         return Ok(exit_code);
     }
-    abort_on_error(observer.finish())?;
-    if let (Some(path), Some(recorder)) = (&args.plot, &observer.plot) {
+    // Every output is attempted even if another one fails (a full disk); the failures are
+    // reported after the results and make the exit code EXIT_OUTPUT_FAILED.
+    let mut lost = observer.finish();
+    if let (Some(output), Some(recorder)) = (args.output_file("--plot"), &observer.plot) {
         let title = format!("{}: {}", args.file.display(), settings.method.describe());
-        abort_on_error(super::plot::write_plot(path, &title, recorder))?;
+        if let Err(message) = super::plot::write_plot(&output, &title, recorder) {
+            lost.push(message);
+        }
     }
     if outcome.stop_reason == StopReason::Interrupted || interrupted.load(Ordering::SeqCst) {
-        if let Some(path) = &args.checkpoint {
-            abort_on_error(write_checkpoint(path, &problem, settings.method, &state))?;
+        if let Err(message) = observer.write_checkpoint(&state) {
+            lost.push(message);
         }
     }
     let diverged = (outcome.stop_reason == StopReason::Diverged).then(|| {
@@ -525,18 +561,18 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         communication_seconds,
         diverged: diverged.as_ref(),
     };
-    if let Some(path) = &args.output {
+    if let Some(output) = args.output_file("--output") {
         let fields = report.output_fields();
         let object = WithValues {
             fields: &fields,
             values: report.values_view(),
         };
-        abort_on_error(
-            write_atomically_with(path, |file| {
-                serde_json::to_writer_pretty(file, &object).map_err(std::io::Error::from)
-            })
-            .map_err(|e| format!("cannot write --output file {}: {e}", path.display())),
-        )?;
+        if let Err(message) = output.write_with(|file| {
+            serde_json::to_writer_pretty(&mut *file, &object).map_err(std::io::Error::from)?;
+            file.write_all(b"\n")
+        }) {
+            lost.push(message);
+        }
     }
     match args.format {
         Format::Json => super::render::print_json(&WithValues {
@@ -546,7 +582,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         Format::Text => super::render::print_stdout(&report.text()),
     }
     if let Some((step, _, label)) = &diverged {
-        eprintln!(
+        crate::warn_line!(
             "error[R0001]: the run diverged at step {step}: {label}.\n  \
              The values reported are the last finite iterate (step {}).\n  \
              help: try a smaller step size, e.g. --lr {}",
@@ -555,10 +591,25 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         );
     }
     if outcome.stop_reason == StopReason::Interrupted {
-        eprintln!(
+        crate::warn_line!(
             "interrupted at step {}: the results so far are reported",
             state.step
         );
+    }
+    if !lost.is_empty() {
+        for message in &lost {
+            crate::warn_line!("error: {message}");
+        }
+        if observer.checkpoint_written {
+            if let Some(path) = &args.checkpoint {
+                crate::warn_line!(
+                    "  the last checkpoint written, {}, is kept: continue with --resume {}",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+        return Ok(super::EXIT_OUTPUT_FAILED);
     }
     Ok(exit_code)
 }
@@ -710,7 +761,16 @@ struct RunObserver<'a> {
     args: &'a RunArgs,
     problem: &'a Problem,
     method: Method,
-    trace: Option<(PathBuf, PathBuf, std::io::BufWriter<std::fs::File>)>,
+    /// The trace being written (into a temporary file renamed at the end).
+    trace: Option<OutputWriter>,
+    /// Why the trace was lost, if it was.
+    trace_error: Option<String>,
+    /// Why the last checkpoint could not be written, if it could not.
+    checkpoint_error: Option<String>,
+    /// Whether a checkpoint was written by this run.
+    checkpoint_written: bool,
+    /// What the checkpoint records besides the state (computed once).
+    fingerprint: Option<super::checkpoint::Fingerprint>,
     progress: Option<indicatif::ProgressBar>,
     /// Only rank 0 of a distributed run writes anything.
     leader: bool,
@@ -726,14 +786,21 @@ impl<'a> RunObserver<'a> {
         state: &SolverState,
         leader: bool,
     ) -> Result<RunObserver<'a>, String> {
-        let trace = match &args.trace {
+        if let Some(path) = &args.plot {
+            super::plot::plot_format(path)?;
+        }
+        if leader {
+            // Files written at the end (or every N steps) must be writable now, not after
+            // hours of work.
+            for output in args.output_files() {
+                output.check()?;
+            }
+        }
+        let trace = match args.output_file("--trace") {
             _ if !leader => None,
             None => None,
-            Some(path) => {
-                let temporary = path.with_extension("csv.partial");
-                let file = std::fs::File::create(&temporary)
-                    .map_err(|e| format!("cannot write trace file {}: {e}", path.display()))?;
-                let mut writer = std::io::BufWriter::new(file);
+            Some(output) => {
+                let mut writer = output.open()?;
                 let mut header = String::from("step,objective,gradient_norm");
                 if args.trace_boxes {
                     for b in 0..problem.diagram.box_count() {
@@ -741,8 +808,9 @@ impl<'a> RunObserver<'a> {
                         header.push_str(&csv_field(&problem.diagram.box_name(b).to_string()));
                     }
                 }
-                writeln!(writer, "{header}").map_err(|e| e.to_string())?;
-                Some((path.clone(), temporary, writer))
+                let written = writeln!(writer.writer(), "{header}");
+                writer.fail_on(written)?;
+                Some(writer)
             }
         };
         let progress = (leader && !args.quiet && std::io::stderr().is_terminal()).then(|| {
@@ -756,23 +824,6 @@ impl<'a> RunObserver<'a> {
             bar.set_position(state.step);
             bar
         });
-        if let Some(path) = &args.plot {
-            super::plot::plot_format(path)?;
-        }
-        if leader {
-            // Files written at the end (or every N steps) must be writable now, not after
-            // hours of work.
-            let outputs = [
-                (&args.output, "--output file"),
-                (&args.checkpoint, "checkpoint"),
-                (&args.plot, "plot"),
-            ];
-            for (path, what) in outputs {
-                if let Some(path) = path {
-                    check_writable(path, what)?;
-                }
-            }
-        }
         let plot = args
             .plot
             .as_ref()
@@ -784,23 +835,43 @@ impl<'a> RunObserver<'a> {
             problem,
             method: settings.method,
             trace,
+            trace_error: None,
+            checkpoint_error: None,
+            checkpoint_written: false,
+            fingerprint: None,
             progress,
             leader,
             line: String::new(),
         })
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    /// Puts the trace in place; returns the messages of the outputs lost so far.
+    fn finish(&mut self) -> Vec<String> {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
-        if let Some((path, temporary, mut writer)) = self.trace.take() {
-            writer
-                .flush()
-                .and_then(|_| writer.get_ref().sync_all())
-                .and_then(|_| std::fs::rename(&temporary, &path))
-                .map_err(|e| format!("cannot write trace file {}: {e}", path.display()))?;
+        let mut lost = Vec::new();
+        if let Some(writer) = self.trace.take() {
+            if let Err(message) = writer.finish() {
+                lost.push(message);
+            }
         }
+        lost.extend(self.trace_error.take());
+        lost.extend(self.checkpoint_error.take());
+        lost
+    }
+
+    /// Writes the checkpoint (atomically): on failure the previous one stays in place.
+    fn write_checkpoint(&mut self, state: &SolverState) -> Result<(), String> {
+        let Some(output) = self.args.output_file("--checkpoint") else {
+            return Ok(());
+        };
+        let fingerprint = self
+            .fingerprint
+            .get_or_insert_with(|| super::checkpoint::Fingerprint::of(self.problem, &self.method));
+        let bytes = super::checkpoint::checkpoint_bytes(fingerprint, &self.method, state);
+        output.write(&bytes)?;
+        self.checkpoint_written = true;
         Ok(())
     }
 }
@@ -827,7 +898,7 @@ impl Observer for RunObserver<'_> {
                 info.evaluation.gradient_norm,
             );
         }
-        if let Some((path, _, writer)) = &mut self.trace {
+        if let Some(writer) = &mut self.trace {
             use std::fmt::Write as _;
             self.line.clear();
             let _ = write!(
@@ -844,8 +915,14 @@ impl Observer for RunObserver<'_> {
                     );
                 }
             }
-            writeln!(writer, "{}", self.line)
-                .map_err(|e| format!("cannot write trace file {}: {e}", path.display()))?;
+            let written = writeln!(writer.writer(), "{}", self.line);
+            if let Err(e) = written {
+                // The run goes on: its other results are worth more than the trace.
+                let message = writer.fail(e);
+                crate::warn_line!("error: {message}\n  the run continues without the trace");
+                self.trace = None;
+                self.trace_error = Some(message);
+            }
         }
         if let Some(bar) = &self.progress {
             bar.set_position(info.step);
@@ -856,27 +933,23 @@ impl Observer for RunObserver<'_> {
                 ));
             }
         }
-        if let Some(path) = &self.args.checkpoint {
-            if self.checkpoint_due(info.step) {
-                write_checkpoint(path, self.problem, self.method, info.state)?;
+        if self.checkpoint_due(info.step) {
+            match self.write_checkpoint(info.state) {
+                Ok(()) => self.checkpoint_error = None,
+                Err(message) => {
+                    if self.checkpoint_error.is_none() {
+                        crate::warn_line!(
+                            "error: {message}\n  the previous checkpoint (if any) is kept; \
+                             the run continues"
+                        );
+                    }
+                    self.checkpoint_error = Some(message);
+                }
             }
         }
         // Ctrl-C reaches the solver through the executor, agreed by all ranks.
         Ok(true)
     }
-}
-
-/// Fails unless a file can be created in `path`'s directory (by creating and removing an
-/// empty probe file there).
-fn check_writable(path: &Path, what: &str) -> Result<(), String> {
-    let directory = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let probe = directory.join(format!(".catopt-probe-{}", std::process::id()));
-    std::fs::File::create(&probe)
-        .and_then(|_| std::fs::remove_file(&probe))
-        .map_err(|e| format!("cannot write {what} {}: {e}", path.display()))
 }
 
 fn csv_field(text: &str) -> String {
@@ -885,63 +958,4 @@ fn csv_field(text: &str) -> String {
     } else {
         text.to_string()
     }
-}
-
-fn write_checkpoint(
-    path: &Path,
-    problem: &Problem,
-    method: Method,
-    state: &SolverState,
-) -> Result<(), String> {
-    let checkpoint = Checkpoint {
-        format: CHECKPOINT_FORMAT.into(),
-        version: 1,
-        composite: problem.name.clone(),
-        variables: problem.variable_count(),
-        method,
-        state: state.clone(),
-    };
-    let text = serde_json::to_vec(&checkpoint).map_err(|e| e.to_string())?;
-    write_atomically(path, &text)
-        .map_err(|e| format!("cannot write checkpoint {}: {e}", path.display()))
-}
-
-fn read_checkpoint(path: &Path, problem: &Problem, method: Method) -> Result<SolverState, String> {
-    let text = std::fs::read(path)
-        .map_err(|e| format!("cannot read checkpoint {}: {e}", path.display()))?;
-    let checkpoint: Checkpoint = serde_json::from_slice(&text)
-        .map_err(|e| format!("{} is not a catopt checkpoint ({e})", path.display()))?;
-    if checkpoint.format != CHECKPOINT_FORMAT || checkpoint.version != 1 {
-        return Err(format!(
-            "{} is not a version-1 catopt checkpoint",
-            path.display()
-        ));
-    }
-    if checkpoint.composite != problem.name || checkpoint.variables != problem.variable_count() {
-        return Err(format!(
-            "checkpoint {} is for composite `{}` with {} variables, not `{}` with {}",
-            path.display(),
-            checkpoint.composite,
-            checkpoint.variables,
-            problem.name,
-            problem.variable_count()
-        ));
-    }
-    if checkpoint.method.name() != method.name() {
-        return Err(format!(
-            "checkpoint {} was written by method {}, this run uses {}",
-            path.display(),
-            checkpoint.method.describe(),
-            method.describe()
-        ));
-    }
-    if checkpoint.state.values.len() != problem.variable_count()
-        || checkpoint.state.values.iter().any(|v| !v.is_finite())
-    {
-        return Err(format!(
-            "checkpoint {} holds a damaged state",
-            path.display()
-        ));
-    }
-    Ok(checkpoint.state)
 }

@@ -41,7 +41,7 @@ pub(super) fn initial_values(
         return Ok(values);
     };
     let mut source = NormalSource::new(seed.or(solve.seed).unwrap_or(0));
-    let mut box_index: Option<HashMap<String, usize>> = None;
+    let mut box_index: Option<HashMap<String, Option<usize>>> = None;
     let mut errors = Vec::new();
     for init in &solve.inits {
         let coordinates: Vec<usize> = match &init.target {
@@ -51,10 +51,16 @@ pub(super) fn initial_values(
                 .flat_map(|j| composite.junction_variables(j.0 as usize).iter().copied())
                 .collect(),
             InitTarget::Private(path) => {
+                // A label shared by several boxes maps to None: `init` must not pick one.
                 let index = box_index.get_or_insert_with(|| {
-                    (0..problem.diagram.box_count())
-                        .map(|b| (problem.diagram.box_name(b).to_string(), b))
-                        .collect()
+                    let mut index = HashMap::new();
+                    for b in 0..problem.diagram.box_count() {
+                        index
+                            .entry(problem.diagram.box_name(b).to_string())
+                            .and_modify(|e| *e = None)
+                            .or_insert(Some(b));
+                    }
+                    index
                 });
                 match resolve_private(problem, index, path, init.span) {
                     Ok(coordinates) => coordinates,
@@ -105,7 +111,7 @@ pub(super) fn initial_values(
 /// The coordinates of the private variable `label.var` (label possibly a path).
 fn resolve_private(
     problem: &Problem,
-    boxes: &HashMap<String, usize>,
+    boxes: &HashMap<String, Option<usize>>,
     path: &[String],
     span: Span,
 ) -> Result<Vec<usize>, Box<Diagnostic>> {
@@ -117,7 +123,20 @@ fn resolve_private(
         ))
     })?;
     let label = labels.join(".");
-    let Some(&b) = boxes.get(&label) else {
+    if let Some(None) = boxes.get(&label) {
+        return Err(Box::new(
+            Diagnostic::error(
+                "E0712",
+                format!(
+                    "`{label}` labels several boxes of composite `{}`: `init` cannot tell which",
+                    problem.name
+                ),
+                span,
+            )
+            .with_help("give the boxes distinct labels (`label: objective(...)`)"),
+        ));
+    }
+    let Some(&Some(b)) = boxes.get(&label) else {
         return Err(Box::new(
             Diagnostic::error(
                 "E0712",
