@@ -303,7 +303,7 @@ fn an_unwritable_output_is_refused_before_any_step() {
     assert!(started.elapsed() < Duration::from_secs(30));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.matches("cannot write checkpoint").count(),
+        stderr.matches("cannot write --checkpoint").count(),
         1,
         "{stderr}"
     );
