@@ -14,9 +14,11 @@ cargo afl build --release >/dev/null 2>&1
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 status=0
-for target in check_source lower_source; do
+for pair in check_source:source lower_source:source checkpoint:checkpoint; do
+    target="${pair%%:*}"
+    corpus="corpus/${pair##*:}"
     AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_BENCH_UNTIL_CRASH=1 \
-        cargo afl fuzz -i corpus/source -o "$out/$target" -x opt.dict -t 3000 -V "$seconds" \
+        cargo afl fuzz -i "$corpus" -o "$out/$target" -x opt.dict -t 3000 -V "$seconds" \
         -M main "target/release/$target" >"$out/$target.log" 2>&1 || true
     stats="$out/$target/main/fuzzer_stats"
     if [ ! -f "$stats" ]; then

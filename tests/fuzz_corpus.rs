@@ -66,3 +66,13 @@ fn every_input_the_fuzzer_found_a_problem_with_is_handled() {
     assert!(!files.is_empty());
     files.iter().for_each(|f| replay(f));
 }
+
+#[test]
+fn the_checkpoint_corpus_never_panics_the_reader() {
+    let files = inputs("fuzz/corpus/checkpoint");
+    assert!(!files.is_empty());
+    for file in files {
+        let bytes = std::fs::read(&file).expect("readable");
+        let _ = catopt::cli::checkpoint::parse_checkpoint(&bytes);
+    }
+}
