@@ -882,6 +882,11 @@ impl Checker<'_> {
                     let (Some(start), Some(end)) = (start, end) else {
                         continue;
                     };
+                    // A loop with no box to make (empty, or only statements that failed
+                    // when planned) makes nothing in any iteration.
+                    if !makes_boxes(body) {
+                        continue;
+                    }
                     env.push((var, 0));
                     for i in start..end {
                         env.last_mut().expect("pushed").1 = i;
@@ -1125,6 +1130,15 @@ fn indexed_label(w: &mut Wiring, base: &Arc<str>, indices: &[i64]) -> IndexedNam
     let name = IndexedName::with_indices(base, indices);
     w.label_prefix = Some((base.clone(), outer.to_vec(), name.base.clone()));
     name
+}
+
+/// Whether `plans` contain a box call (in any loop).
+fn makes_boxes(plans: &[Plan]) -> bool {
+    plans.iter().any(|plan| match plan {
+        Plan::Call(_) => true,
+        Plan::For { body, .. } => makes_boxes(body),
+        Plan::Skip => false,
+    })
 }
 
 /// The junction of family member `i`, created on first use.
