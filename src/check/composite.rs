@@ -138,7 +138,7 @@ struct Wiring {
     /// The last multi-index label base made (`f[1, 2]` for label `f`, outer indices 1, 2),
     /// reused while a loop's inner iterations share it.
     label_prefix: Option<(Arc<str>, Vec<i64>, Arc<str>)>,
-    /// Box statements (by their start) that failed in an earlier iteration.
+    /// Box statements and loops (by their start) that failed in an earlier iteration.
     failed_statements: std::collections::HashSet<usize>,
 }
 
@@ -877,9 +877,15 @@ impl Checker<'_> {
             match plan {
                 Plan::Skip => {}
                 Plan::For { var, stmt, body } => {
+                    // Bounds that failed once (reported) fail again in every outer
+                    // iteration: evaluating them again would only cost time.
+                    if w.failed_statements.contains(&stmt.span.start) {
+                        continue;
+                    }
                     let start = self.const_int(&stmt.range.start, env, "a loop bound");
                     let end = self.const_int(&stmt.range.end, env, "a loop bound");
                     let (Some(start), Some(end)) = (start, end) else {
+                        w.failed_statements.insert(stmt.span.start);
                         continue;
                     };
                     // A loop with no box to make (empty, or only statements that failed
