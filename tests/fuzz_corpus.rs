@@ -38,7 +38,11 @@ fn replay(path: &Path) {
     );
     for d in &outcome.report.diagnostics {
         for (span, _) in std::iter::once(&d.primary).chain(&d.secondary) {
-            assert!(span.start <= span.end && span.end <= text.len(), "{}", path.display());
+            assert!(
+                span.start <= span.end && span.end <= text.len(),
+                "{}",
+                path.display()
+            );
         }
     }
     let _ = outcome.report.to_plain_string();
