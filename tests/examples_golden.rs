@@ -374,7 +374,10 @@ fn softmax_digits_matches_its_golden_file_and_accuracy() {
         })
         .count();
     let accuracy = correct as f64 / labels.len() as f64;
-    println!("softmax_digits test accuracy: {accuracy:.4} ({correct} / {})", labels.len());
+    println!(
+        "softmax_digits test accuracy: {accuracy:.4} ({correct} / {})",
+        labels.len()
+    );
     let path = root().join("tests/golden/examples/softmax_digits.accuracy.json");
     let table = json!({ "test_images": labels.len(), "test_accuracy": accuracy,
                         "objective": report["objective"] });
@@ -389,6 +392,9 @@ fn softmax_digits_matches_its_golden_file_and_accuracy() {
             "test accuracy {accuracy}, expected {e}"
         );
     }
-    assert!(accuracy > 0.9, "a linear softmax model reaches 90% on the digits");
+    assert!(
+        accuracy > 0.9,
+        "a linear softmax model reaches 90% on the digits"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -131,13 +131,23 @@ fn logsumexp_and_softmax_by_rows_are_stable_for_large_entries() {
             .zip(&weights)
             .map(|(row, w)| w * reference_logsumexp(row))
             .sum();
-        assert!(value.is_finite() && g.iter().all(|v| v.is_finite()), "{value} {g:?}");
-        assert!((value - expected).abs() <= 1e-12 * expected.abs().max(1.0), "{value} vs {expected}");
+        assert!(
+            value.is_finite() && g.iter().all(|v| v.is_finite()),
+            "{value} {g:?}"
+        );
+        assert!(
+            (value - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+            "{value} vs {expected}"
+        );
         for (i, row) in rows.iter().enumerate() {
             // The gradient of row i is its softmax times the incoming adjoint.
             for (j, s) in reference_softmax(row).into_iter().enumerate() {
                 let want = weights[i] * s;
-                assert!((g[i * n + j] - want).abs() <= 1e-12, "{m}x{n} [{i},{j}]: {} vs {want}", g[i * n + j]);
+                assert!(
+                    (g[i * n + j] - want).abs() <= 1e-12,
+                    "{m}x{n} [{i},{j}]: {} vs {want}",
+                    g[i * n + j]
+                );
             }
         }
 
@@ -145,14 +155,21 @@ fn logsumexp_and_softmax_by_rows_are_stable_for_large_entries() {
         let (value, g) = gradient(&objective, &point);
         let soft: Vec<f64> = rows.iter().flat_map(|row| reference_softmax(row)).collect();
         let expected: f64 = soft.iter().zip(&weights).map(|(s, w)| s * w).sum();
-        assert!(value.is_finite() && g.iter().all(|v| v.is_finite()), "{value} {g:?}");
+        assert!(
+            value.is_finite() && g.iter().all(|v| v.is_finite()),
+            "{value} {g:?}"
+        );
         assert!((value - expected).abs() <= 1e-12, "{value} vs {expected}");
         for i in 0..m {
             let (s, w) = (&soft[i * n..(i + 1) * n], &weights[i * n..(i + 1) * n]);
             let inner: f64 = s.iter().zip(w).map(|(a, b)| a * b).sum();
             for j in 0..n {
                 let want = s[j] * (w[j] - inner);
-                assert!((g[i * n + j] - want).abs() <= 1e-12, "{m}x{n} [{i},{j}]: {} vs {want}", g[i * n + j]);
+                assert!(
+                    (g[i * n + j] - want).abs() <= 1e-12,
+                    "{m}x{n} [{i},{j}]: {} vs {want}",
+                    g[i * n + j]
+                );
             }
         }
         // Finite differences agree too (the step is 1e-3 at these magnitudes).
