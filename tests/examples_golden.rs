@@ -342,3 +342,59 @@ fn multitask_digits_matches_the_docs_table() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The softmax regression example: its golden file, and its test accuracy (the digit is the
+/// class of the largest logit `x W + b`) against `tests/golden/examples/softmax_digits.accuracy.json`.
+/// The scikit-learn comparison of the example's header is `bench/reference/softmax_digits_sklearn.py`.
+#[test]
+fn softmax_digits_matches_its_golden_file_and_accuracy() {
+    let dir = temp_dir("softmax");
+    let output = dir.join("softmax.json");
+    let report = run_example(
+        "examples/softmax_digits.opt",
+        &["--output", output.to_str().unwrap()],
+    );
+    check_golden("softmax_digits", &report, 1e-6);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let values = &saved["values"];
+    let w: Vec<Vec<f64>> = values["W"].as_array().unwrap().iter().map(flat).collect();
+    let b = flat(&values["b"]);
+    let (pixels, labels) = digits_test_split();
+    let correct = pixels
+        .iter()
+        .zip(&labels)
+        .filter(|(x, &label)| {
+            let logits: Vec<f64> = (0..10)
+                .map(|k| b[k] + (0..64).map(|j| x[j] * w[j][k]).sum::<f64>())
+                .collect();
+            let best = (0..10)
+                .max_by(|&i, &j| logits[i].total_cmp(&logits[j]))
+                .unwrap();
+            best == label
+        })
+        .count();
+    let accuracy = correct as f64 / labels.len() as f64;
+    println!(
+        "softmax_digits test accuracy: {accuracy:.4} ({correct} / {})",
+        labels.len()
+    );
+    let path = root().join("tests/golden/examples/softmax_digits.accuracy.json");
+    let table = json!({ "test_images": labels.len(), "test_accuracy": accuracy,
+                        "objective": report["objective"] });
+    if bless() {
+        std::fs::write(&path, serde_json::to_string_pretty(&table).unwrap() + "\n").unwrap();
+    } else {
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let e = expected["test_accuracy"].as_f64().unwrap();
+        assert!(
+            (accuracy - e).abs() <= 2.0 / labels.len() as f64 + 1e-12,
+            "test accuracy {accuracy}, expected {e}"
+        );
+    }
+    assert!(
+        accuracy > 0.9,
+        "a linear softmax model reaches 90% on the digits"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -101,6 +101,32 @@ fn every_operation_kind_allocates_nothing() {
 }
 
 #[test]
+fn row_wise_operations_and_max_min_allocate_nothing() {
+    // Softmax cross-entropy over rows, row-wise sum and mean, softmax, max and min (with
+    // broadcasting), on active operands.
+    let mut rng = Rng(12);
+    let mut b = ExprBuilder::new(20 * 8 + 8 * 5 + 5);
+    let x = b.input(0, Shape::Matrix(20, 8));
+    let w = b.input(160, Shape::Matrix(8, 5));
+    let bias = b.input(200, Shape::Vector(5));
+    let z = b.binary(BinaryOp::MatMul, x, w).unwrap();
+    let z = b.binary(BinaryOp::Add, z, bias).unwrap(); // 20 x 5
+    let lse = b.reduce_rows(Reduction::LogSumExp, z).unwrap(); // 20
+    let p = b.softmax_rows(z).unwrap();
+    let hi = b.binary(BinaryOp::Max, p, bias).unwrap();
+    let zero = b.scalar(0.25);
+    let lo = b.binary(BinaryOp::Min, hi, zero).unwrap();
+    let rs = b.reduce_rows(Reduction::Sum, lo).unwrap();
+    let rm = b.reduce_rows(Reduction::Mean, z).unwrap();
+    let d = b.binary(BinaryOp::Sub, lse, rm).unwrap();
+    let e = b.binary(BinaryOp::Mul, d, rs).unwrap();
+    let f = b.reduce(Reduction::Mean, e);
+    let objective = b.compile(f).unwrap();
+    let point = rng.vec(objective.num_inputs(), -1.0, 1.0);
+    assert_no_allocation_after_warm_up(&objective, &point);
+}
+
+#[test]
 fn the_batched_kernel_allocates_nothing() {
     let mut b = ExprBuilder::new(2);
     let x0 = b.input(0, Shape::Scalar);

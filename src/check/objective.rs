@@ -501,32 +501,132 @@ impl Checker<'_> {
             );
             return None;
         };
-        let arity = if function == Function::Dot { 2 } else { 1 };
-        if args.len() != arity {
+        // `sum(X, 1)`, `mean(X, 1)`, `logsumexp(X, 1)` and `softmax(X, 1)` reduce (or
+        // normalise) along rows; the second argument is the axis, which must be 1.
+        let rowwise_optional = matches!(
+            function,
+            Function::Sum | Function::Mean | Function::LogSumExp
+        );
+        let (arities, usage): (&[usize], String) = match function {
+            Function::Dot | Function::Max | Function::Min => {
+                (&[2], format!("write `{}(a, b)`", name.name))
+            }
+            Function::Softmax => (&[2], "write `softmax(X, 1)` (row-wise)".to_string()),
+            _ if rowwise_optional => (
+                &[1, 2],
+                format!(
+                    "write `{0}(x)` over every entry, or `{0}(X, 1)` along the rows of a matrix",
+                    name.name
+                ),
+            ),
+            _ => (&[1], format!("write `{}(x)`", name.name)),
+        };
+        if !arities.contains(&args.len()) {
+            let takes = match arities {
+                [1] => "1 argument".to_string(),
+                [n] => format!("{n} arguments"),
+                _ => "1 or 2 arguments".to_string(),
+            };
             self.error(
                 Diagnostic::error(
                     "E0203",
-                    format!(
-                        "`{}` takes {arity} argument{}, found {}",
-                        name.name,
-                        if arity == 1 { "" } else { "s" },
-                        args.len()
-                    ),
+                    format!("`{}` takes {takes}, found {}", name.name, args.len()),
                     span,
                 )
                 .with_label("wrong number of arguments")
-                .with_help(if arity == 1 {
-                    format!("write `{}(x)`", name.name)
-                } else {
-                    "write `dot(a, b)`".to_string()
-                }),
+                .with_help(usage),
             );
             return None;
         }
-        let checked: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a, scope)).collect();
+        let rowwise = args.len() == 2 && (rowwise_optional || function == Function::Softmax);
+        if rowwise {
+            // The axis is a constant expression; anything else (a port, a variable) gets
+            // the axis's own diagnostic rather than the constant evaluator's.
+            let before = self.diagnostics.len();
+            let axis = self.const_eval(&args[1], &[]);
+            self.diagnostics.truncate(before);
+            if axis != Some(1.0) {
+                let found = match axis {
+                    Some(value) => format!("found {value}"),
+                    None => format!("found `{}`, not a constant", self.snippet(args[1].span)),
+                };
+                self.error(
+                    Diagnostic::error(
+                        "E0206",
+                        format!(
+                            "the axis of `{}` must be the constant 1, {found}",
+                            name.name
+                        ),
+                        args[1].span,
+                    )
+                    .with_label("only axis 1 (along each row) is supported")
+                    .with_help(format!(
+                        "for axis 0 (down each column) transpose the matrix: `{}(X', 1)`",
+                        name.name
+                    )),
+                );
+                return None;
+            }
+        }
+        let checked: Vec<Option<Expr>> = if rowwise {
+            vec![self.expr(&args[0], scope)]
+        } else {
+            args.iter().map(|a| self.expr(a, scope)).collect()
+        };
         let checked: Vec<Expr> = checked.into_iter().collect::<Option<_>>()?;
         let shape = match function {
+            _ if rowwise => {
+                let Shape::Matrix(rows, cols) = checked[0].shape else {
+                    let alternative = if function == Function::Softmax {
+                        "a vector has no rows; for one row write `exp(x - logsumexp(x))`"
+                            .to_string()
+                    } else {
+                        format!(
+                            "a vector has no rows (as with NumPy's `axis=1`); write `{}(x)` for all its entries",
+                            name.name
+                        )
+                    };
+                    self.error(
+                        Diagnostic::error(
+                            "E0207",
+                            format!(
+                                "`{}(X, 1)` needs a matrix, found {}",
+                                name.name, checked[0].shape
+                            ),
+                            checked[0].span,
+                        )
+                        .with_label(format!("this is {}", checked[0].shape))
+                        .with_help(alternative),
+                    );
+                    return None;
+                };
+                if function == Function::Softmax {
+                    Shape::Matrix(rows, cols)
+                } else {
+                    Shape::Vector(rows)
+                }
+            }
             Function::Sum | Function::Mean | Function::SumSq | Function::LogSumExp => Shape::Scalar,
+            Function::Max | Function::Min => {
+                let Some(shape) = checked[0].shape.broadcast(checked[1].shape) else {
+                    self.error(
+                        Diagnostic::error(
+                            "E0201",
+                            format!(
+                                "shapes {} and {} do not broadcast in `{}`",
+                                checked[0].shape, checked[1].shape, name.name
+                            ),
+                            span,
+                        )
+                        .with_label("shape mismatch")
+                        .with_secondary(checked[0].span, format!("this is {}", checked[0].shape))
+                        .with_secondary(checked[1].span, format!("this is {}", checked[1].shape))
+                        .with_help("elementwise functions need equal shapes, a scalar, or a vector whose length is the matrix's number of columns"),
+                    );
+                    return None;
+                };
+                shape
+            }
             Function::Dot => {
                 if checked[0].shape != checked[1].shape {
                     self.error(

@@ -323,16 +323,22 @@ pub enum Function {
     Sin,
     /// Elementwise `cos`.
     Cos,
-    /// Sum of all entries.
+    /// Sum of all entries; `sum(X, 1)` per row.
     Sum,
-    /// Mean of all entries.
+    /// Mean of all entries; `mean(X, 1)` per row.
     Mean,
     /// `dot(a, b)`: sum of the elementwise product (same shapes).
     Dot,
     /// `sumsq(x)`: sum of squares.
     SumSq,
-    /// `logsumexp(x)` over all entries.
+    /// `logsumexp(x)` over all entries; `logsumexp(X, 1)` per row.
     LogSumExp,
+    /// `softmax(X, 1)`: row-wise softmax.
+    Softmax,
+    /// `max(a, b)` elementwise (broadcasting).
+    Max,
+    /// `min(a, b)` elementwise (broadcasting).
+    Min,
 }
 
 impl Function {
@@ -355,11 +361,14 @@ impl Function {
             Dot => "dot",
             SumSq => "sumsq",
             LogSumExp => "logsumexp",
+            Softmax => "softmax",
+            Max => "max",
+            Min => "min",
         }
     }
 
     /// Every built-in function.
-    pub const ALL: [Function; 15] = [
+    pub const ALL: [Function; 18] = [
         Function::Exp,
         Function::Log,
         Function::Sqrt,
@@ -375,6 +384,9 @@ impl Function {
         Function::Dot,
         Function::SumSq,
         Function::LogSumExp,
+        Function::Softmax,
+        Function::Max,
+        Function::Min,
     ];
 }
 

@@ -157,6 +157,16 @@ impl Lowering<'_> {
                 self.builder.binary(op, a, b).map_err(shape_error)?
             }
             ExprKind::Call(function, args) => {
+                // The checker keeps only the matrix of a row-wise call (`sum(X, 1)`,
+                // `softmax(X, 1)`): its axis is always 1.
+                let rowwise = args.len() == 1
+                    && match function {
+                        Function::Softmax => true,
+                        Function::Sum | Function::Mean | Function::LogSumExp => {
+                            !expr.shape.is_scalar()
+                        }
+                        _ => false,
+                    };
                 let mut nodes = Vec::with_capacity(args.len());
                 for arg in args {
                     nodes.push(self.expr(arg)?);
@@ -192,7 +202,15 @@ impl Lowering<'_> {
                         nodes.len()
                     )
                 };
-                if let Some(op) = unary(*function) {
+                if rowwise {
+                    let [a] = nodes[..] else {
+                        return Err(arity_error());
+                    };
+                    match reduction(*function) {
+                        Some(op) => self.builder.reduce_rows(op, a).map_err(shape_error)?,
+                        None => self.builder.softmax_rows(a).map_err(shape_error)?,
+                    }
+                } else if let Some(op) = unary(*function) {
                     let [a] = nodes[..] else {
                         return Err(arity_error());
                     };
@@ -206,7 +224,17 @@ impl Lowering<'_> {
                     let [a, b] = nodes[..] else {
                         return Err(arity_error());
                     };
-                    self.builder.dot(a, b).map_err(shape_error)?
+                    match function {
+                        Function::Max => self
+                            .builder
+                            .binary(numerics::BinaryOp::Max, a, b)
+                            .map_err(shape_error)?,
+                        Function::Min => self
+                            .builder
+                            .binary(numerics::BinaryOp::Min, a, b)
+                            .map_err(shape_error)?,
+                        _ => self.builder.dot(a, b).map_err(shape_error)?,
+                    }
                 }
             }
             ExprKind::Vector(items) => {

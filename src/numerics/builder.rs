@@ -98,6 +98,12 @@ pub enum BinaryOp {
     Pow,
     /// `a @ b`, the matrix product under NumPy's rules.
     MatMul,
+    /// `max(a, b)` elementwise (broadcasting). NaN propagates; the adjoint goes to the
+    /// larger operand, half to each on a tie.
+    Max,
+    /// `min(a, b)` elementwise (broadcasting). NaN propagates; the adjoint goes to the
+    /// smaller operand, half to each on a tie.
+    Min,
 }
 
 impl BinaryOp {
@@ -110,10 +116,13 @@ impl BinaryOp {
             BinaryOp::Div => "/",
             BinaryOp::Pow => "^",
             BinaryOp::MatMul => "@",
+            BinaryOp::Max => "max",
+            BinaryOp::Min => "min",
         }
     }
 
-    /// Every binary operation, for tests and documentation.
+    /// Every binary operator (the infix ones; `max` and `min` are functions and not
+    /// listed, being smooth only away from ties), for tests and documentation.
     pub const ALL: [BinaryOp; 6] = [
         BinaryOp::Add,
         BinaryOp::Sub,
@@ -213,6 +222,15 @@ pub(crate) enum Node {
         op: Reduction,
         arg: NodeId,
     },
+    /// `sum(X, 1)` and the like: one value per row of the matrix `arg`.
+    RowReduce {
+        op: Reduction,
+        arg: NodeId,
+    },
+    /// `softmax(X, 1)`: the softmax of every row of the matrix `arg`.
+    Softmax {
+        arg: NodeId,
+    },
     /// `dot(operands[0], operands[1])`.
     Dot {
         operands: [NodeId; 2],
@@ -233,9 +251,11 @@ impl Node {
     pub(crate) fn children(&self) -> &[NodeId] {
         match self {
             Node::Input { .. } | Node::Constant { .. } => &[],
-            Node::Unary { arg, .. } | Node::Reduce { arg, .. } | Node::Index { arg, .. } => {
-                std::slice::from_ref(arg)
-            }
+            Node::Unary { arg, .. }
+            | Node::Reduce { arg, .. }
+            | Node::RowReduce { arg, .. }
+            | Node::Softmax { arg }
+            | Node::Index { arg, .. } => std::slice::from_ref(arg),
             Node::Binary { operands, .. } | Node::Dot { operands } => operands,
             Node::Gather { items } => items,
         }
@@ -392,6 +412,48 @@ impl ExprBuilder {
             self.defer(ShapeError::new(op.name(), &[shape], "there are no entries"));
         }
         self.push(Node::Reduce { op, arg: a }, Shape::Scalar)
+    }
+
+    /// `sum(a, 1)`, `mean(a, 1)`, `logsumexp(a, 1)`: a reduction of every row of the matrix
+    /// `a` (`m x n`), giving a vector of length `m` (NumPy's `axis=1`). `sumsq` has no
+    /// row-wise form. A vector or scalar `a` has no rows: an error, as `axis=1` is in NumPy.
+    pub fn reduce_rows(&mut self, op: Reduction, a: NodeId) -> Result<NodeId, ShapeError> {
+        let shape = self.shape(a);
+        let Shape::Matrix(rows, cols) = shape else {
+            return Err(ShapeError::new(
+                op.name(),
+                &[shape],
+                "a row-wise reduction needs a matrix",
+            ));
+        };
+        if op == Reduction::SumSq {
+            return Err(ShapeError::new(
+                op.name(),
+                &[shape],
+                "`sumsq` has no row-wise form",
+            ));
+        }
+        if rows == 0 || cols == 0 {
+            return Err(ShapeError::new(op.name(), &[shape], "there are no entries"));
+        }
+        Ok(self.push(Node::RowReduce { op, arg: a }, Shape::Vector(rows)))
+    }
+
+    /// `softmax(a, 1)`: the softmax of every row of the matrix `a` (same shape), computed
+    /// stably (each row shifted by its maximum).
+    pub fn softmax_rows(&mut self, a: NodeId) -> Result<NodeId, ShapeError> {
+        let shape = self.shape(a);
+        match shape {
+            Shape::Matrix(rows, cols) if rows > 0 && cols > 0 => {
+                Ok(self.push(Node::Softmax { arg: a }, shape))
+            }
+            Shape::Matrix(..) => Err(ShapeError::new("softmax", &[shape], "there are no entries")),
+            _ => Err(ShapeError::new(
+                "softmax",
+                &[shape],
+                "a row-wise softmax needs a matrix",
+            )),
+        }
     }
 
     /// `dot(a, b)`: the sum of the elementwise products of two values of the same shape.

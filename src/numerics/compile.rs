@@ -84,6 +84,17 @@ pub(crate) enum StepKind {
         op: Reduce,
         arg: Operand,
     },
+    /// One reduction per row of `arg` (`rows x cols`).
+    RowReduce {
+        op: Reduce,
+        arg: Operand,
+        cols: usize,
+    },
+    /// Row-wise softmax of `arg` (`rows x cols`).
+    Softmax {
+        arg: Operand,
+        cols: usize,
+    },
     Dot {
         lhs: Operand,
         rhs: Operand,
@@ -111,6 +122,8 @@ impl Step {
             StepKind::Unary { arg, .. }
             | StepKind::Transpose { arg, .. }
             | StepKind::Reduce { arg, .. }
+            | StepKind::RowReduce { arg, .. }
+            | StepKind::Softmax { arg, .. }
             | StepKind::Index { arg, .. } => vec![arg],
             StepKind::Binary { lhs, rhs, .. }
             | StepKind::MatMul { lhs, rhs, .. }
@@ -125,6 +138,8 @@ impl Step {
             StepKind::Unary { arg, .. }
             | StepKind::Transpose { arg, .. }
             | StepKind::Reduce { arg, .. }
+            | StepKind::RowReduce { arg, .. }
+            | StepKind::Softmax { arg, .. }
             | StepKind::Index { arg, .. } => vec![arg],
             StepKind::Binary { lhs, rhs, .. }
             | StepKind::MatMul { lhs, rhs, .. }
@@ -309,6 +324,8 @@ fn lower(
                 BinaryOp::Mul => Arith::Mul,
                 BinaryOp::Div => Arith::Div,
                 BinaryOp::Pow => Arith::Pow,
+                BinaryOp::Max => Arith::Max,
+                BinaryOp::Min => Arith::Min,
             };
             if let (Arith::Pow, Loc::Const(c), Shape::Scalar) = (arith, rhs.loc, rhs.shape) {
                 return Lowered::Compute(step(StepKind::Unary {
@@ -331,6 +348,20 @@ fn lower(
             op: reduce_of(*op),
             arg: operand(*arg),
         })),
+        Node::RowReduce { op, arg } => {
+            let arg = operand(*arg);
+            let (_, cols) = rows_cols(arg.shape);
+            Lowered::Compute(step(StepKind::RowReduce {
+                op: reduce_of(*op),
+                arg,
+                cols,
+            }))
+        }
+        Node::Softmax { arg } => {
+            let arg = operand(*arg);
+            let (_, cols) = rows_cols(arg.shape);
+            Lowered::Compute(step(StepKind::Softmax { arg, cols }))
+        }
         Node::Dot {
             operands: [lhs, rhs],
         } => Lowered::Compute(step(StepKind::Dot {
@@ -416,6 +447,12 @@ fn forward_step(step: &Step, before: &[f64], out: &mut [f64], consts: &[f64], x:
             );
         }
         StepKind::Reduce { op, arg } => out[0] = op.value(&get(arg)[..arg.shape.len()]),
+        StepKind::RowReduce { op, arg, cols } => {
+            kernels::row_reduce_forward(*op, &get(arg)[..arg.shape.len()], *cols, out)
+        }
+        StepKind::Softmax { arg, cols } => {
+            kernels::softmax_forward(&get(arg)[..arg.shape.len()], *cols, out)
+        }
         StepKind::Dot { lhs, rhs } => {
             out[0] = kernels::dot(&get(lhs)[..lhs.shape.len()], get(rhs));
         }
@@ -533,6 +570,16 @@ fn backward_step(
                 op.backward(get(arg), value[0], g[0], adj, acc);
             }
         }
+        StepKind::RowReduce { op, arg, cols } => {
+            if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
+                kernels::row_reduce_backward(*op, get(arg), *cols, value, g, adj, acc);
+            }
+        }
+        StepKind::Softmax { arg, cols } => {
+            if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
+                kernels::softmax_backward(value, *cols, g, adj, acc);
+            }
+        }
         StepKind::Dot { lhs, rhs } => {
             let len = lhs.shape.len();
             for (operand, other) in [(lhs, rhs), (rhs, lhs)] {
@@ -588,7 +635,8 @@ fn node_name(node: &Node) -> &'static str {
         Node::Constant { .. } => "constant",
         Node::Unary { op, .. } => op.name(),
         Node::Binary { op, .. } => op.name(),
-        Node::Reduce { op, .. } => op.name(),
+        Node::Reduce { op, .. } | Node::RowReduce { op, .. } => op.name(),
+        Node::Softmax { .. } => "softmax",
         Node::Dot { .. } => "dot",
         Node::Gather { .. } => "[...]",
         Node::Index { .. } => "index",

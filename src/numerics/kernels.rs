@@ -231,6 +231,44 @@ pub(crate) enum Arith {
     Mul,
     Div,
     Pow,
+    /// `max(a, b)`: NaN propagates; on a tie each operand gets half the adjoint.
+    Max,
+    /// `min(a, b)`: NaN propagates; on a tie each operand gets half the adjoint.
+    Min,
+}
+
+/// `max(a, b)` with NaN propagating (`f64::max` would drop it).
+#[inline(always)]
+fn max_nan(a: f64, b: f64) -> f64 {
+    if a > b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
+/// `min(a, b)` with NaN propagating.
+#[inline(always)]
+fn min_nan(a: f64, b: f64) -> f64 {
+    if a < b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
+/// The share of the adjoint that goes to the operand `mine` of `max`/`min` whose other
+/// operand is `other`, given `wins` (it is strictly larger, resp. smaller): all of it when it
+/// wins, half on a tie, nothing otherwise (and nothing when either is NaN).
+#[inline(always)]
+fn select_share(wins: bool, mine: f64, other: f64, g: f64) -> f64 {
+    if wins {
+        g
+    } else if mine == other {
+        0.5 * g
+    } else {
+        0.0
+    }
 }
 
 impl Arith {
@@ -242,6 +280,8 @@ impl Arith {
             Arith::Mul => a * b,
             Arith::Div => a / b,
             Arith::Pow => a.powf(b),
+            Arith::Max => max_nan(a, b),
+            Arith::Min => min_nan(a, b),
         }
     }
 
@@ -261,6 +301,8 @@ impl Arith {
                     g * (b * a.powf(b - 1.0))
                 }
             }
+            Arith::Max => select_share(a > b, a, b, g),
+            Arith::Min => select_share(a < b, a, b, g),
         }
     }
 
@@ -280,6 +322,8 @@ impl Arith {
                     g * (out * a.ln())
                 }
             }
+            Arith::Max => select_share(b > a, b, a, g),
+            Arith::Min => select_share(b < a, b, a, g),
         }
     }
 }
@@ -407,6 +451,8 @@ pub(crate) fn binary_forward(op: Arith, a: Src, b: Src, out: &mut [f64]) {
         Arith::Mul => go!(Arith::Mul),
         Arith::Div => go!(Arith::Div),
         Arith::Pow => go!(Arith::Pow),
+        Arith::Max => go!(Arith::Max),
+        Arith::Min => go!(Arith::Min),
     }
 }
 
@@ -493,6 +539,10 @@ pub(crate) fn binary_backward_full(
         (Arith::Div, Side::Lhs) => go!(Arith::Div, Side::Lhs),
         (Arith::Div, Side::Rhs) => go!(Arith::Div, Side::Rhs),
         (Arith::Pow, side) => go!(Arith::Pow, side),
+        (Arith::Max, Side::Lhs) => go!(Arith::Max, Side::Lhs),
+        (Arith::Max, Side::Rhs) => go!(Arith::Max, Side::Rhs),
+        (Arith::Min, Side::Lhs) => go!(Arith::Min, Side::Lhs),
+        (Arith::Min, Side::Rhs) => go!(Arith::Min, Side::Rhs),
     }
 }
 
@@ -555,6 +605,8 @@ pub(crate) fn binary_backward_both(
         Arith::Mul => modes!(Arith::Mul),
         Arith::Div => modes!(Arith::Div),
         Arith::Pow => modes!(Arith::Pow),
+        Arith::Max => modes!(Arith::Max),
+        Arith::Min => modes!(Arith::Min),
     }
 }
 
@@ -818,6 +870,63 @@ impl Reduce {
             Reduce::SumSq => g * (2.0 * a),
             Reduce::LogSumExp => g * (a - out).exp(),
         }
+    }
+}
+
+/// `out[i] = op(row i of a)` for an `a` of `rows x cols` (row-major): one value per row.
+/// Each row is reduced exactly as the one-argument form reduces a whole value.
+pub(crate) fn row_reduce_forward(op: Reduce, a: &[f64], cols: usize, out: &mut [f64]) {
+    for (o, row) in out.iter_mut().zip(a.chunks_exact(cols)) {
+        *o = op.value(row);
+    }
+}
+
+/// The vector-Jacobian product of [`row_reduce_forward`]: row `i` of the adjoint gets
+/// `g[i]` times the row's derivative (for `logsumexp`, the row's softmax).
+pub(crate) fn row_reduce_backward(
+    op: Reduce,
+    a: &[f64],
+    cols: usize,
+    out: &[f64],
+    g: &[f64],
+    adjoint: &mut [f64],
+    acc: bool,
+) {
+    for (((row, adj), &o), &gi) in a
+        .chunks_exact(cols)
+        .zip(adjoint.chunks_exact_mut(cols))
+        .zip(out)
+        .zip(g)
+    {
+        op.backward(row, o, gi, adj, acc);
+    }
+}
+
+/// Row-wise softmax of `a` (`rows x cols`), stable: each row is shifted by its maximum, so
+/// large entries do not overflow. A row whose maximum is infinite gives NaN.
+pub(crate) fn softmax_forward(a: &[f64], cols: usize, out: &mut [f64]) {
+    for (row, o) in a.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+        let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        for (y, &x) in o.iter_mut().zip(row) {
+            *y = (x - m).exp();
+        }
+        let inv = 1.0 / sum(o);
+        for y in o.iter_mut() {
+            *y *= inv;
+        }
+    }
+}
+
+/// The vector-Jacobian product of row-wise softmax with output `y`:
+/// `adjoint_ij (+)= y_ij * (g_ij - sum_k g_ik y_ik)`.
+pub(crate) fn softmax_backward(y: &[f64], cols: usize, g: &[f64], adjoint: &mut [f64], acc: bool) {
+    for ((y, g), adj) in y
+        .chunks_exact(cols)
+        .zip(g.chunks_exact(cols))
+        .zip(adjoint.chunks_exact_mut(cols))
+    {
+        let inner = dot(g, y);
+        store(adj, acc, |j| y[j] * (g[j] - inner));
     }
 }
 
