@@ -12,7 +12,7 @@ use super::human_bytes;
 use super::program::{DataId, DataItem, DataValue};
 use super::{Checker, DataEntry};
 use crate::diagnostic::{Diagnostic, Span};
-use crate::name::IndexedName;
+use crate::name::{counted, IndexedName};
 use crate::shape::Shape;
 use crate::syntax::ast::{self, ExprKind, StringPart, ValueKind};
 use std::collections::HashMap;
@@ -259,9 +259,9 @@ impl Checker<'_> {
                     Diagnostic::error(
                         "E0306",
                         format!(
-                            "row {} of the literal has {} entries, the first row has {cols}",
+                            "row {} of the literal has {}, the first row has {cols}",
                             r + 1,
-                            row.len()
+                            counted(row.len(), "entry")
                         ),
                         span,
                     )
@@ -670,12 +670,13 @@ impl Checker<'_> {
                         Diagnostic::error(
                             "E0302",
                             format!(
-                                "`{shown}` row {line_no} has {cells} cells, row {first} has {w}"
+                                "`{shown}` row {line_no} has {}, row {first} has {w}",
+                                counted(cells, "cell")
                             ),
                             span,
                         )
                         .with_label("ragged csv file")
-                        .with_help(format!("give row {line_no} of `{shown}` {w} cells")),
+                        .with_help(format!("give row {line_no} of `{shown}` {}", counted(w, "cell"))),
                     );
                     if errors >= MAX_CSV_ERRORS {
                         return None;
@@ -690,7 +691,7 @@ impl Checker<'_> {
                         self.error(
                             Diagnostic::error(
                                 "E0303",
-                                format!("columns {a}..{b} do not fit `{shown}`, which has {cells} columns"),
+                                format!("columns {a}..{b} do not fit `{shown}`, which has {}", counted(cells, "column")),
                                 cspan,
                             )
                             .with_label("column range out of bounds")

@@ -6,6 +6,7 @@ use super::program::{
 };
 use super::{closest, Checker, DataEntry, GlobalKind};
 use crate::diagnostic::{Diagnostic, Span};
+use crate::name::counted;
 use crate::shape::Shape;
 use crate::syntax::ast;
 use std::collections::HashMap;
@@ -370,7 +371,7 @@ impl Checker<'_> {
                     self.error(
                         Diagnostic::error(
                             "E0213",
-                            format!("row {} of the matrix literal has {} entries, the first row has {cols}", r + 1, row.len()),
+                            format!("row {} of the matrix literal has {}, the first row has {cols}", r + 1, counted(row.len(), "entry")),
                             e.span,
                         )
                         .with_label("ragged matrix literal")
@@ -647,7 +648,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0211",
-                    format!("`{}` is {} and takes {} indices, found {}", self.snippet(base.span), base.shape, dims.len(), indices.len()),
+                    format!("`{}` is {} and takes {}, found {}", self.snippet(base.span), base.shape, counted(dims.len(), "index"), indices.len()),
                     span,
                 )
                 .with_label("wrong number of indices")
