@@ -314,7 +314,22 @@ impl Checker<'_> {
         let mut header = false;
         let mut cols = None;
         let mut ok = true;
+        // The options given so far, with where: each may be given once.
+        let mut given: Vec<(&str, Span)> = Vec::new();
         for (i, arg) in args.iter().enumerate() {
+            if let Some(n) = &arg.name {
+                if let Some((_, first)) = given.iter().find(|(g, _)| *g == n.name) {
+                    self.error(
+                        Diagnostic::error("E0310", format!("`csv` option `{}` is given twice", n.name), n.span)
+                            .with_label("repeated option")
+                            .with_secondary(*first, "first given here")
+                            .with_help(format!("give `{}` once", n.name)),
+                    );
+                    ok = false;
+                    continue;
+                }
+                given.push((n.name.as_str(), n.span));
+            }
             match (&arg.name, &arg.value.kind) {
                 (None, ValueKind::Str(lit)) if i == 0 => {
                     path = Some((self.interpolate(lit, env)?, lit.span))
@@ -327,6 +342,27 @@ impl Checker<'_> {
                         (Some(a), Some(b)) => cols = Some((a, b, r.span)),
                         _ => ok = false,
                     }
+                }
+                (Some(n), _) if n.name == "header" || n.name == "cols" => {
+                    let (needs, example) = if n.name == "header" {
+                        ("`true` or `false`", "header = true")
+                    } else {
+                        ("a column range `a..b`", "cols = 1..3")
+                    };
+                    self.error(
+                        Diagnostic::error(
+                            "E0310",
+                            format!(
+                                "`csv` option `{}` needs {needs}, found `{}`",
+                                n.name,
+                                self.snippet(arg.value.span)
+                            ),
+                            arg.value.span,
+                        )
+                        .with_label(format!("not {needs}"))
+                        .with_help(format!("write `{example}`")),
+                    );
+                    ok = false;
                 }
                 _ => {
                     let what = arg
