@@ -289,3 +289,24 @@ pub fn counted_is(n: usize, noun: &str) -> String {
     let verb = if n == 1 { "is" } else { "are" };
     format!("{} {verb}", counted(n, noun))
 }
+
+/// A number for messages and summaries, short: `{}` for ordinary magnitudes, the shortest
+/// round-trip scientific form (`5e-324`, `1e300`) for very small or large ones, never `-0`.
+///
+/// ```
+/// use catopt::name::short_number;
+/// assert_eq!(short_number(0.01), "0.01");
+/// assert_eq!(short_number(5e-324), "5e-324");
+/// assert_eq!(short_number(-1e300), "-1e300");
+/// assert_eq!(short_number(-0.0), "0");
+/// assert_eq!(short_number(3.0), "3");
+/// ```
+pub fn short_number(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v.is_finite() && (1e-5..1e16).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
