@@ -1051,7 +1051,7 @@ impl Checker<'_> {
         });
     }
 
-    /// The box label of LANGUAGE.md: given (with its indices, `cell[i, j]:`); else in loops
+    /// The box label of docs/language.md: given (with its indices, `cell[i, j]:`); else in loops
     /// the label or callee name with every enclosing loop's index, outermost first (`f[i]`,
     /// `f[i, j]`); else the callee's name if it is used once in the composite; else
     /// `name[k]`. `None` (reported) for a label index that is not a constant or a label

@@ -504,7 +504,7 @@ impl<'a> Checker<'a> {
             self.error(
                 Diagnostic::error("E0110", "the file defines nothing", Span::new(0, 0))
                     .with_label("empty file")
-                    .with_help("add an objective, a composite that uses it, and a solve block (see LANGUAGE.md)"),
+                    .with_help("add an objective, a composite that uses it, and a solve block (see docs/language.md)"),
             );
             return None;
         }

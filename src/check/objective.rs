@@ -1,5 +1,5 @@
 //! Objectives: ports, data parameters, vars, lets, the goal; shape inference of every
-//! expression under the broadcasting rules of LANGUAGE.md.
+//! expression under the broadcasting rules of docs/language.md.
 
 use super::program::{
     BinaryOp, DataId, DataParam, Expr, ExprKind, Function, Let, Objective, Sense, Variable,

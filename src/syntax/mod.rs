@@ -293,7 +293,7 @@ fn syntax_error(text: &str, base: usize, err: &pest::error::Error<Rule>) -> Diag
     };
     Diagnostic::error("E0004", message, Span::new(pos, end))
         .with_label("unexpected here")
-        .with_help("see LANGUAGE.md for the syntax of items, statements and expressions")
+        .with_help("see docs/language.md for the syntax of items, statements and expressions")
 }
 
 /// The goal keyword a user probably meant by a found word (`min`, `minimise`, `max`, ...),
