@@ -254,13 +254,59 @@ impl<T: PartialEq> NameRuns<T> {
 /// assert_eq!(counted(1, "box"), "1 box");
 /// assert_eq!(counted(3, "box"), "3 boxes");
 /// assert_eq!(counted(0, "junction"), "0 junctions");
+/// assert_eq!(counted(2, "entry"), "2 entries");
+/// assert_eq!(counted(2, "index"), "2 indices");
 /// ```
 pub fn counted(n: usize, noun: &str) -> String {
+    let consonant_y = noun
+        .strip_suffix('y')
+        .and_then(|stem| stem.chars().last())
+        .is_some_and(|c| !"aeiou".contains(c));
     if n == 1 {
         format!("1 {noun}")
+    } else if noun.is_empty() {
+        n.to_string()
+    } else if noun == "index" {
+        format!("{n} indices")
+    } else if consonant_y {
+        format!("{n} {}ies", &noun[..noun.len() - 1])
     } else if noun.ends_with('x') || noun.ends_with('s') {
         format!("{n} {noun}es")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+/// [`counted`] with its verb: `1 junction is`, `2 junctions are` (with an empty noun,
+/// `1 is`, `0 are`).
+///
+/// ```
+/// use catopt::name::counted_is;
+/// assert_eq!(counted_is(1, "junction"), "1 junction is");
+/// assert_eq!(counted_is(0, ""), "0 are");
+/// ```
+pub fn counted_is(n: usize, noun: &str) -> String {
+    let verb = if n == 1 { "is" } else { "are" };
+    format!("{} {verb}", counted(n, noun))
+}
+
+/// A number for messages and summaries, short: `{}` for ordinary magnitudes, the shortest
+/// round-trip scientific form (`5e-324`, `1e300`) for very small or large ones, never `-0`.
+///
+/// ```
+/// use catopt::name::short_number;
+/// assert_eq!(short_number(0.01), "0.01");
+/// assert_eq!(short_number(5e-324), "5e-324");
+/// assert_eq!(short_number(-1e300), "-1e300");
+/// assert_eq!(short_number(-0.0), "0");
+/// assert_eq!(short_number(3.0), "3");
+/// ```
+pub fn short_number(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v.is_finite() && (1e-5..1e16).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
     }
 }

@@ -209,3 +209,70 @@ fn the_drawings_in_the_docs_are_what_catopt_graph_draws() {
         assert!(svg.contains("<svg"), "docs/images/{name}.svg");
     }
 }
+
+#[test]
+fn every_command_is_in_the_cli_command_table() {
+    let cli = std::fs::read_to_string(root().join("docs/cli.md")).unwrap();
+    for command in ["check", "run", "graph", "explain", "laws"] {
+        assert!(
+            cli.contains(&format!("| [`catopt {command} FILE")),
+            "the command table of docs/cli.md lacks `catopt {command}`"
+        );
+    }
+}
+
+/// Every `*.md` file a source file points users to exists (`docs/language.md`, not
+/// `LANGUAGE.md`).
+#[test]
+fn the_sources_cite_docs_that_exist() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root().join("src"), &mut files);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || "/_.-".contains(c))) {
+            let word = word.trim_end_matches('.');
+            if word.ends_with(".md") && !word.starts_with("http") {
+                assert!(
+                    root().join(word).is_file(),
+                    "{} cites {word}, which does not exist",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_tutorial_describes_its_data_and_tools() {
+    let tutorial = std::fs::read_to_string(root().join("docs/tutorial.md")).unwrap();
+    // The test pixels are already in [0, 1]: the score does not divide them again.
+    let csv = std::fs::read_to_string(root().join("examples/data/digits_test.csv")).unwrap();
+    let max = csv
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(',').take(64).map(|c| c.parse::<f64>().unwrap()))
+        .fold(f64::MIN, f64::max);
+    assert!(
+        max <= 1.0,
+        "digits_test.csv is not scaled to [0, 1] (max {max})"
+    );
+    assert!(
+        !tutorial.contains("pixels / 16"),
+        "the tutorial divides scaled pixels by 16"
+    );
+    // SVG drawings need Graphviz.
+    assert!(
+        tutorial.contains("apt-get install graphviz"),
+        "the tutorial does not say to install Graphviz"
+    );
+}

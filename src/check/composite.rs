@@ -13,7 +13,7 @@ use super::program::{
 };
 use super::{Checker, GlobalKind, MAX_COMPOSITE_DEPTH};
 use crate::diagnostic::{Diagnostic, Span};
-use crate::name::IndexedName;
+use crate::name::{counted, counted_is, IndexedName};
 use crate::shape::Shape;
 use crate::syntax::ast::{self, CompositeStmt};
 use std::collections::HashMap;
@@ -631,10 +631,10 @@ impl Checker<'_> {
                 Diagnostic::error(
                     "E0404",
                     format!(
-                        "box `{name}` has {} ports ({}), but {} junctions are given",
-                        port_shapes.len(),
+                        "box `{name}` has {} ({}), but {} given",
+                        counted(port_shapes.len(), "port"),
                         port_names.join(", "),
-                        stmt.junctions.len()
+                        counted_is(stmt.junctions.len(), "junction")
                     ),
                     stmt.span,
                 )
@@ -650,7 +650,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0405",
-                    format!("box `{name}` takes {} data arguments, but {} are given", param_shapes.len(), stmt.data_args.len()),
+                    format!("box `{name}` takes {}, but {} given", counted(param_shapes.len(), "data argument"), counted_is(stmt.data_args.len(), "")),
                     stmt.span,
                 )
                 .with_label("wrong number of data arguments")
@@ -1062,7 +1062,7 @@ impl Checker<'_> {
         });
     }
 
-    /// The box label of LANGUAGE.md: given (with its indices, `cell[i, j]:`); else in loops
+    /// The box label of docs/language.md: given (with its indices, `cell[i, j]:`); else in loops
     /// the label or callee name with every enclosing loop's index, outermost first (`f[i]`,
     /// `f[i, j]`); else the callee's name if it is used once in the composite; else
     /// `name[k]`. `None` (reported) for a label index that is not a constant or a label

@@ -70,7 +70,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0112",
-                    format!("`{}` evaluates to {value}", self.snippet(expr.span)),
+                    format!("`{}` evaluates to {}", self.snippet(expr.span), crate::name::short_number(value)),
                     expr.span,
                 )
                 .with_label("not a finite number")
@@ -145,7 +145,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0113",
-                    format!("{what} must be an integer, found {value}"),
+                    format!("{what} must be an integer, found {}", crate::name::short_number(value)),
                     expr.span,
                 )
                 .with_label("not an integer")
@@ -163,7 +163,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0214",
-                    format!("dimension `{}` is {value}", self.snippet(expr.span)),
+                    format!("dimension `{}` is {}", self.snippet(expr.span), crate::name::short_number(value)),
                     expr.span,
                 )
                 .with_label("not a positive integer")

@@ -12,7 +12,7 @@ use super::human_bytes;
 use super::program::{DataId, DataItem, DataValue};
 use super::{Checker, DataEntry};
 use crate::diagnostic::{Diagnostic, Span};
-use crate::name::IndexedName;
+use crate::name::{counted, IndexedName};
 use crate::shape::Shape;
 use crate::syntax::ast::{self, ExprKind, StringPart, ValueKind};
 use std::collections::HashMap;
@@ -259,9 +259,9 @@ impl Checker<'_> {
                     Diagnostic::error(
                         "E0306",
                         format!(
-                            "row {} of the literal has {} entries, the first row has {cols}",
+                            "row {} of the literal has {}, the first row has {cols}",
                             r + 1,
-                            row.len()
+                            counted(row.len(), "entry")
                         ),
                         span,
                     )
@@ -314,7 +314,22 @@ impl Checker<'_> {
         let mut header = false;
         let mut cols = None;
         let mut ok = true;
+        // The options given so far, with where: each may be given once.
+        let mut given: Vec<(&str, Span)> = Vec::new();
         for (i, arg) in args.iter().enumerate() {
+            if let Some(n) = &arg.name {
+                if let Some((_, first)) = given.iter().find(|(g, _)| *g == n.name) {
+                    self.error(
+                        Diagnostic::error("E0310", format!("`csv` option `{}` is given twice", n.name), n.span)
+                            .with_label("repeated option")
+                            .with_secondary(*first, "first given here")
+                            .with_help(format!("give `{}` once", n.name)),
+                    );
+                    ok = false;
+                    continue;
+                }
+                given.push((n.name.as_str(), n.span));
+            }
             match (&arg.name, &arg.value.kind) {
                 (None, ValueKind::Str(lit)) if i == 0 => {
                     path = Some((self.interpolate(lit, env)?, lit.span))
@@ -327,6 +342,27 @@ impl Checker<'_> {
                         (Some(a), Some(b)) => cols = Some((a, b, r.span)),
                         _ => ok = false,
                     }
+                }
+                (Some(n), _) if n.name == "header" || n.name == "cols" => {
+                    let (needs, example) = if n.name == "header" {
+                        ("`true` or `false`", "header = true")
+                    } else {
+                        ("a column range `a..b`", "cols = 1..3")
+                    };
+                    self.error(
+                        Diagnostic::error(
+                            "E0310",
+                            format!(
+                                "`csv` option `{}` needs {needs}, found `{}`",
+                                n.name,
+                                self.snippet(arg.value.span)
+                            ),
+                            arg.value.span,
+                        )
+                        .with_label(format!("not {needs}"))
+                        .with_help(format!("write `{example}`")),
+                    );
+                    ok = false;
                 }
                 _ => {
                     let what = arg
@@ -670,12 +706,13 @@ impl Checker<'_> {
                         Diagnostic::error(
                             "E0302",
                             format!(
-                                "`{shown}` row {line_no} has {cells} cells, row {first} has {w}"
+                                "`{shown}` row {line_no} has {}, row {first} has {w}",
+                                counted(cells, "cell")
                             ),
                             span,
                         )
                         .with_label("ragged csv file")
-                        .with_help(format!("give row {line_no} of `{shown}` {w} cells")),
+                        .with_help(format!("give row {line_no} of `{shown}` {}", counted(w, "cell"))),
                     );
                     if errors >= MAX_CSV_ERRORS {
                         return None;
@@ -690,7 +727,7 @@ impl Checker<'_> {
                         self.error(
                             Diagnostic::error(
                                 "E0303",
-                                format!("columns {a}..{b} do not fit `{shown}`, which has {cells} columns"),
+                                format!("columns {a}..{b} do not fit `{shown}`, which has {}", counted(cells, "column")),
                                 cspan,
                             )
                             .with_label("column range out of bounds")

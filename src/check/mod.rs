@@ -250,7 +250,7 @@ pub fn summary(program: &Program) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: ok", program.source.name);
     for c in &program.consts {
-        let _ = writeln!(out, "  const {} = {}", c.name, c.value);
+        let _ = writeln!(out, "  const {} = {}", c.name, crate::name::short_number(c.value));
     }
     let mut i = 0;
     while i < program.data.len() {
@@ -329,7 +329,7 @@ pub fn summary(program: &Program) -> String {
     for s in &program.solves {
         let mut parts = Vec::new();
         if let Some(m) = &s.method {
-            let params: Vec<String> = m.params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            let params: Vec<String> = m.params.iter().map(|(k, v)| format!("{k} = {}", crate::name::short_number(*v))).collect();
             parts.push(format!("{}({})", m.name, params.join(", ")));
         }
         if let Some(steps) = s.steps {
@@ -504,7 +504,7 @@ impl<'a> Checker<'a> {
             self.error(
                 Diagnostic::error("E0110", "the file defines nothing", Span::new(0, 0))
                     .with_label("empty file")
-                    .with_help("add an objective, a composite that uses it, and a solve block (see LANGUAGE.md)"),
+                    .with_help("add an objective, a composite that uses it, and a solve block (see docs/language.md)"),
             );
             return None;
         }

@@ -1,11 +1,12 @@
 //! Objectives: ports, data parameters, vars, lets, the goal; shape inference of every
-//! expression under the broadcasting rules of LANGUAGE.md.
+//! expression under the broadcasting rules of docs/language.md.
 
 use super::program::{
     BinaryOp, DataId, DataParam, Expr, ExprKind, Function, Let, Objective, Sense, Variable,
 };
-use super::{Checker, DataEntry, GlobalKind};
+use super::{closest, Checker, DataEntry, GlobalKind};
 use crate::diagnostic::{Diagnostic, Span};
+use crate::name::counted;
 use crate::shape::Shape;
 use crate::syntax::ast;
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ struct Scope {
     lets: Vec<Shape>,
     /// Which locals are used, by declaration span start.
     used: std::collections::HashSet<usize>,
+    /// Locals that a did-you-mean pointed to, by declaration span start: their error
+    /// already explains them, so they get no W0001 "unused" warning.
+    suggested: std::collections::HashSet<usize>,
 }
 
 impl Scope {
@@ -52,6 +56,7 @@ impl Checker<'_> {
             data_params: Vec::new(),
             lets: Vec::new(),
             used: Default::default(),
+            suggested: Default::default(),
         };
         let mut ports = Vec::new();
         for p in &item.ports {
@@ -205,7 +210,10 @@ impl Checker<'_> {
             }
         }
         for (what, name) in unused {
-            if !scope.used.contains(&name.span.start) && !name.name.starts_with('_') {
+            if !scope.used.contains(&name.span.start)
+                && !scope.suggested.contains(&name.span.start)
+                && !name.name.starts_with('_')
+            {
                 self.error(
                     Diagnostic::warning(
                         "W0001",
@@ -363,7 +371,7 @@ impl Checker<'_> {
                     self.error(
                         Diagnostic::error(
                             "E0213",
-                            format!("row {} of the matrix literal has {} entries, the first row has {cols}", r + 1, row.len()),
+                            format!("row {} of the matrix literal has {}, the first row has {cols}", r + 1, counted(row.len(), "entry")),
                             e.span,
                         )
                         .with_label("ragged matrix literal")
@@ -396,7 +404,7 @@ impl Checker<'_> {
             // A let is only visible after its definition.
             if let Local::Let(i) = local {
                 if i >= scope.lets.len() {
-                    return self.unknown_name(name, span, Some(decl));
+                    return self.unknown_name(name, span, Some(decl), scope);
                 }
             }
             scope.used.insert(decl.start);
@@ -448,23 +456,64 @@ impl Checker<'_> {
                 );
                 None
             }
-            None => self.unknown_name(name, span, None),
+            None => self.unknown_name(name, span, None, scope),
         }
     }
 
-    fn unknown_name(&mut self, name: &str, span: Span, later: Option<Span>) -> Option<Expr> {
+    /// The closest visible local to a misspelled `name`, looked for among the ports, then
+    /// the variables, the lets defined so far and the data parameters; with its declaration.
+    fn closest_local<'s>(name: &str, scope: &'s Scope) -> Option<(&'s str, Span)> {
+        let visible = |local: &Local| match *local {
+            Local::Let(i) => i < scope.lets.len(),
+            _ => true,
+        };
+        let rank = |local: &Local| match local {
+            Local::Port(_) => 0,
+            Local::Var(_) => 1,
+            Local::Let(_) => 2,
+            Local::DataParam(_) => 3,
+        };
+        (0..4).find_map(|r| {
+            let candidates = scope
+                .locals
+                .iter()
+                .filter(|(_, (l, _))| rank(l) == r && visible(l))
+                .map(|(n, _)| n.as_str());
+            let best = closest(name, candidates)?;
+            scope
+                .locals
+                .get_key_value(best)
+                .map(|(n, (_, decl))| (n.as_str(), *decl))
+        })
+    }
+
+    fn unknown_name(
+        &mut self,
+        name: &str,
+        span: Span,
+        later: Option<Span>,
+        scope: &mut Scope,
+    ) -> Option<Expr> {
         let mut d = Diagnostic::error("E0104", format!("unknown name `{name}`"), span)
             .with_label("not declared here");
         d = match later {
             Some(decl) => d
                 .with_secondary(decl, "defined later, here")
                 .with_help(format!("move `let {name}` before its first use")),
-            None => d.with_help(self.suggest(
-                name,
-                &format!(
+            None => match Self::closest_local(name, scope) {
+                Some((best, decl)) => {
+                    let best = best.to_string();
+                    scope.suggested.insert(decl.start);
+                    d.with_secondary(decl, format!("`{best}` is declared here"))
+                        .with_help(format!("did you mean `{best}`?"))
+                }
+                None => d.with_help(self.suggest(
+                    name,
+                    &format!(
                     "declare it with `var {name}: real;`, make it a port, or define it with `let`"
                 ),
-            )),
+                )),
+            },
         };
         self.error(d);
         None
@@ -699,7 +748,7 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0211",
-                    format!("`{}` is {} and takes {} indices, found {}", self.snippet(base.span), base.shape, dims.len(), indices.len()),
+                    format!("`{}` is {} and takes {}, found {}", self.snippet(base.span), base.shape, counted(dims.len(), "index"), indices.len()),
                     span,
                 )
                 .with_label("wrong number of indices")

@@ -424,7 +424,7 @@ pub enum DataArg {
 /// One box of a composite: `label: callee(j1, ..., jk; d1, ...)`.
 #[derive(Debug, Clone)]
 pub struct BoxCall {
-    /// Its label: given, or the callee's name, or `name[k]` (see LANGUAGE.md).
+    /// Its label: given, or the callee's name, or `name[k]` (see docs/language.md).
     pub label: IndexedName,
     /// What it instantiates.
     pub callee: Callee,

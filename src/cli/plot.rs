@@ -242,7 +242,10 @@ where
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(80)
-            .build_cartesian_2d(0u64..last_step, (low..high).log_scale())
+            .build_cartesian_2d(
+                0u64..last_step,
+                (low..high).log_scale().with_key_points(log_ticks(low, high)),
+            )
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -258,9 +261,54 @@ where
     Ok(())
 }
 
+/// At most this many labels on a log axis.
+const MAX_LOG_TICKS: usize = 12;
+
+/// The labelled values of a log axis over `low..high` (0 < low < high): every power of ten in
+/// the range, or every few (1, 2, 5, 10, ... decades apart, at most [`MAX_LOG_TICKS`]), so
+/// the labels cover the whole range however many decades it spans (1e-28 to 1e1 included).
+/// A range holding fewer than two powers of ten is labelled at its ends and its middle.
+fn log_ticks(low: f64, high: f64) -> Vec<f64> {
+    if !(low > 0.0 && high > low && high.is_finite()) {
+        return Vec::new();
+    }
+    let first = low.log10().ceil() as i32;
+    let last = high.log10().floor() as i32;
+    if last - first < 1 {
+        return vec![low, (low * high).sqrt(), high];
+    }
+    let decades = (last - first) as usize + 1;
+    let step = [1, 2, 5, 10, 20, 50, 100]
+        .into_iter()
+        .find(|s| decades.div_ceil(*s) <= MAX_LOG_TICKS)
+        .unwrap_or(100);
+    // Multiples of the step, so the labels are round powers (1e-28, 1e-24, ... not 1e-27, ...).
+    let start = first.div_euclid(step as i32) * step as i32;
+    let start = if start < first { start + step as i32 } else { start };
+    (start..=last)
+        .step_by(step)
+        .map(|e| 10f64.powi(e))
+        .filter(|v| (low..=high).contains(v))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_ticks_cover_the_whole_range() {
+        // A run whose gradient norm reaches 1e-28: labels down to there, not only to 1e-15.
+        let ticks = log_ticks(1e-28 / 1.5, 10.0 * 1.5);
+        assert!(ticks.len() >= 5 && ticks.len() <= MAX_LOG_TICKS, "{ticks:?}");
+        assert!(ticks[0] <= 1e-24, "{ticks:?}");
+        assert!(*ticks.last().unwrap() >= 1.0, "{ticks:?}");
+        assert!(ticks.windows(2).all(|w| w[0] < w[1]));
+        // Few decades: one label each.
+        assert_eq!(log_ticks(0.5e-3, 2.0), vec![1e-3, 1e-2, 1e-1, 1.0]);
+        // Within one decade: the ends and the middle.
+        assert_eq!(log_ticks(2.0, 8.0).len(), 3);
+    }
 
     #[test]
     fn the_recorder_thins_long_runs_and_keeps_the_last_iterate() {

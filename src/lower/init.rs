@@ -82,7 +82,7 @@ pub(super) fn initial_values(
                 if data.values.len() != coordinates.len() {
                     errors.push(
                         Diagnostic::error(
-                            "E0711",
+                            "E0811",
                             format!(
                                 "the initial value has {} entries ({}) but its target has {}",
                                 data.values.len(),
@@ -117,7 +117,7 @@ fn resolve_private(
 ) -> Result<Vec<usize>, Box<Diagnostic>> {
     let (var, labels) = path.split_last().ok_or_else(|| {
         Box::new(Diagnostic::error(
-            "E0712",
+            "E0812",
             "an empty private-variable path",
             span,
         ))
@@ -139,7 +139,7 @@ fn resolve_private(
     let Some(&Some(b)) = boxes.get(&label) else {
         return Err(Box::new(
             Diagnostic::error(
-                "E0712",
+                "E0812",
                 format!("no box labelled `{label}` in composite `{}`", problem.name),
                 span,
             )
@@ -153,7 +153,7 @@ fn resolve_private(
         let known: Vec<&str> = box_type.private.iter().map(|v| v.name.as_str()).collect();
         return Err(Box::new(
             Diagnostic::error(
-                "E0713",
+                "E0813",
                 format!(
                     "box `{label}` ({}) has no private variable `{var}`",
                     box_type.name

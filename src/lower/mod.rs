@@ -310,7 +310,7 @@ fn flatten(
             let mapped = &mut junction_map[j.0 as usize];
             if *mapped != usize::MAX && *mapped != outer[k] {
                 return Err(Box::new(lowering_error(
-                    "E0702",
+                    "E0801",
                     format!(
                         "composite `{}` exposes junction `{}` on two outer ports; used as a box, it would merge two junctions of the caller",
                         comp.name, comp.junctions.name(j.0 as usize)
@@ -431,7 +431,7 @@ pub fn lower(
             let objective_ref = &program.objectives[objective as usize];
             let box_type = compile_box_type(program, objective_ref, table).map_err(|message| {
                 vec![lowering_error(
-                    "E0790",
+                    "E0890",
                     format!(
                         "internal error while compiling `{}`: {message}",
                         objective_ref.name
@@ -495,7 +495,7 @@ pub fn lower(
 
 fn internal(span: Span, message: String) -> Diagnostic {
     lowering_error(
-        "E0790",
+        "E0890",
         format!("internal error while composing: {message}"),
         span,
     )

@@ -65,9 +65,9 @@ pub fn compile_box_type(
     }
     if data_args.len() != objective.data_params.len() {
         return Err(format!(
-            "objective `{}` takes {} data arguments, got {}",
+            "objective `{}` takes {}, got {}",
             objective.name,
-            objective.data_params.len(),
+            crate::name::counted(objective.data_params.len(), "data argument"),
             data_args.len()
         ));
     }

@@ -269,7 +269,23 @@ fn syntax_error(text: &str, base: usize, err: &pest::error::Error<Rule>) -> Diag
             expected.push(d);
         }
     }
+    // "a statement (`var`, `let`, ...)" already lists the keywords: do not repeat them.
+    const STATEMENT: &str = "a statement (`var`, `let`, `minimize` or `maximize`)";
+    if expected.contains(&STATEMENT) {
+        expected.retain(|d| *d != "`var`" && *d != "`let`");
+    }
     let end = (pos + text[pos..].chars().next().map_or(0, char::len_utf8)).min(text.len());
+    if expected.contains(&STATEMENT) {
+        if let Some(keyword) = goal_keyword_for(&found) {
+            return Diagnostic::error(
+                "E0004",
+                format!("expected {}, found {found}", join_or(&expected)),
+                Span::new(pos, end),
+            )
+            .with_label("not a keyword")
+            .with_help(format!("did you mean `{keyword}`? write `{keyword} EXPR;`"));
+        }
+    }
     let message = if expected.is_empty() {
         format!("unexpected {found}")
     } else {
@@ -277,7 +293,25 @@ fn syntax_error(text: &str, base: usize, err: &pest::error::Error<Rule>) -> Diag
     };
     Diagnostic::error("E0004", message, Span::new(pos, end))
         .with_label("unexpected here")
-        .with_help("see LANGUAGE.md for the syntax of items, statements and expressions")
+        .with_help("see docs/language.md for the syntax of items, statements and expressions")
+}
+
+/// The goal keyword a user probably meant by a found word (`min`, `minimise`, `max`, ...),
+/// given as `describe_found` renders it (in backticks).
+fn goal_keyword_for(found: &str) -> Option<&'static str> {
+    let word = found.strip_prefix('`')?.strip_suffix('`')?.to_ascii_lowercase();
+    match word.as_str() {
+        "min" | "mini" | "minimise" | "minimum" | "minimze" | "minimse" | "minize" | "argmin" => {
+            Some("minimize")
+        }
+        "max" | "maxi" | "maximise" | "maximum" | "maximze" | "maximse" | "maxize" | "argmax" => {
+            Some("maximize")
+        }
+        "minimize" | "maximize" => None,
+        w if w.starts_with("minim") => Some("minimize"),
+        w if w.starts_with("maxim") => Some("maximize"),
+        _ => None,
+    }
 }
 
 fn join_or(items: &[&str]) -> String {
