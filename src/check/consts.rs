@@ -70,7 +70,11 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0112",
-                    format!("`{}` evaluates to {}", self.snippet(expr.span), crate::name::short_number(value)),
+                    format!(
+                        "`{}` evaluates to {}",
+                        self.snippet(expr.span),
+                        crate::name::short_number(value)
+                    ),
                     expr.span,
                 )
                 .with_label("not a finite number")
@@ -145,7 +149,10 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0113",
-                    format!("{what} must be an integer, found {}", crate::name::short_number(value)),
+                    format!(
+                        "{what} must be an integer, found {}",
+                        crate::name::short_number(value)
+                    ),
                     expr.span,
                 )
                 .with_label("not an integer")
@@ -163,7 +170,11 @@ impl Checker<'_> {
             self.error(
                 Diagnostic::error(
                     "E0214",
-                    format!("dimension `{}` is {}", self.snippet(expr.span), crate::name::short_number(value)),
+                    format!(
+                        "dimension `{}` is {}",
+                        self.snippet(expr.span),
+                        crate::name::short_number(value)
+                    ),
                     expr.span,
                 )
                 .with_label("not a positive integer")

@@ -320,10 +320,14 @@ impl Checker<'_> {
             if let Some(n) = &arg.name {
                 if let Some((_, first)) = given.iter().find(|(g, _)| *g == n.name) {
                     self.error(
-                        Diagnostic::error("E0310", format!("`csv` option `{}` is given twice", n.name), n.span)
-                            .with_label("repeated option")
-                            .with_secondary(*first, "first given here")
-                            .with_help(format!("give `{}` once", n.name)),
+                        Diagnostic::error(
+                            "E0310",
+                            format!("`csv` option `{}` is given twice", n.name),
+                            n.span,
+                        )
+                        .with_label("repeated option")
+                        .with_secondary(*first, "first given here")
+                        .with_help(format!("give `{}` once", n.name)),
                     );
                     ok = false;
                     continue;
@@ -712,7 +716,10 @@ impl Checker<'_> {
                             span,
                         )
                         .with_label("ragged csv file")
-                        .with_help(format!("give row {line_no} of `{shown}` {}", counted(w, "cell"))),
+                        .with_help(format!(
+                            "give row {line_no} of `{shown}` {}",
+                            counted(w, "cell")
+                        )),
                     );
                     if errors >= MAX_CSV_ERRORS {
                         return None;
@@ -727,11 +734,16 @@ impl Checker<'_> {
                         self.error(
                             Diagnostic::error(
                                 "E0303",
-                                format!("columns {a}..{b} do not fit `{shown}`, which has {}", counted(cells, "column")),
+                                format!(
+                                    "columns {a}..{b} do not fit `{shown}`, which has {}",
+                                    counted(cells, "column")
+                                ),
                                 cspan,
                             )
                             .with_label("column range out of bounds")
-                            .with_help(format!("columns are counted from 0; use a range inside 0..{cells}")),
+                            .with_help(format!(
+                                "columns are counted from 0; use a range inside 0..{cells}"
+                            )),
                         );
                         return None;
                     }

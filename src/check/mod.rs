@@ -250,7 +250,12 @@ pub fn summary(program: &Program) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: ok", program.source.name);
     for c in &program.consts {
-        let _ = writeln!(out, "  const {} = {}", c.name, crate::name::short_number(c.value));
+        let _ = writeln!(
+            out,
+            "  const {} = {}",
+            c.name,
+            crate::name::short_number(c.value)
+        );
     }
     let mut i = 0;
     while i < program.data.len() {
@@ -329,7 +334,11 @@ pub fn summary(program: &Program) -> String {
     for s in &program.solves {
         let mut parts = Vec::new();
         if let Some(m) = &s.method {
-            let params: Vec<String> = m.params.iter().map(|(k, v)| format!("{k} = {}", crate::name::short_number(*v))).collect();
+            let params: Vec<String> = m
+                .params
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", crate::name::short_number(*v)))
+                .collect();
             parts.push(format!("{}({})", m.name, params.join(", ")));
         }
         if let Some(steps) = s.steps {

@@ -371,7 +371,11 @@ impl Checker<'_> {
                     self.error(
                         Diagnostic::error(
                             "E0213",
-                            format!("row {} of the matrix literal has {}, the first row has {cols}", r + 1, counted(row.len(), "entry")),
+                            format!(
+                                "row {} of the matrix literal has {}, the first row has {cols}",
+                                r + 1,
+                                counted(row.len(), "entry")
+                            ),
                             e.span,
                         )
                         .with_label("ragged matrix literal")

@@ -156,7 +156,10 @@ impl Checker<'_> {
         self.error(
             Diagnostic::error(
                 "E0504",
-                format!("`{what}` must be {needs}, found {}", crate::name::short_number(found)),
+                format!(
+                    "`{what}` must be {needs}, found {}",
+                    crate::name::short_number(found)
+                ),
                 span,
             )
             .with_label("bad value")

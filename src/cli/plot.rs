@@ -244,7 +244,9 @@ where
             .y_label_area_size(80)
             .build_cartesian_2d(
                 0u64..last_step,
-                (low..high).log_scale().with_key_points(log_ticks(low, high)),
+                (low..high)
+                    .log_scale()
+                    .with_key_points(log_ticks(low, high)),
             )
             .map_err(err)?;
         chart
@@ -284,7 +286,11 @@ fn log_ticks(low: f64, high: f64) -> Vec<f64> {
         .unwrap_or(100);
     // Multiples of the step, so the labels are round powers (1e-28, 1e-24, ... not 1e-27, ...).
     let start = first.div_euclid(step as i32) * step as i32;
-    let start = if start < first { start + step as i32 } else { start };
+    let start = if start < first {
+        start + step as i32
+    } else {
+        start
+    };
     (start..=last)
         .step_by(step)
         .map(|e| 10f64.powi(e))
@@ -300,7 +306,10 @@ mod tests {
     fn log_ticks_cover_the_whole_range() {
         // A run whose gradient norm reaches 1e-28: labels down to there, not only to 1e-15.
         let ticks = log_ticks(1e-28 / 1.5, 10.0 * 1.5);
-        assert!(ticks.len() >= 5 && ticks.len() <= MAX_LOG_TICKS, "{ticks:?}");
+        assert!(
+            ticks.len() >= 5 && ticks.len() <= MAX_LOG_TICKS,
+            "{ticks:?}"
+        );
         assert!(ticks[0] <= 1e-24, "{ticks:?}");
         assert!(*ticks.last().unwrap() >= 1.0, "{ticks:?}");
         assert!(ticks.windows(2).all(|w| w[0] < w[1]));

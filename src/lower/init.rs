@@ -126,7 +126,7 @@ fn resolve_private(
     if let Some(None) = boxes.get(&label) {
         return Err(Box::new(
             Diagnostic::error(
-                "E0712",
+                "E0814",
                 format!(
                     "`{label}` labels several boxes of composite `{}`: `init` cannot tell which",
                     problem.name

@@ -341,7 +341,11 @@ impl ExprBuilder {
             self.defer(ShapeError::new(
                 "constant",
                 &[shape],
-                if values.len() == 1 { "1 value was given".to_string() } else { format!("{} values were given", values.len()) },
+                if values.len() == 1 {
+                    "1 value was given".to_string()
+                } else {
+                    format!("{} values were given", values.len())
+                },
             ));
         }
         self.push(

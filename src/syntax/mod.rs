@@ -299,7 +299,10 @@ fn syntax_error(text: &str, base: usize, err: &pest::error::Error<Rule>) -> Diag
 /// The goal keyword a user probably meant by a found word (`min`, `minimise`, `max`, ...),
 /// given as `describe_found` renders it (in backticks).
 fn goal_keyword_for(found: &str) -> Option<&'static str> {
-    let word = found.strip_prefix('`')?.strip_suffix('`')?.to_ascii_lowercase();
+    let word = found
+        .strip_prefix('`')?
+        .strip_suffix('`')?
+        .to_ascii_lowercase();
     match word.as_str() {
         "min" | "mini" | "minimise" | "minimum" | "minimze" | "minimse" | "minize" | "argmin" => {
             Some("minimize")
