@@ -289,8 +289,8 @@ fn write_value(
     flatten_json(value, &mut flat)?;
     if flat.len() != variable.coordinates().len() {
         return Err(format!(
-            "expected {} numbers ({}), found {}",
-            variable.coordinates().len(),
+            "expected {} ({}), found {}",
+            crate::name::counted(variable.coordinates().len(), "number"),
             variable.shape(),
             flat.len()
         ));
@@ -376,7 +376,10 @@ pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: 
 /// Plain notation for ordinary magnitudes, scientific for very large or small ones.
 pub fn format_number(value: f64) -> String {
     let magnitude = value.abs();
-    if !value.is_finite() {
+    if value == 0.0 {
+        // Never `-0`: a gradient norm or a value that is zero reads as zero.
+        "0".to_string()
+    } else if !value.is_finite() {
         format!("{value} (non-finite)")
     } else if magnitude != 0.0 && !(1e-5..1e7).contains(&magnitude) {
         format!("{value:e}")
@@ -389,6 +392,14 @@ pub fn format_number(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::lower::lower_text;
+
+    #[test]
+    fn zero_never_prints_as_minus_zero() {
+        // A gradient norm or value of -0.0 printed as `-0` (issue 13).
+        assert_eq!(format_number(-0.0), "0");
+        assert_eq!(format_number(0.0), "0");
+        assert_eq!(format_number(-1.5), "-1.5");
+    }
 
     /// The reference: the `values` object built as a JSON tree, the obvious way (what
     /// catopt did before the view), which the view must reproduce byte for byte.

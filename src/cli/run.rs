@@ -718,8 +718,8 @@ impl RunReport<'_> {
             )),
         }
         out.push_str(&format!(
-            "stopped after {} steps: {}\n",
-            self.state.step,
+            "stopped after {}: {}\n",
+            crate::name::counted(self.state.step as usize, "step"),
             self.outcome.stop_reason.describe()
         ));
         out.push_str(&format!(
