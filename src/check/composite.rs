@@ -429,6 +429,7 @@ impl Checker<'_> {
             box_junctions: w.box_junctions,
             box_data_args: w.box_data_args,
             memory_estimate_bytes: bytes.min(u64::MAX as u128) as u64,
+            decision_variables: scalars_total,
         })
     }
 

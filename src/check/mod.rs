@@ -313,8 +313,7 @@ pub fn summary(program: &Program) -> String {
             crate::name::counted(scalars, "decision variable")
         );
     }
-    let decision_variables = program.decision_variables_of_all();
-    for (c, variables) in program.composites.iter().zip(decision_variables) {
+    for c in &program.composites {
         let outer: Vec<String> = c
             .outer_ports
             .iter()
@@ -327,7 +326,7 @@ pub fn summary(program: &Program) -> String {
             outer.join(", "),
             crate::name::counted(c.boxes.len(), "box"),
             crate::name::counted(c.junctions.len(), "junction"),
-            crate::name::counted(variables as usize, "decision variable"),
+            crate::name::counted(c.decision_variables as usize, "decision variable"),
             human_bytes(c.memory_estimate_bytes as f64)
         );
     }

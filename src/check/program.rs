@@ -43,48 +43,7 @@ impl Program {
     /// The number of scalar decision variables of a composite once flattened: its
     /// junctions plus the private variables of every box (nested composites included).
     pub fn decision_variables(&self, composite: CompositeId) -> u64 {
-        let mut memo = vec![None; self.composites.len()];
-        self.decision_variables_memo(composite, &mut memo)
-    }
-
-    /// [`Program::decision_variables`] of every composite, in order, in one pass (each
-    /// composite counted once, so a deep or wide nesting costs linear time).
-    pub fn decision_variables_of_all(&self) -> Vec<u64> {
-        let mut memo = vec![None; self.composites.len()];
-        (0..self.composites.len())
-            .map(|c| self.decision_variables_memo(CompositeId(c as u32), &mut memo))
-            .collect()
-    }
-
-    fn decision_variables_memo(&self, composite: CompositeId, memo: &mut Vec<Option<u64>>) -> u64 {
-        if let Some(total) = memo[composite.0 as usize] {
-            return total;
-        }
-        // Guard against (unchecked) recursion: count a composite met again as empty.
-        memo[composite.0 as usize] = Some(0);
-        let c = &self.composites[composite.0 as usize];
-        let mut total: u64 = c.junctions.shapes().map(|s| s.len() as u64).sum();
-        for b in c.boxes.iter() {
-            total += match b.callee {
-                Callee::Objective(o) => self.objectives[o.0 as usize]
-                    .vars
-                    .iter()
-                    .map(|v| v.shape.len() as u64)
-                    .sum::<u64>(),
-                Callee::Composite(inner) => {
-                    let all = self.decision_variables_memo(inner, memo);
-                    let inner_c = &self.composites[inner.0 as usize];
-                    let exposed: u64 = inner_c
-                        .outer_ports
-                        .iter()
-                        .map(|j| inner_c.junctions.shape(j.0 as usize).len() as u64)
-                        .sum();
-                    all.saturating_sub(exposed)
-                }
-            };
-        }
-        memo[composite.0 as usize] = Some(total);
-        total
+        self.composites[composite.0 as usize].decision_variables
     }
 
     /// The composite with this name.
@@ -688,6 +647,9 @@ pub struct Composite {
     /// What running this composite is estimated to take, in bytes (nested composites
     /// flattened; see `check::estimate` and docs/cli.md, "Limits").
     pub memory_estimate_bytes: u64,
+    /// Scalar decision variables once flattened: junctions plus every box's private
+    /// variables, nested composites included (counted by the checker).
+    pub decision_variables: u64,
 }
 
 impl Composite {
