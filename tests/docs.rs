@@ -7,17 +7,9 @@
 //! in the docs are relative to `examples/`, like the examples' own.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn catopt() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_catopt"));
-    command.current_dir(root());
-    command
-}
+mod cli_common;
+use cli_common::{catopt, root};
 
 /// The ```opt blocks of a markdown text: (first line number, code).
 fn opt_blocks(markdown: &str) -> Vec<(usize, String)> {

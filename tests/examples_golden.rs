@@ -13,22 +13,14 @@
 
 use nalgebra::{DMatrix, DVector};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod cli_common;
+use cli_common::{root, temp_dir};
 
 fn bless() -> bool {
     std::env::var_os("CATOPT_BLESS").is_some()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("catopt-golden-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Runs `catopt run FILE --all --format json --quiet EXTRA...`; returns the JSON report.

@@ -12,22 +12,8 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn catopt() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_catopt"));
-    command.current_dir(root());
-    command
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("catopt-hard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod cli_common;
+use cli_common::{catopt, temp_dir};
 
 fn run(args: &[&str]) -> Output {
     catopt()
