@@ -15,7 +15,7 @@
 
 mod common;
 
-use catopt::run::plan::Backend;
+use catopt::run::backend::Backend;
 use common::chain::ChainBaseline;
 use common::multitask::MultitaskBaseline;
 use common::*;

@@ -75,7 +75,11 @@ fn handwritten_w2_objective_is_the_sum_of_the_boxes() {
 
 #[test]
 fn catopt_run_of_w2_matches_the_jax_reference() {
-    let mut run = CatoptRun::compile(&w2_file(1_000), catopt::run::plan::Backend::serial(), W2_LR);
+    let mut run = CatoptRun::compile(
+        &w2_file(1_000),
+        catopt::run::backend::Backend::serial(),
+        W2_LR,
+    );
     for _ in 0..W2_STEPS {
         run.step();
     }

@@ -12,7 +12,9 @@ pub mod multitask;
 
 use catopt::check::check_file;
 use catopt::lower::lower;
-use catopt::run::plan::{Backend, Evaluation, Executor, Plan, Proposal};
+use catopt::run::backend::Backend;
+use catopt::run::executor::{Evaluation, Executor, Proposal};
+use catopt::run::plan::Plan;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;

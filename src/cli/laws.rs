@@ -8,7 +8,9 @@ use crate::laws::{
     check_distributed_vs_central, check_gd_naturality, check_increments_vs_central, LawReport,
 };
 use crate::lower::Problem;
-use crate::run::plan::{Backend, Executor, Plan};
+use crate::run::backend::Backend;
+use crate::run::executor::Executor;
+use crate::run::plan::Plan;
 use crate::run::solver::{solve, Method, NoObserver, SolverState, StopRule};
 use crate::run::transport::LocalRanks;
 use clap::Args;

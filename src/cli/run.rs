@@ -6,7 +6,9 @@ use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
 use crate::diagnostic::Report;
 use crate::lower::{lower, NamedVariable, Problem};
-use crate::run::plan::{Backend, Executor, Plan};
+use crate::run::backend::Backend;
+use crate::run::executor::Executor;
+use crate::run::plan::Plan;
 use crate::run::solver::{
     solve, Method, Observer, Outcome, SolverState, StepInfo, StopReason, StopRule,
 };

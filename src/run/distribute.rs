@@ -28,7 +28,8 @@
 //! computes every other rank's counts itself, and `catopt explain` can predict the bytes
 //! exchanged per step without running anything.
 
-use super::plan::{Deferrals, Plan, SUM_BLOCK};
+use super::partition::Deferrals;
+use super::plan::{Plan, SUM_BLOCK};
 use std::ops::Range;
 
 /// Where an assembled gradient entry's summands come from.
@@ -526,7 +527,8 @@ impl RankSchedule {
 mod tests {
     use super::*;
     use crate::lower::{lower_text, Problem};
-    use crate::run::plan::{Backend, Executor};
+    use crate::run::backend::Backend;
+    use crate::run::executor::Executor;
     use crate::run::solver::{solve, Method, NoObserver, Outcome, SolverState, StopRule};
     use crate::run::transport::{LocalRanks, Transport};
     use proptest::prelude::*;

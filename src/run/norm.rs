@@ -11,7 +11,7 @@
 //! same order. Ordinary gradients keep the bits of the plain sum, and every backend, which
 //! computes the same partials and combines them in the same order, gets the same bits.
 
-use super::plan::fixed_order_fold;
+use super::lanes::fixed_order_fold;
 #[cfg(doc)]
 use super::plan::SUM_BLOCK;
 
@@ -110,8 +110,10 @@ fn scaled_norm(partials: &[f64]) -> f64 {
 mod tests {
     use super::{block_partial, norm_of_partials};
     use crate::lower::{lower_text, Problem};
-    use crate::run::plan::fixed_order_fold;
-    use crate::run::plan::{Backend, Executor, Plan};
+    use crate::run::backend::Backend;
+    use crate::run::executor::Executor;
+    use crate::run::lanes::fixed_order_fold;
+    use crate::run::plan::Plan;
     use crate::run::solver::{
         solve, Method, NoObserver, Outcome, SolverState, StopReason, StopRule,
     };

@@ -16,7 +16,7 @@
 //! floating point it is the form that is bit-for-bit equal to central gradient descent on
 //! the composite objective.
 
-use super::plan::{Evaluation, Executor, Proposal};
+use super::executor::{Evaluation, Executor, Proposal};
 use serde::{Deserialize, Serialize};
 
 /// An optimiser: a discrete dynamical system built from the composite's gradient.

@@ -1,0 +1,631 @@
+//! Running a plan: an [`Executor`] holds the buffers and evaluates the composite's value
+//! and gradient by the distributed algorithm.
+//!
+//!
+//! **Backends.** The serial backend sweeps the chunks in order. The threads backend splits
+//! the chunk sequence into one contiguous range per worker, balanced by cost; a worker adds
+//! directly onto the coordinates that its range touches first and defers its contributions
+//! to coordinates that an earlier range touched, which are then added range by range, in
+//! order. Every coordinate therefore sums its contributions in plan order whatever the
+//! number of threads: all backends give the same bits.
+
+mod sweep;
+#[cfg(test)]
+mod tests;
+mod update;
+
+use super::backend::Backend;
+use super::distribute::{Item, RankSchedule, Source};
+use super::norm::{block_partial, norm_of_partials};
+use super::partition::{BlockSchedule, Deferrals};
+use super::plan::{Plan, SUM_BLOCK};
+use super::shared_slice::SharedSlice;
+use crate::numerics::{BatchWorkspace, Workspace};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use sweep::SweepContext;
+pub use update::Proposal;
+use update::{finish_block, update_range, Update};
+
+/// Below this many slots (numbers gathered per evaluation), the threads backend runs the
+/// sweep on the calling thread unless [`Executor::calibrate`] measures that an evaluation
+/// is slow enough to be worth splitting: handing tiny work to the pool costs more than it
+/// saves. The bits are the same either way.
+pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+
+/// Scratch for evaluating one group's chunks.
+struct GroupScratch {
+    inputs: Vec<f64>,
+    gradient: Vec<f64>,
+    values: Vec<f64>,
+    single: Option<Workspace>,
+    batch: Option<BatchWorkspace>,
+}
+
+/// One worker's share: its chunks, scratch, and the contributions it defers.
+struct Worker {
+    chunks: Range<usize>,
+    groups: Vec<GroupScratch>,
+    /// Coordinates (in plan order) of the contributions this worker defers to the ordered
+    /// second phase, because an earlier worker touches them first.
+    deferred_coordinates: Vec<u32>,
+    /// Their values, filled each evaluation.
+    deferred_values: Vec<f64>,
+}
+
+/// The result of evaluating the composite objective and its gradient at a point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The composite objective: the sum of the boxes' objectives, in plan order.
+    pub objective: f64,
+    /// The Euclidean norm of the composite gradient, computed with scaling where squares
+    /// would underflow or overflow: infinite only for a non-finite entry or a norm beyond
+    /// `f64::MAX`.
+    pub gradient_norm: f64,
+}
+
+/// A plan with its buffers and backend: evaluates the composite's value and gradient by
+/// the distributed algorithm (gather, the boxes' own gradients, scatter-add in plan
+/// order). After construction, evaluations allocate nothing.
+pub struct Executor {
+    plan: Arc<Plan>,
+    backend: Backend,
+    /// Whether work is handed to the pool (threads backend, large enough plan).
+    parallel: bool,
+    workers: Vec<Mutex<Worker>>,
+    /// Bit per slot: deferred to the ordered second phase (threads backend).
+    deferred: Vec<u64>,
+    /// Per chunk: whether any of its slots is deferred.
+    chunk_deferred: Vec<bool>,
+    /// Each chunk's sum of box values.
+    chunk_objective: Vec<f64>,
+    /// Each box's value, when recorded.
+    box_values: Option<Vec<f64>>,
+    /// The composite gradient.
+    gradient: Vec<f64>,
+    /// Per-block sums of squares.
+    norm_partials: Vec<f64>,
+    /// Which blocks the sweep finishes, and after which chunk.
+    blocks: BlockSchedule,
+    /// Ctrl-C, as seen by this process.
+    interrupt_flag: Option<Arc<AtomicBool>>,
+    /// Whether any rank saw an interrupt at the last evaluation.
+    interrupt_requested: bool,
+    /// The distributed backend's schedule and buffers.
+    rank: Option<RankState>,
+}
+
+/// A rank's schedule and exchange buffers (distributed backend).
+struct RankState {
+    schedule: RankSchedule,
+    send: Vec<f64>,
+    receive: Vec<f64>,
+    gather_send: Vec<f64>,
+    gather_receive: Vec<f64>,
+    gather_counts: Vec<usize>,
+    /// Numbers this rank handed to the transport in evaluations, weighted by receivers.
+    numbers_sent: u64,
+    /// Time this rank spent in the transport's calls during evaluations (waiting included).
+    communication: std::time::Duration,
+}
+
+impl Executor {
+    /// Prepares buffers for running `plan` on `backend`.
+    pub fn new(plan: Arc<Plan>, backend: Backend) -> Executor {
+        // The partition (and so the deferred contributions) depends only on the thread
+        // count; whether the workers then run in parallel or one after the other on the
+        // calling thread does not change a bit.
+        let parallel = backend.thread_count() > 1 && plan.local_len() >= PARALLEL_THRESHOLD;
+        let ranges = match backend.transport() {
+            Some(transport) => RankSchedule::ranges(&plan, transport.ranks()),
+            None => plan.partition(backend.thread_count()),
+        };
+        let deferrals = plan.deferrals(&ranges);
+        let schedule = backend.transport().map(|transport| {
+            RankSchedule::with_deferrals(&plan, ranges.clone(), &deferrals, transport.rank())
+        });
+        let own_rank = schedule.as_ref().map(RankSchedule::rank);
+        let blocks = match &schedule {
+            Some(_) => BlockSchedule::none(plan.chunks.len()),
+            None => plan.block_schedule(&ranges),
+        };
+        debug_assert_eq!(
+            plan.check_disjoint_writes(&ranges, &deferrals, &blocks),
+            Ok(())
+        );
+        let Deferrals {
+            deferred,
+            chunk_deferred,
+            deferred_coordinates,
+            ..
+        } = deferrals;
+        let mut workers = Vec::with_capacity(ranges.len());
+        for (w, (range, deferred_coordinates)) in
+            ranges.iter().zip(deferred_coordinates).enumerate()
+        {
+            // A rank keeps scratch for its own share only.
+            let idle = own_rank.is_some_and(|r| r != w);
+            let groups = plan
+                .groups
+                .iter()
+                .filter(|_| !idle)
+                .map(|g| {
+                    let chunk = g.chunk_size().min(g.boxes.len());
+                    GroupScratch {
+                        inputs: vec![0.0; chunk * g.arity()],
+                        gradient: vec![0.0; chunk * g.arity()],
+                        values: vec![0.0; chunk],
+                        single: (!g.batched).then(|| g.objective.workspace()),
+                        batch: g.batched.then(|| g.objective.batch_workspace(chunk)),
+                    }
+                })
+                .collect();
+            workers.push(Mutex::new(Worker {
+                chunks: range.clone(),
+                groups,
+                deferred_values: vec![0.0; deferred_coordinates.len()],
+                deferred_coordinates,
+            }));
+        }
+        let rank = schedule.map(|schedule| {
+            let gather_counts: Vec<usize> = (0..schedule.ranks())
+                .map(|q| 1 + schedule.chunk_ranges[q].len() + schedule.norm_blocks[q].len())
+                .collect();
+            RankState {
+                send: vec![0.0; schedule.send_items.len()],
+                receive: vec![0.0; schedule.receive_counts.iter().sum()],
+                gather_send: Vec::with_capacity(gather_counts[schedule.rank()]),
+                gather_receive: vec![0.0; gather_counts.iter().sum()],
+                gather_counts,
+                schedule,
+                numbers_sent: 0,
+                communication: std::time::Duration::ZERO,
+            }
+        });
+        Executor {
+            interrupt_flag: None,
+            interrupt_requested: false,
+            rank,
+            parallel,
+            chunk_objective: vec![0.0; plan.chunks.len()],
+            box_values: None,
+            gradient: vec![0.0; plan.apex],
+            norm_partials: vec![0.0; plan.apex.div_ceil(SUM_BLOCK)],
+            blocks,
+            deferred,
+            chunk_deferred,
+            workers,
+            plan,
+            backend,
+        }
+    }
+
+    /// Times one (warm) evaluation at `state` on the calling thread and hands later evaluations to
+    /// the pool only if it took longer than 50 µs (a few heavy boxes are worth splitting, a
+    /// few light ones are not). Results are the same bits either way.
+    pub fn calibrate(&mut self, state: &[f64]) {
+        if self.backend.thread_count() <= 1 || self.workers.len() <= 1 || self.rank.is_some() {
+            return;
+        }
+        self.parallel = false;
+        self.evaluate(state); // warm-up: first touches of the buffers
+        let started = std::time::Instant::now();
+        self.evaluate(state);
+        self.parallel = started.elapsed() > std::time::Duration::from_micros(50);
+    }
+
+    /// Hands the sweep to the pool whenever there are several workers, however small the
+    /// plan (tests: real concurrency on small composites).
+    #[cfg(test)]
+    pub(crate) fn force_parallel(&mut self) {
+        self.parallel = self.backend.thread_count() > 1 && self.rank.is_none();
+    }
+
+    /// Keep every box's value at each evaluation (for per-box traces); costs one write
+    /// per box.
+    pub fn record_box_values(&mut self) {
+        self.box_values = Some(vec![0.0; self.plan.box_count]);
+        if let Some(rank) = &mut self.rank {
+            // Box values travel with the all-gather.
+            for (q, count) in rank.gather_counts.iter_mut().enumerate() {
+                *count += rank.schedule.chunk_ranges[q]
+                    .clone()
+                    .map(|c| self.plan.chunks[c].count as usize)
+                    .sum::<usize>();
+            }
+            rank.gather_receive = vec![0.0; rank.gather_counts.iter().sum()];
+            rank.gather_send = Vec::with_capacity(rank.gather_counts[rank.schedule.rank()]);
+        }
+    }
+
+    /// Watch `flag` (set by a Ctrl-C handler): each evaluation reads it, on a distributed
+    /// backend on every rank, and [`Executor::interrupt_requested`] says whether any rank
+    /// saw it set, so that all ranks stop at the same step.
+    pub fn set_interrupt_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt_flag = Some(flag);
+    }
+
+    /// Whether an interrupt was seen (by any rank) at the last evaluation.
+    pub fn interrupt_requested(&self) -> bool {
+        self.interrupt_requested
+    }
+
+    /// True on a distributed backend: this process holds only its share of the state.
+    pub fn is_distributed(&self) -> bool {
+        self.rank.is_some()
+    }
+
+    /// Makes `values` (a vector of global coordinates that every rank updates in its own
+    /// share, such as the iterate or the velocity) complete on rank 0: every rank sends
+    /// the coordinates it reports for. A collective call on a distributed backend (every
+    /// rank must make it); nothing to do otherwise.
+    pub fn collect_on_first_rank(&self, values: &mut [f64]) {
+        let Some(rank) = &self.rank else { return };
+        let transport = self.backend.transport().expect("distributed backend");
+        let schedule = &rank.schedule;
+        let counts: Vec<usize> = schedule
+            .owned_runs
+            .iter()
+            .map(|runs| runs.iter().map(|r| r.len()).sum())
+            .collect();
+        let mut send = Vec::with_capacity(counts[schedule.rank()]);
+        for run in &schedule.owned_runs[schedule.rank()] {
+            send.extend_from_slice(&values[run.clone()]);
+        }
+        let mut receive = vec![
+            0.0;
+            if schedule.rank() == 0 {
+                counts.iter().sum()
+            } else {
+                0
+            }
+        ];
+        transport.gather(&send, &mut receive, &counts);
+        if schedule.rank() == 0 {
+            let mut at = counts[0];
+            for runs in &schedule.owned_runs[1..] {
+                for run in runs {
+                    values[run.clone()].copy_from_slice(&receive[at..at + run.len()]);
+                    at += run.len();
+                }
+            }
+        }
+    }
+
+    /// Seconds this rank spent in the transport's calls during evaluations so far, waiting
+    /// for slower ranks included (`None` unless distributed).
+    pub fn communication_seconds(&self) -> Option<f64> {
+        self.rank.as_ref().map(|r| r.communication.as_secs_f64())
+    }
+
+    /// Bytes sent by all ranks together per evaluation so far, measured from the buffers
+    /// handed to the transport (exchange, and the all-gather counted once per receiver).
+    /// A collective call on a distributed backend; `None` otherwise.
+    pub fn bytes_sent_per_evaluation(&self, evaluations: u64) -> Option<f64> {
+        let rank = self.rank.as_ref()?;
+        let transport = self.backend.transport()?;
+        let ranks = transport.ranks();
+        let mut all = vec![0.0; ranks];
+        transport.all_gather(&[rank.numbers_sent as f64], &mut all, &vec![1; ranks]);
+        let total: f64 = all.iter().sum();
+        Some(8.0 * total / evaluations.max(1) as f64)
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The composite gradient of the last evaluation.
+    pub fn gradient(&self) -> &[f64] {
+        &self.gradient
+    }
+
+    /// The value of box `b` at the last evaluation, if values are recorded.
+    pub fn box_value(&self, b: usize) -> Option<f64> {
+        self.box_values.as_ref().map(|v| v[b])
+    }
+
+    /// Evaluates every box's value and local gradient at `state` (the global coordinates),
+    /// adds the local gradients on shared coordinates in plan order, and returns the
+    /// composite objective and gradient norm. The gradient is then in
+    /// [`Executor::gradient`].
+    pub fn evaluate(&mut self, state: &[f64]) -> Evaluation {
+        self.evaluate_with(state, None)
+    }
+
+    fn evaluate_with(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) -> Evaluation {
+        if self.rank.is_some() {
+            self.sweep(state, Update::None);
+            self.exchange();
+            self.finish_rank(state, proposal);
+            self.share_scalars();
+        } else {
+            // The sweep finishes most blocks of the gradient as soon as they are complete.
+            let update = Update::of(proposal, self.plan.apex);
+            self.sweep(state, update);
+            self.finish(state, update);
+            self.interrupt_requested = self
+                .interrupt_flag
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed));
+        }
+        let objective: f64 = self.chunk_objective.iter().sum();
+        Evaluation {
+            objective,
+            gradient_norm: norm_of_partials(&self.norm_partials),
+        }
+    }
+
+    /// [`Executor::evaluate`], and in the same pass over the gradient, the proposed next
+    /// iterate of the optimiser.
+    pub fn evaluate_and_propose(&mut self, state: &[f64], proposal: Proposal<'_>) -> Evaluation {
+        self.evaluate_with(state, Some(proposal))
+    }
+
+    /// The distributed step: every worker evaluates its chunks and scatter-adds their
+    /// gradients; then deferred contributions are added worker by worker. On a distributed
+    /// backend, this rank's worker only, and the deferred contributions wait for the
+    /// exchange.
+    fn sweep(&mut self, state: &[f64], update: Update<'_>) {
+        assert_eq!(state.len(), self.plan.apex, "state length");
+        let plan: &Plan = &self.plan;
+        let blocks = &self.blocks;
+        let norm_partials = SharedSlice::new(&mut self.norm_partials);
+        let deferred: &[u64] = &self.deferred;
+        let chunk_deferred: &[bool] = &self.chunk_deferred;
+        let gradient = SharedSlice::new(&mut self.gradient);
+        let chunk_objective = SharedSlice::new(&mut self.chunk_objective);
+        let box_values = self.box_values.as_deref_mut().map(SharedSlice::new);
+        let workers = &self.workers;
+        let own_rank = self.rank.as_ref().map(|r| r.schedule.rank());
+        let sweep_worker = |w: usize| {
+            let mut worker = workers[w].lock().unwrap_or_else(|e| e.into_inner());
+            let context = SweepContext {
+                plan,
+                deferred,
+                chunk_deferred,
+                state,
+                gradient,
+                chunk_objective,
+                box_values,
+                blocks,
+                update,
+                norm_partials,
+            };
+            // SAFETY: `worker.chunks` is range `w` of the partition the deferrals and the
+            // block schedule were computed for (`Executor::new`), and each worker runs once
+            // per sweep; what `SweepContext::sweep` requires of them is checked in debug
+            // builds by `Plan::check_disjoint_writes`. On a distributed backend only this
+            // rank's worker runs.
+            unsafe { context.sweep(&mut worker) };
+        };
+        if let Some(rank) = own_rank {
+            sweep_worker(rank);
+            return;
+        }
+        self.backend
+            .for_each(self.parallel, workers.len(), sweep_worker);
+        for worker in workers.iter().skip(1) {
+            let worker = worker.lock().unwrap_or_else(|e| e.into_inner());
+            for (&g, &value) in worker
+                .deferred_coordinates
+                .iter()
+                .zip(&worker.deferred_values)
+            {
+                self.gradient[g as usize] += value;
+            }
+        }
+    }
+
+    /// Distributed backend: sends this rank's contributions to shared coordinates (and the
+    /// entries other ranks need for their norm blocks), then assembles each such
+    /// coordinate's gradient in plan order ([`crate::run::distribute`]).
+    fn exchange(&mut self) {
+        let Some(rank) = self.rank.as_mut() else {
+            return;
+        };
+        let transport = self.backend.transport().expect("distributed backend");
+        let schedule = &rank.schedule;
+        let worker = self.workers[schedule.rank()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let deferred = &worker.deferred_values;
+        for (slot, item) in rank.send.iter_mut().zip(&schedule.send_items) {
+            *slot = match *item {
+                Item::Partial(g) => self.gradient[g as usize],
+                Item::Deferred(j) => deferred[j as usize],
+            };
+        }
+        let started = std::time::Instant::now();
+        transport.exchange(
+            &rank.send,
+            &schedule.send_counts,
+            &mut rank.receive,
+            &schedule.receive_counts,
+        );
+        rank.communication += started.elapsed();
+        rank.numbers_sent += rank.send.len() as u64;
+        let gradient = &mut self.gradient;
+        let receive = &rank.receive;
+        let value_of = |source: Source, gradient: &[f64], g: usize| match source {
+            Source::OwnPartial => gradient[g],
+            Source::OwnDeferred(j) => deferred[j as usize],
+            Source::Received(i) => receive[i as usize],
+        };
+        for assembly in &schedule.assembly {
+            let g = assembly.coordinate as usize;
+            let mut value = value_of(assembly.start, gradient, g);
+            for &source in
+                &schedule.add_sources[assembly.adds.start as usize..assembly.adds.end as usize]
+            {
+                value += value_of(source, gradient, g);
+            }
+            gradient[g] = value;
+        }
+    }
+
+    /// Distributed backend: the proposal on this rank's coordinates and the sums of
+    /// squares of its norm blocks, in one pass in coordinate order (each block's proposal
+    /// right before its sum, while its gradient is in cache).
+    fn finish_rank(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) {
+        let Some(rank) = self.rank.as_ref() else {
+            return;
+        };
+        let schedule = &rank.schedule;
+        let gradient = &self.gradient;
+        let update = Update::of(proposal, gradient.len());
+        let runs = &schedule.update_runs;
+        let mut run_index = 0;
+        let mut done_until = 0;
+        // Proposes every coordinate of the update runs below `limit` not proposed yet.
+        let mut propose_until = |limit: usize| {
+            while let Some(run) = runs.get(run_index) {
+                let range = run.start.max(done_until)..run.end.min(limit);
+                if !range.is_empty() {
+                    // SAFETY: only this thread touches the proposal's buffers (the rank's
+                    // own pass, after its sweep).
+                    unsafe { update_range(range.clone(), &gradient[range], state, update) };
+                }
+                if run.end > limit {
+                    break;
+                }
+                run_index += 1;
+            }
+            done_until = done_until.max(limit);
+        };
+        for &block in &schedule.norm_blocks[schedule.rank()] {
+            let start = block as usize * SUM_BLOCK;
+            let end = (start + SUM_BLOCK).min(gradient.len());
+            propose_until(end);
+            self.norm_partials[block as usize] = block_partial(&gradient[start..end]);
+        }
+        propose_until(usize::MAX);
+    }
+
+    /// Distributed backend: all-gathers the interrupt flags, the chunks' objectives, the
+    /// norm blocks' partial sums (and the box values, if recorded), each computed by one
+    /// rank, so that every rank adds them up in the serial order.
+    fn share_scalars(&mut self) {
+        let Some(rank) = self.rank.as_mut() else {
+            return;
+        };
+        let transport = self.backend.transport().expect("distributed backend");
+        let schedule = &rank.schedule;
+        let me = schedule.rank();
+        let interrupted = self
+            .interrupt_flag
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        let plan = &self.plan;
+        let send = &mut rank.gather_send;
+        send.clear();
+        send.push(if interrupted { 1.0 } else { 0.0 });
+        send.extend_from_slice(&self.chunk_objective[schedule.chunk_ranges[me].clone()]);
+        send.extend(
+            schedule.norm_blocks[me]
+                .iter()
+                .map(|&b| self.norm_partials[b as usize]),
+        );
+        if let Some(values) = &self.box_values {
+            for c in schedule.chunk_ranges[me].clone() {
+                send.extend(plan.chunk_boxes(c).iter().map(|&b| values[b as usize]));
+            }
+        }
+        let started = std::time::Instant::now();
+        transport.all_gather(send, &mut rank.gather_receive, &rank.gather_counts);
+        rank.communication += started.elapsed();
+        rank.numbers_sent += (send.len() * (schedule.ranks() - 1)) as u64;
+        let mut at = 0;
+        self.interrupt_requested = false;
+        for q in 0..schedule.ranks() {
+            let piece = &rank.gather_receive[at..at + rank.gather_counts[q]];
+            at += rank.gather_counts[q];
+            self.interrupt_requested |= piece[0] != 0.0;
+            let chunks = schedule.chunk_ranges[q].clone();
+            let (objectives, rest) = piece[1..].split_at(chunks.len());
+            self.chunk_objective[chunks.clone()].copy_from_slice(objectives);
+            let (partials, box_values) = rest.split_at(schedule.norm_blocks[q].len());
+            for (&b, &p) in schedule.norm_blocks[q].iter().zip(partials) {
+                self.norm_partials[b as usize] = p;
+            }
+            if let Some(values) = self.box_values.as_mut() {
+                let mut k = 0;
+                for c in chunks {
+                    for &b in plan.chunk_boxes(c) {
+                        values[b as usize] = box_values[k];
+                        k += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The blocks of the gradient that the sweep could not finish (those with deferred
+    /// contributions, or with contributions from several workers): their sums of squares
+    /// and, if asked, the proposed update.
+    fn finish(&mut self, state: &[f64], update: Update<'_>) {
+        let gradient = SharedSlice::new(&mut self.gradient);
+        let partials = SharedSlice::new(&mut self.norm_partials);
+        let blocks = &self.blocks.after_sweep;
+        // A few blocks (a chain's worker boundaries) are not worth handing to the pool.
+        let parallel = self.parallel && blocks.len() >= 64;
+        self.backend.for_each(parallel, blocks.len(), |i| {
+            // SAFETY: the sweep is over (nothing else writes the gradient), every block in
+            // `after_sweep` exists and is listed once (`Plan::block_schedule`), and a task
+            // touches only its own block's entries.
+            unsafe { finish_block(blocks[i] as usize, gradient, state, update, partials) };
+        });
+    }
+
+    /// The first box (in box order) whose value or gradient is not finite at `state`:
+    /// a slow, box-by-box search, used only to report a divergence.
+    pub fn first_non_finite_box(&self, state: &[f64]) -> Option<usize> {
+        let plan = &self.plan;
+        let mut found: Option<usize> = None;
+        let mut inputs = Vec::new();
+        let mut gradient = Vec::new();
+        // A rank searches its own boxes; the ranks then agree on the first.
+        let chunks = match &self.rank {
+            Some(rank) => &plan.chunks[rank.schedule.chunks()],
+            None => &plan.chunks[..],
+        };
+        for chunk in chunks {
+            let group = &plan.groups[chunk.group as usize];
+            let arity = group.arity();
+            let count = chunk.count as usize;
+            let mut workspace = group.objective.workspace();
+            inputs.resize(arity, 0.0);
+            gradient.resize(arity, 0.0);
+            for k in 0..count {
+                let b = group.boxes[chunk.first_member as usize + k] as usize;
+                if found.is_some_and(|f| f <= b) {
+                    continue;
+                }
+                for (i, x) in inputs.iter_mut().enumerate() {
+                    *x = state[plan.coordinate(chunk, i * count + k)];
+                }
+                let value =
+                    group
+                        .objective
+                        .value_and_gradient(&mut workspace, &inputs, &mut gradient);
+                if !value.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
+                    found = Some(b);
+                }
+            }
+        }
+        match self.backend.transport() {
+            Some(transport) => {
+                let first = transport.min(found.map_or(u64::MAX, |b| b as u64));
+                (first != u64::MAX).then_some(first as usize)
+            }
+            None => found,
+        }
+    }
+}
