@@ -22,6 +22,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod laws;
 pub mod lower;
+pub mod method_spec;
 pub mod name;
 pub mod numerics;
 pub mod run;

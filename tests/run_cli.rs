@@ -229,13 +229,16 @@ fn trace_has_one_row_per_iterate() {
 #[test]
 fn bad_arguments_are_reported_with_exit_code_2() {
     let output = catopt()
-        .args(["run", "examples/first.opt", "--method", "adam"])
+        .args(["run", "examples/first.opt", "--method", "adamw"])
         .current_dir(root())
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("unknown method `adam`"), "{stderr}");
+    assert!(
+        stderr.contains("unknown method `adamw`; did you mean `adam`?"),
+        "{stderr}"
+    );
     let output = catopt()
         .args(["run", "examples/no-such-file.opt"])
         .current_dir(root())

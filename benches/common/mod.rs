@@ -13,7 +13,8 @@ pub mod multitask;
 use catopt::check::check_file;
 use catopt::lower::lower;
 use catopt::run::backend::Backend;
-use catopt::run::executor::{Evaluation, Executor, Proposal};
+use catopt::run::executor::{Evaluation, Executor};
+use catopt::run::method::{by_name, Method, StepContext, MAX_VECTORS};
 use catopt::run::plan::Plan;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,10 +77,20 @@ pub fn w1_file() -> PathBuf {
 pub struct CatoptRun {
     /// The plan with its buffers and backend.
     pub executor: Executor,
+    /// The method (gd unless [`CatoptRun::with_method`]).
+    method: Box<dyn Method>,
     /// The current iterate.
     pub values: Vec<f64>,
-    /// The next iterate (swapped with `values` after each step).
-    next: Vec<f64>,
+    /// The method's other vectors.
+    vectors: Vec<Vec<f64>>,
+    /// The method's scalars.
+    scalars: Vec<f64>,
+    /// The proposal (swapped in after each step).
+    next_values: Vec<f64>,
+    next_vectors: Vec<Vec<f64>>,
+    next_scalars: Vec<f64>,
+    /// Steps done since the last restart.
+    steps: u64,
     /// The initial point (to restart).
     pub initial_values: Vec<f64>,
     /// The step size.
@@ -88,7 +99,7 @@ pub struct CatoptRun {
 
 impl CatoptRun {
     /// Parses, checks, lowers and plans `file` (the work `catopt run` reports as
-    /// `compile_seconds`), with `backend`.
+    /// `compile_seconds`), with `backend`, to run gradient descent with `learning_rate`.
     pub fn compile(file: &Path, backend: Backend, learning_rate: f64) -> CatoptRun {
         let outcome = check_file(file);
         let program = outcome.program.unwrap_or_else(|| {
@@ -106,34 +117,75 @@ impl CatoptRun {
         let problem = lower(&program, id, None)
             .unwrap_or_else(|_| panic!("{} does not lower", file.display()));
         let plan = Plan::for_problem(&problem).expect("the workload plans");
-        CatoptRun {
+        let n = problem.initial_values.len();
+        let mut run = CatoptRun {
             executor: Executor::new(Arc::new(plan), backend),
+            method: by_name("gd", &[("lr", learning_rate)]).expect("gd"),
             values: problem.initial_values.clone(),
-            next: vec![0.0; problem.initial_values.len()],
+            vectors: Vec::new(),
+            scalars: Vec::new(),
+            next_values: vec![0.0; n],
+            next_vectors: Vec::new(),
+            next_scalars: Vec::new(),
+            steps: 0,
             initial_values: problem.initial_values,
             learning_rate,
-        }
+        };
+        run.restart();
+        run
     }
 
-    /// Back to the initial point.
+    /// The same run with another method: `with_method("adam", &[("lr", 0.01)])`.
+    pub fn with_method(mut self, name: &str, params: &[(&str, f64)]) -> CatoptRun {
+        self.method = by_name(name, params).unwrap_or_else(|e| panic!("{name}: {e}"));
+        self.restart();
+        self
+    }
+
+    /// Back to the initial point, with the method's state at its start.
     pub fn restart(&mut self) {
+        let n = self.initial_values.len();
         self.values.copy_from_slice(&self.initial_values);
+        let vectors = self.method.vectors().len() - 1;
+        self.vectors = vec![vec![0.0; n]; vectors];
+        self.next_vectors = vec![vec![0.0; n]; vectors];
+        self.scalars = vec![0.0; self.method.scalars().len()];
+        self.next_scalars = self.scalars.clone();
+        self.method
+            .start(&self.values, &mut self.vectors, &mut self.scalars);
+        self.steps = 0;
     }
 
-    /// One step of distributed gradient descent, as the solver (`run::solver::solve`)
-    /// takes it: evaluate every box, scatter-add the gradient and propose
-    /// z - lr * grad in the same pass, then swap the proposal in. Returns the evaluation
-    /// at the iterate before the update.
+    /// One step of the method, as the solver (`run::solver::solve`) takes it: evaluate
+    /// every box, scatter-add the gradient and compute the method's update in the same pass,
+    /// then swap the proposal in. Returns the evaluation before the update.
     #[inline]
     pub fn step(&mut self) -> Evaluation {
-        let evaluation = self.executor.evaluate_and_propose(
-            &self.values,
-            Proposal::Gd {
-                lr: self.learning_rate,
-                next: &mut self.next,
-            },
-        );
-        std::mem::swap(&mut self.values, &mut self.next);
+        let count = self.method.vectors().len();
+        let mut current: [&[f64]; MAX_VECTORS] = [&[]; MAX_VECTORS];
+        current[0] = &self.values;
+        for (slot, v) in current[1..].iter_mut().zip(&self.vectors) {
+            *slot = v;
+        }
+        let mut next: [&mut [f64]; MAX_VECTORS] = [&mut [], &mut [], &mut [], &mut []];
+        let (first, rest) = next.split_at_mut(1);
+        first[0] = &mut self.next_values;
+        for (slot, v) in rest.iter_mut().zip(self.next_vectors.iter_mut()) {
+            *slot = v;
+        }
+        let mut context = StepContext {
+            executor: &mut self.executor,
+            step: self.steps,
+            current: &current[..count],
+            current_scalars: &self.scalars,
+            next: &mut next[..count],
+            next_scalars: &mut self.next_scalars,
+        };
+        let evaluation = self.method.propose(&mut context).expect("a step");
+        std::mem::swap(&mut self.values, &mut self.next_values);
+        std::mem::swap(&mut self.vectors, &mut self.next_vectors);
+        std::mem::swap(&mut self.scalars, &mut self.next_scalars);
+        self.steps += 1;
         evaluation
     }
 

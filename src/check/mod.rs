@@ -336,7 +336,7 @@ pub fn summary(program: &Program) -> String {
             let params: Vec<String> = m
                 .params
                 .iter()
-                .map(|(k, v)| format!("{k} = {}", crate::name::short_number(*v)))
+                .map(|(k, v)| format!("{k} = {}", v))
                 .collect();
             parts.push(format!("{}({})", m.name, params.join(", ")));
         }

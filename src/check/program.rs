@@ -683,6 +683,8 @@ pub struct Solve {
     pub span: Span,
     /// `method = gd(lr = 0.05);`
     pub method: Option<MethodSetting>,
+    /// `schedule = log(100);`, and where it is written.
+    pub schedule: Option<(crate::method_spec::Schedule, crate::diagnostic::Span)>,
     /// `steps = 200;`
     pub steps: Option<u64>,
     /// `tolerance = 1e-8;` (stop when the gradient norm falls below).
@@ -700,8 +702,9 @@ pub struct Solve {
 pub struct MethodSetting {
     /// `gd`, `momentum`, ...
     pub name: String,
-    /// Named numeric parameters, in order.
-    pub params: Vec<(String, f64)>,
+    /// The parameters as written (named; numbers or names), in order, each checked
+    /// against the method's registry entry.
+    pub params: Vec<(String, crate::method_spec::GivenValue)>,
     /// Where it is written.
     pub span: Span,
 }

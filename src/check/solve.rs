@@ -3,13 +3,18 @@
 use super::program::{Composite, CompositeId, Init, InitTarget, InitValue, MethodSetting, Solve};
 use super::Checker;
 use crate::diagnostic::{Diagnostic, Span};
+use crate::method_spec::{
+    method_spec, resolve_method, resolve_schedule, Given, GivenValue, Schedule, SettingError,
+    METHODS, SCHEDULES,
+};
 use crate::name::IndexedName;
 use crate::shape::Shape;
 use crate::syntax::ast::{self, ValueKind};
 
 /// The settings a solve block accepts.
-pub const KNOWN_SETTINGS: [&str; 6] = [
+pub const KNOWN_SETTINGS: [&str; 7] = [
     "method",
+    "schedule",
     "steps",
     "tolerance",
     "rel_tolerance",
@@ -17,9 +22,31 @@ pub const KNOWN_SETTINGS: [&str; 6] = [
     "init",
 ];
 
-/// The optimisers and their parameters (required first).
-const METHODS: [(&str, &[&str], &[&str]); 2] =
-    [("gd", &["lr"], &[]), ("momentum", &["lr"], &["beta"])];
+/// One argument of a method or schedule call, as written.
+struct SettingArg {
+    name: Option<String>,
+    value: GivenValue,
+    name_span: Span,
+    value_span: Span,
+}
+
+/// A call value `name(args)` or a bare name (`lbfgs`, `inv_sqrt`).
+fn call_or_name(value: &ast::Value) -> Option<(ast::Ident, &[ast::Arg])> {
+    match &value.kind {
+        ValueKind::Call { name, args } => Some((name.clone(), args)),
+        ValueKind::Expr(ast::Expr {
+            kind: ast::ExprKind::Name(n),
+            span,
+        }) => Some((
+            ast::Ident {
+                name: n.clone(),
+                span: *span,
+            },
+            &[],
+        )),
+        _ => None,
+    }
+}
 
 impl Checker<'_> {
     /// Checks one solve block.
@@ -60,6 +87,7 @@ impl Checker<'_> {
             composite: id,
             span: item.span,
             method: None,
+            schedule: None,
             steps: None,
             tolerance: None,
             rel_tolerance: None,
@@ -88,6 +116,7 @@ impl Checker<'_> {
                     seen.push((name.name.as_str(), name.span));
                     let r = match name.name.as_str() {
                         "method" => self.method(value).map(|m| solve.method = Some(m)),
+                        "schedule" => self.schedule(value).map(|s| solve.schedule = Some(s)),
                         "steps" => self.count(value, "steps", 0).map(|v| solve.steps = Some(v)),
                         "seed" => self.count(value, "seed", 0).map(|v| solve.seed = Some(v)),
                         "tolerance" => self
@@ -126,6 +155,34 @@ impl Checker<'_> {
                     Some(init) => solve.inits.push(init),
                     None => ok = false,
                 },
+            }
+        }
+        if let (Some(method), Some((schedule, span))) = (&solve.method, solve.schedule) {
+            let takes = method_spec(&method.name).is_some_and(|m| m.takes_schedule);
+            if !takes && !schedule.is_constant() {
+                let takers: Vec<&str> = METHODS
+                    .iter()
+                    .filter(|m| m.takes_schedule)
+                    .map(|m| m.name)
+                    .collect();
+                self.error(
+                    Diagnostic::error(
+                        "E0510",
+                        format!(
+                            "`{}` takes no step-size schedule (it chooses its own steps)",
+                            method.name
+                        ),
+                        span,
+                    )
+                    .with_label("a schedule")
+                    .with_secondary(method.span, "this method")
+                    .with_help(format!(
+                        "remove `schedule = {}`; schedules apply to {}",
+                        schedule.describe(),
+                        takers.join(", ")
+                    )),
+                );
+                ok = false;
             }
         }
         ok.then_some(solve)
@@ -190,21 +247,15 @@ impl Checker<'_> {
         Some(v)
     }
 
+    /// `method = NAME(param = value, ...)` or a bare `NAME`: checked against the method
+    /// registry ([`crate::method_spec`]), every value in its range.
     fn method(&mut self, value: &ast::Value) -> Option<MethodSetting> {
-        let known: Vec<String> = METHODS
+        let known = METHODS
             .iter()
-            .map(|(m, req, opt)| {
-                format!(
-                    "{m}({})",
-                    req.iter()
-                        .chain(opt.iter())
-                        .map(|p| format!("{p} = ..."))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
-            .collect();
-        let ValueKind::Call { name, args } = &value.kind else {
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some((name, args)) = call_or_name(value) else {
             self.error(
                 Diagnostic::error(
                     "E0502",
@@ -215,117 +266,167 @@ impl Checker<'_> {
                     value.span,
                 )
                 .with_label("not an optimiser")
-                .with_help(format!("the optimisers are {}", known.join(", "))),
+                .with_help(format!("the optimisers are {known} (`catopt run --help`)")),
             );
             return None;
         };
-        let Some(&(method, required, optional)) = METHODS.iter().find(|(m, _, _)| *m == name.name)
-        else {
+        let Some(spec) = method_spec(&name.name) else {
+            let error = resolve_method(&name.name, &[]).expect_err("unknown method");
+            let (message, help) = error.message_and_hint();
+            self.error(
+                Diagnostic::error("E0502", message, name.span)
+                    .with_label("not an optimiser")
+                    .with_help(help),
+            );
+            return None;
+        };
+        let params = self.setting_args(spec.name, args, "E0503", false)?;
+        self.resolve_setting("E0503", value.span, &params, |given| {
+            resolve_method(spec.name, given).map(|_| ())
+        })?;
+        Some(MethodSetting {
+            name: spec.name.to_string(),
+            params: params
+                .into_iter()
+                .map(|a| (a.name.unwrap_or_default(), a.value))
+                .collect(),
+            span: value.span,
+        })
+    }
+
+    /// `schedule = log(100);`, `step(every = 10, factor = 0.5)`, or a bare `inv_sqrt`.
+    fn schedule(&mut self, value: &ast::Value) -> Option<(Schedule, Span)> {
+        let Some((name, args)) = call_or_name(value) else {
             self.error(
                 Diagnostic::error(
-                    "E0502",
-                    format!("unknown optimiser `{}`", name.name),
-                    name.span,
+                    "E0509",
+                    format!(
+                        "`schedule` needs a schedule, found `{}`",
+                        self.snippet(value.span)
+                    ),
+                    value.span,
                 )
-                .with_label("not an optimiser")
-                .with_help(format!("the optimisers are {}", known.join(", "))),
+                .with_label("not a schedule")
+                .with_help(format!(
+                    "the schedules are {}",
+                    SCHEDULES
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             );
             return None;
         };
-        let mut params: Vec<(String, f64)> = Vec::new();
+        let params = self.setting_args(&name.name, args, "E0509", true)?;
+        let mut schedule = None;
+        self.resolve_setting("E0509", value.span, &params, |_| {
+            let positional: Vec<(Option<&str>, Given<'_>)> = params
+                .iter()
+                .map(|a| (a.name.as_deref(), a.value.as_given()))
+                .collect();
+            resolve_schedule(&name.name, &positional).map(|s| schedule = Some(s))
+        })?;
+        schedule.map(|s| (s, value.span))
+    }
+
+    /// The arguments of a method or schedule call: each a number (a constant expression)
+    /// or a bare name, named unless `positional` is allowed.
+    fn setting_args(
+        &mut self,
+        owner: &str,
+        args: &[ast::Arg],
+        code: &'static str,
+        positional: bool,
+    ) -> Option<Vec<SettingArg>> {
+        let mut params = Vec::with_capacity(args.len());
         let mut ok = true;
         for arg in args {
-            let Some(pname) = &arg.name else {
+            if arg.name.is_none() && !positional {
                 self.error(
                     Diagnostic::error(
-                        "E0503",
-                        format!("parameters of `{method}` must be named"),
+                        code,
+                        format!("parameters of `{owner}` must be named"),
                         arg.value.span,
                     )
                     .with_label("unnamed parameter")
                     .with_help(format!(
-                        "write `{}`",
-                        known
-                            .iter()
-                            .find(|k| k.starts_with(method))
-                            .cloned()
-                            .unwrap_or_default()
-                    )),
-                );
-                ok = false;
-                continue;
-            };
-            if !required.contains(&pname.name.as_str()) && !optional.contains(&pname.name.as_str())
-            {
-                let all: Vec<&str> = required.iter().chain(optional.iter()).copied().collect();
-                self.error(
-                    Diagnostic::error(
-                        "E0503",
-                        format!("`{method}` has no parameter `{}`", pname.name),
-                        pname.span,
-                    )
-                    .with_label("unknown parameter")
-                    .with_help(format!(
-                        "the parameters of `{method}` are {}",
-                        all.join(", ")
+                        "write `{owner}(lr = {})`",
+                        self.snippet(arg.value.span)
                     )),
                 );
                 ok = false;
                 continue;
             }
-            if params.iter().any(|(n, _)| *n == pname.name) {
-                self.error(
-                    Diagnostic::error(
-                        "E0503",
-                        format!("parameter `{}` is given twice", pname.name),
-                        pname.span,
-                    )
-                    .with_label("repeated")
-                    .with_help("give each parameter once"),
-                );
-                ok = false;
-                continue;
-            }
-            let Some(v) = self.number_value(&arg.value, &pname.name) else {
-                ok = false;
-                continue;
+            let value = match &arg.value.kind {
+                ValueKind::Expr(ast::Expr {
+                    kind: ast::ExprKind::Name(n),
+                    ..
+                }) if !self.const_state.contains_key(n.as_str()) => GivenValue::Name(n.clone()),
+                _ => {
+                    let what = arg.name.as_ref().map_or(owner, |n| n.name.as_str());
+                    match self.number_value(&arg.value, what) {
+                        Some(v) => GivenValue::Number(v),
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
             };
-            let valid = match pname.name.as_str() {
-                "lr" => v > 0.0,
-                "beta" => (0.0..1.0).contains(&v),
-                _ => true,
-            };
-            if !valid {
-                let needs = if pname.name == "lr" {
-                    "positive"
-                } else {
-                    "in [0, 1)"
-                };
-                self.bad_value(arg.value.span, &pname.name, v, needs);
-                ok = false;
-                continue;
-            }
-            params.push((pname.name.clone(), v));
+            params.push(SettingArg {
+                name: arg.name.as_ref().map(|n| n.name.clone()),
+                value,
+                name_span: arg.name.as_ref().map_or(arg.value.span, |n| n.span),
+                value_span: arg.value.span,
+            });
         }
-        for req in required {
-            if ok && !params.iter().any(|(n, _)| n == req) {
-                self.error(
-                    Diagnostic::error(
-                        "E0503",
-                        format!("`{method}` needs the parameter `{req}`"),
-                        value.span,
-                    )
-                    .with_label(format!("no `{req}`"))
-                    .with_help(format!("write `{method}({req} = 0.01)`")),
-                );
-                ok = false;
-            }
-        }
-        ok.then(|| MethodSetting {
-            name: method.to_string(),
-            params,
-            span: value.span,
-        })
+        ok.then_some(params)
+    }
+
+    /// Runs `resolve` on the given parameters and reports its error at the parameter it
+    /// names (or the whole value).
+    fn resolve_setting(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        params: &[SettingArg],
+        resolve: impl FnOnce(&[(&str, Given<'_>)]) -> Result<(), SettingError>,
+    ) -> Option<()> {
+        let given: Vec<(&str, Given<'_>)> = params
+            .iter()
+            .map(|a| (a.name.as_deref().unwrap_or(""), a.value.as_given()))
+            .collect();
+        let Err(error) = resolve(&given) else {
+            return Some(());
+        };
+        let culprit = match &error {
+            SettingError::UnknownParameter { name, .. } | SettingError::Repeated(name) => params
+                .iter()
+                .rev()
+                .find(|a| a.name.as_deref() == Some(name))
+                .map(|a| a.name_span),
+            SettingError::OutOfRange { name, .. } => params
+                .iter()
+                .find(|a| a.name.as_deref() == Some(name))
+                .map(|a| a.value_span),
+            _ => None,
+        };
+        let (code, label) = match &error {
+            SettingError::OutOfRange { .. } => ("E0504", "bad value".to_string()),
+            SettingError::UnknownParameter { .. } => (code, "unknown parameter".into()),
+            SettingError::Repeated(_) => (code, "repeated".into()),
+            SettingError::Missing { name, .. } => (code, format!("no `{name}`")),
+            SettingError::TooMany { .. } => (code, "too many values".into()),
+            SettingError::Unknown { .. } => (code, "unknown name".into()),
+        };
+        let (message, help) = error.message_and_hint();
+        self.error(
+            Diagnostic::error(code, message, culprit.unwrap_or(span))
+                .with_label(label)
+                .with_help(help),
+        );
+        None
     }
 
     /// One segment of a dotted `init` target as a name: `left`, `f[3]` or `cell[1, 2]`.

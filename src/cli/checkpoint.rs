@@ -16,7 +16,28 @@
 //! bytes (a fuzz target can call it); a single changed byte always fails the checksum.
 
 use crate::lower::Problem;
-use crate::run::solver::{Method, SolverState};
+use crate::method_spec::{MethodConfig, Schedule, Value};
+use crate::run::method::Method;
+
+/// The names of the state a method keeps: its vectors (`values` first) and scalars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateLayout {
+    /// The vectors, `values` first.
+    pub vectors: &'static [&'static str],
+    /// The scalars.
+    pub scalars: &'static [&'static str],
+}
+
+impl StateLayout {
+    /// The layout of `method`'s state.
+    pub fn of(method: &dyn Method) -> StateLayout {
+        StateLayout {
+            vectors: method.vectors(),
+            scalars: method.scalars(),
+        }
+    }
+}
+use crate::run::solver::SolverState;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::Path;
@@ -79,29 +100,43 @@ fn push_run(runs: &mut Vec<Run>, base: &str, index: Option<i64>, kind: &str) {
     });
 }
 
-/// The method's parameters, by name.
-pub fn method_parameters(method: &Method) -> Vec<(String, f64)> {
-    match *method {
-        Method::Gd { lr } => vec![("lr".into(), lr)],
-        Method::Momentum { lr, beta } => vec![("lr".into(), lr), ("beta".into(), beta)],
-    }
-}
-
-/// The names of the state vectors a method keeps, in order (each as long as `values`).
-fn vector_names(method: &Method) -> &'static [&'static str] {
-    match method {
-        Method::Gd { .. } => &["values"],
-        Method::Momentum { .. } => &["values", "velocity"],
-    }
-}
-
 /// The method as written in a checkpoint.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct MethodRecord {
-    /// `gd`, `momentum`.
+    /// `gd`, `momentum`, `adam`, ...
     pub name: String,
-    /// All its parameters, in order.
+    /// All its number parameters, in order.
     pub parameters: Vec<(String, f64)>,
+    /// Its choice parameters (`direction = adam`), in order.
+    #[serde(default)]
+    pub choices: Vec<(String, String)>,
+    /// The step-size schedule, as written (`constant`, `log(100)`).
+    #[serde(default = "constant_schedule")]
+    pub schedule: String,
+}
+
+fn constant_schedule() -> String {
+    Schedule::Constant.describe()
+}
+
+impl MethodRecord {
+    /// The record of a resolved method and schedule.
+    pub fn of(method: &MethodConfig, schedule: &Schedule) -> MethodRecord {
+        let mut parameters = Vec::new();
+        let mut choices = Vec::new();
+        for (name, value) in method.parameters() {
+            match value {
+                Value::Number(v) => parameters.push((name.to_string(), v)),
+                Value::Choice(c) => choices.push((name.to_string(), c.to_string())),
+            }
+        }
+        MethodRecord {
+            name: method.name().to_string(),
+            parameters,
+            choices,
+            schedule: schedule.describe(),
+        }
+    }
 }
 
 /// A named state vector and its length.
@@ -132,6 +167,9 @@ pub struct Header {
     pub previous_objective_bits: Option<u64>,
     /// The state vectors in the payload, in order.
     pub vectors: Vec<VectorRecord>,
+    /// The method's scalars (agd's gamma, a line search's last step), as bits.
+    #[serde(default)]
+    pub scalars: Vec<(String, u64)>,
 }
 
 /// A checkpoint read from bytes: its header and its vectors.
@@ -153,8 +191,8 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// The fingerprint of `problem` solved by `method`.
-    pub fn of(problem: &Problem, method: &Method) -> Fingerprint {
+    /// The fingerprint of `problem` solved by `method` (as recorded).
+    pub fn of(problem: &Problem, method: MethodRecord) -> Fingerprint {
         let mut boxes = Vec::new();
         for b in 0..problem.diagram.box_count() {
             let name = problem.diagram.box_name(b);
@@ -175,10 +213,7 @@ impl Fingerprint {
             composite: problem.name.clone(),
             boxes,
             variables,
-            method: MethodRecord {
-                name: method.name().into(),
-                parameters: method_parameters(method),
-            },
+            method,
             variable_count: problem.variable_count(),
         }
     }
@@ -192,7 +227,7 @@ impl Fingerprint {
     /// The most bytes a checkpoint of this problem can take: 8 per number of the state, the
     /// header's runs (at most 1 KiB each) and 1 MiB for the rest. `--resume` reads no more.
     pub fn size_limit(&self) -> u64 {
-        let vectors = 4u64; // room for methods with more state vectors than momentum
+        let vectors = crate::run::method::MAX_VECTORS as u64;
         (1 << 20)
             + 8 * vectors * self.variable_count as u64
             + 1024 * (self.boxes.len() + self.variables.len()) as u64
@@ -202,16 +237,15 @@ impl Fingerprint {
 /// The bytes of a checkpoint of `state`.
 pub fn checkpoint_bytes(
     fingerprint: &Fingerprint,
-    method: &Method,
+    method: StateLayout,
     state: &SolverState,
 ) -> Vec<u8> {
     let n = state.values.len();
-    let vectors: Vec<(&str, &[f64])> = vector_names(method)
+    let vectors: Vec<(&str, &[f64])> = method
+        .vectors
         .iter()
-        .map(|&name| match name {
-            "velocity" => (name, state.velocity.as_slice()),
-            _ => (name, state.values.as_slice()),
-        })
+        .zip(std::iter::once(&state.values).chain(&state.vectors))
+        .map(|(&name, v)| (name, v.as_slice()))
         .collect();
     let header = Header {
         composite: fingerprint.composite.clone(),
@@ -227,6 +261,12 @@ pub fn checkpoint_bytes(
                 name: (*name).into(),
                 len: v.len() as u64,
             })
+            .collect(),
+        scalars: method
+            .scalars
+            .iter()
+            .zip(&state.scalars)
+            .map(|(&name, v)| (name.to_string(), v.to_bits()))
             .collect(),
     };
     let mut bytes = format!("{MAGIC}{VERSION}\n").into_bytes();
@@ -351,7 +391,7 @@ fn first_difference(what: &str, kind: &str, saved: &[Run], current: &[Run]) -> S
 pub fn validate(
     checkpoint: ParsedCheckpoint,
     fingerprint: &Fingerprint,
-    method: &Method,
+    method: StateLayout,
 ) -> Result<SolverState, String> {
     let header = &checkpoint.header;
     if header.composite != fingerprint.composite {
@@ -405,7 +445,26 @@ pub fn validate(
     if saved.parameters.len() != current.parameters.len() {
         return Err("the checkpoint's method has other parameters than this run's".into());
     }
-    let names = vector_names(method);
+    if saved.choices != current.choices {
+        let show = |c: &[(String, String)]| {
+            c.iter()
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(format!(
+            "method parameters differ: checkpoint {}, this run {}",
+            show(&saved.choices),
+            show(&current.choices)
+        ));
+    }
+    if saved.schedule != current.schedule {
+        return Err(format!(
+            "schedule differs: checkpoint {}, this run {}",
+            saved.schedule, current.schedule
+        ));
+    }
+    let names = method.vectors;
     let n = fingerprint.variable_count as u64;
     let listed: Vec<&str> = header.vectors.iter().map(|v| v.name.as_str()).collect();
     if listed != names {
@@ -422,18 +481,41 @@ pub fn validate(
             v.name, v.len
         ));
     }
+    let scalar_names: Vec<&str> = header.scalars.iter().map(|(n, _)| n.as_str()).collect();
+    if scalar_names != method.scalars {
+        return Err(format!(
+            "the checkpoint holds the scalars [{}], {} needs [{}]",
+            scalar_names.join(", "),
+            saved.name,
+            method.scalars.join(", ")
+        ));
+    }
     let mut state = SolverState::new(Vec::new());
     state.step = header.step;
     state.previous_objective = header.previous_objective_bits.map(f64::from_bits);
-    for (name, vector) in names.iter().zip(checkpoint.vectors) {
-        if let Some(k) = vector.iter().position(|v| !v.is_finite()) {
+    state.scalars = header
+        .scalars
+        .iter()
+        .map(|(_, b)| f64::from_bits(*b))
+        .collect();
+    if let Some((name, _)) = header
+        .scalars
+        .iter()
+        .find(|(_, b)| !f64::from_bits(*b).is_finite())
+    {
+        return Err(format!("the checkpoint's scalar {name} is not finite"));
+    }
+    for (k, (name, vector)) in names.iter().zip(checkpoint.vectors).enumerate() {
+        if let Some(j) = vector.iter().position(|v| !v.is_finite()) {
             return Err(format!(
-                "the checkpoint's {name} has a non-finite number at {k}"
+                "the checkpoint's {name} has a non-finite number at {j}"
             ));
         }
-        match *name {
-            "velocity" => state.velocity = vector,
-            _ => state.values = vector,
+        // `values` comes first (`Method::vectors`).
+        if k == 0 {
+            state.values = vector;
+        } else {
+            state.vectors.push(vector);
         }
     }
     Ok(state)
@@ -481,9 +563,10 @@ pub fn read_bounded(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, Stri
 pub fn read_checkpoint(
     path: &Path,
     problem: &Problem,
-    method: &Method,
+    method: StateLayout,
+    record: MethodRecord,
 ) -> Result<SolverState, String> {
-    let fingerprint = Fingerprint::of(problem, method);
+    let fingerprint = Fingerprint::of(problem, record);
     let bytes = read_bounded(path, "--resume checkpoint", fingerprint.size_limit())?;
     let refuse = |message: String| {
         format!(
@@ -507,22 +590,49 @@ objective g(x: real) { minimize (x + 2)^2; }
 composite c() { for i in 0..3 { f(a[i]); } g(b); h: f(b); }
 ";
 
-    fn sample() -> (Problem, Method, SolverState) {
+    /// A method as a checkpoint sees it.
+    struct Recorded {
+        record: MethodRecord,
+        layout: StateLayout,
+    }
+
+    fn recorded(name: &str, params: &[(&str, f64)], schedule: Schedule) -> Recorded {
+        let given: Vec<_> = params
+            .iter()
+            .map(|&(p, v)| (p, crate::method_spec::Given::Number(v)))
+            .collect();
+        let config = crate::method_spec::resolve_method(name, &given).unwrap();
+        let built = crate::run::method::build(&config, schedule).unwrap();
+        Recorded {
+            record: MethodRecord::of(&config, &schedule),
+            layout: StateLayout::of(&*built),
+        }
+    }
+
+    fn fingerprint(problem: &Problem, method: &Recorded) -> Fingerprint {
+        Fingerprint::of(problem, method.record.clone())
+    }
+
+    fn sample() -> (Problem, Recorded, SolverState) {
         let (_, problem) = crate::lower::lower_text(PROBLEM, None).unwrap();
         let n = problem.variable_count();
-        let method = Method::Momentum { lr: 0.1, beta: 0.5 };
+        let method = recorded(
+            "momentum",
+            &[("lr", 0.1), ("beta", 0.5)],
+            Schedule::Constant,
+        );
         let mut state = SolverState::new((0..n).map(|i| i as f64 * 0.37 - 1.0).collect());
-        state.velocity = (0..n).map(|i| 1.0 / (i as f64 + 3.0)).collect();
+        state.vectors = vec![(0..n).map(|i| 1.0 / (i as f64 + 3.0)).collect()];
         state.step = 42;
         state.previous_objective = Some(3.25);
         (problem, method, state)
     }
 
-    fn resume(bytes: &[u8], problem: &Problem, method: &Method) -> Result<SolverState, String> {
+    fn resume(bytes: &[u8], problem: &Problem, method: &Recorded) -> Result<SolverState, String> {
         validate(
             parse_checkpoint(bytes)?,
-            &Fingerprint::of(problem, method),
-            method,
+            &fingerprint(problem, method),
+            method.layout,
         )
     }
 
@@ -530,53 +640,73 @@ composite c() { for i in 0..3 { f(a[i]); } g(b); h: f(b); }
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         a.step == b.step
             && bits(&a.values) == bits(&b.values)
-            && bits(&a.velocity) == bits(&b.velocity)
+            && a.vectors.len() == b.vectors.len()
+            && a.vectors
+                .iter()
+                .zip(&b.vectors)
+                .all(|(x, y)| bits(x) == bits(y))
+            && bits(&a.scalars) == bits(&b.scalars)
             && a.previous_objective.map(f64::to_bits) == b.previous_objective.map(f64::to_bits)
     }
 
     #[test]
     fn a_checkpoint_round_trips_exactly() {
         let (problem, method, state) = sample();
-        let bytes = checkpoint_bytes(&Fingerprint::of(&problem, &method), &method, &state);
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
         let back = resume(&bytes, &problem, &method).unwrap();
         assert!(same(&back, &state));
-        assert!(bytes.len() as u64 <= Fingerprint::of(&problem, &method).size_limit());
+        assert!(bytes.len() as u64 <= fingerprint(&problem, &method).size_limit());
     }
 
     #[test]
     fn runs_compress_families() {
         let (problem, method, _) = sample();
-        let fingerprint = Fingerprint::of(&problem, &method);
+        let fingerprint = fingerprint(&problem, &method);
         assert_eq!(fingerprint.boxes.len(), 3, "{:?}", fingerprint.boxes);
     }
 
     #[test]
     fn a_short_velocity_with_a_valid_checksum_is_refused() {
         let (problem, method, mut state) = sample();
-        state.velocity.pop();
-        let bytes = checkpoint_bytes(&Fingerprint::of(&problem, &method), &method, &state);
+        state.vectors[0].pop();
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
         let error = resume(&bytes, &problem, &method).unwrap_err();
         assert!(error.contains("velocity"), "{error}");
-        state.velocity.clear();
-        let bytes = checkpoint_bytes(&Fingerprint::of(&problem, &method), &method, &state);
+        state.vectors[0].clear();
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
         assert!(resume(&bytes, &problem, &method).is_err());
     }
 
     #[test]
     fn another_method_or_parameter_is_named() {
         let (problem, method, state) = sample();
-        let bytes = checkpoint_bytes(&Fingerprint::of(&problem, &method), &method, &state);
-        let other = Method::Momentum { lr: 0.2, beta: 0.5 };
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
+        let other = recorded(
+            "momentum",
+            &[("lr", 0.2), ("beta", 0.5)],
+            Schedule::Constant,
+        );
         let error = resume(&bytes, &problem, &other).unwrap_err();
         assert_eq!(error, "method parameter lr: checkpoint 0.1, this run 0.2");
-        let error = resume(&bytes, &problem, &Method::Gd { lr: 0.1 }).unwrap_err();
+        let gd = recorded("gd", &[("lr", 0.1)], Schedule::Constant);
+        let error = resume(&bytes, &problem, &gd).unwrap_err();
         assert!(error.contains("method differs"), "{error}");
+        let scheduled = recorded(
+            "momentum",
+            &[("lr", 0.1), ("beta", 0.5)],
+            Schedule::Log { period: 10 },
+        );
+        let error = resume(&bytes, &problem, &scheduled).unwrap_err();
+        assert_eq!(
+            error,
+            "schedule differs: checkpoint constant, this run log(10)"
+        );
     }
 
     #[test]
     fn swapped_boxes_are_named() {
         let (problem, method, state) = sample();
-        let bytes = checkpoint_bytes(&Fingerprint::of(&problem, &method), &method, &state);
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
         let (_, swapped) =
             crate::lower::lower_text(&PROBLEM.replace("g(b); h: f(b);", "h: f(b); g(b);"), None)
                 .unwrap();
@@ -610,7 +740,7 @@ composite c() { for i in 0..3 { f(a[i]); } g(b); h: f(b); }
             cut in prop::option::of(any::<prop::sample::Index>()),
         ) {
             let (problem, method, state) = sample();
-            let mut bytes = checkpoint_bytes(&Fingerprint::of(&problem, &method), &method, &state);
+            let mut bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
             for (at, byte) in edits {
                 let i = at.index(bytes.len());
                 bytes[i] = byte;

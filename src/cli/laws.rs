@@ -11,7 +11,7 @@ use crate::lower::Problem;
 use crate::run::backend::Backend;
 use crate::run::executor::Executor;
 use crate::run::plan::Plan;
-use crate::run::solver::{solve, Method, NoObserver, SolverState, StopRule};
+use crate::run::solver::{solve, NoObserver, SolverState, StopRule};
 use crate::run::transport::LocalRanks;
 use clap::Args;
 use std::path::PathBuf;
@@ -68,7 +68,12 @@ pub fn run(args: &LawsArgs) -> i32 {
                 .iter()
                 .find(|s| s.composite == problem.composite_id)
                 .and_then(|s| s.method.as_ref())
-                .and_then(|m| m.params.iter().find(|(p, _)| p == "lr").map(|(_, v)| *v))
+                .and_then(|m| {
+                    m.params.iter().find_map(|(p, v)| match v {
+                        crate::method_spec::GivenValue::Number(v) if p == "lr" => Some(*v),
+                        _ => None,
+                    })
+                })
         })
         .unwrap_or(1e-3);
     super::render::print_stdout(&format!(
@@ -173,9 +178,10 @@ fn runtime_matches_central(
     let run = |backend: Backend| -> Result<Vec<f64>, String> {
         let mut executor = Executor::new(plan.clone(), backend);
         let mut state = SolverState::new(problem.initial_values.clone());
+        let mut method = crate::run::method::by_name("gd", &[("lr", lr)])?;
         solve(
             &mut executor,
-            Method::Gd { lr },
+            &mut *method,
             stop,
             &mut state,
             &mut NoObserver,

@@ -14,6 +14,7 @@ pub mod output;
 pub mod plot;
 pub mod render;
 pub mod run;
+pub mod settings;
 
 /// Exit code for success.
 pub const EXIT_OK: i32 = 0;

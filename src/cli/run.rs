@@ -1,17 +1,18 @@
 //! `catopt run FILE`: solve a composite by distributed gradient descent.
 
+use super::checkpoint::{MethodRecord, StateLayout};
 use super::output::{apply_values, values_text, ValuesView, WithValues};
 use super::render::{print_report, OutputFile, OutputWriter};
+use super::settings::{Overrides, Settings};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
 use crate::diagnostic::Report;
 use crate::lower::{lower, NamedVariable, Problem};
 use crate::run::backend::Backend;
 use crate::run::executor::Executor;
+use crate::run::method::Method;
 use crate::run::plan::Plan;
-use crate::run::solver::{
-    solve, Method, Observer, Outcome, SolverState, StepInfo, StopReason, StopRule,
-};
+use crate::run::solver::{solve, Observer, Outcome, SolverState, StepInfo, StopReason};
 use crate::run::transport::Transport;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
@@ -21,9 +22,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Default step budget when neither the solve block nor `--steps` gives one.
-pub const DEFAULT_STEPS: u64 = 1000;
 
 /// Backends for `--backend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,7 +45,7 @@ pub enum Format {
 
 /// The arguments of `catopt run`.
 #[derive(Args, Debug, Clone)]
-#[command(after_help = method_help())]
+#[command(after_help = super::settings::method_help())]
 pub struct RunArgs {
     /// The .opt file.
     pub file: PathBuf,
@@ -63,12 +61,17 @@ pub struct RunArgs {
     /// The step size (overrides the method's `lr`).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// The optimiser: gd or momentum (overrides `method`).
-    #[arg(long)]
+    /// The optimiser, as in a solve block: `adam` or 'adam(lr = 0.01, beta1 = 0.8)'
+    /// (overrides `method`; the list is below).
+    #[arg(long, value_name = "METHOD")]
     pub method: Option<String>,
-    /// Momentum's coefficient (default 0.9).
+    /// The momentum coefficient of momentum and nesterov (default 0.9).
     #[arg(long)]
     pub beta: Option<f64>,
+    /// The step-size schedule: constant, 'log(T)', 'cosine(T)', inv_sqrt,
+    /// 'step(every, factor)' (overrides `schedule`).
+    #[arg(long, value_name = "SCHEDULE")]
+    pub schedule: Option<String>,
     /// Stop when the gradient norm falls to or below this (overrides `tolerance`).
     #[arg(long)]
     pub tolerance: Option<f64>,
@@ -163,18 +166,6 @@ impl RunArgs {
     }
 }
 
-fn method_help() -> String {
-    let mut text = String::from("Optimisers (method = NAME(...) in a solve block, or --method):\n");
-    for (signature, description) in Method::CATALOGUE {
-        text.push_str(&format!("  {signature:<20} {description}\n"));
-    }
-    text.push_str(
-        "\nExit codes: 0 done, 2 bad file or arguments, 3 diverged, 5 an output could not be \
-         written, 130 interrupted.",
-    );
-    text
-}
-
 /// Runs `catopt run` and returns the exit code.
 pub fn run(args: &RunArgs) -> i32 {
     match run_inner(args) {
@@ -201,69 +192,19 @@ impl From<String> for Failure {
     }
 }
 
-/// The settings of a run: solve block, overridden by flags.
-struct Settings {
-    method: Method,
-    stop: StopRule,
-}
-
 fn settings(args: &RunArgs, solve: Option<&Solve>) -> Result<Settings, String> {
-    let block_method = solve.and_then(|s| s.method.as_ref());
-    let name = args
-        .method
-        .clone()
-        .or_else(|| block_method.map(|m| m.name.clone()))
-        .unwrap_or_else(|| "gd".into());
-    // `lr` carries over when --method switches the optimiser; other parameters (beta) only
-    // apply to the method they were written for.
-    let block_param = |param: &str, any_method: bool| {
-        block_method
-            .filter(|m| any_method || m.name == name)
-            .and_then(|m| m.params.iter().find(|(p, _)| p == param).map(|(_, v)| *v))
-    };
-    if !["gd", "momentum"].contains(&name.as_str()) {
-        return Err(format!(
-            "unknown method `{name}`; the methods are: gd, momentum (see `catopt run --help`)"
-        ));
-    }
-    let lr = args.lr.or_else(|| block_param("lr", true)).ok_or_else(|| {
-        "no step size: give one in the solve block (`method = gd(lr = 0.1);`) or with --lr"
-            .to_string()
-    })?;
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(format!("the step size must be a positive number, got {lr}"));
-    }
-    let method = if name == "momentum" {
-        let beta = args
-            .beta
-            .or_else(|| block_param("beta", false))
-            .unwrap_or(0.9);
-        if !(0.0..1.0).contains(&beta) {
-            return Err(format!("momentum's beta must be in [0, 1), got {beta}"));
-        }
-        Method::Momentum { lr, beta }
-    } else {
-        Method::Gd { lr }
-    };
-    let max_steps = args
-        .steps
-        .or(solve.and_then(|s| s.steps))
-        .unwrap_or(DEFAULT_STEPS);
-    let tolerance = args.tolerance.or(solve.and_then(|s| s.tolerance));
-    let rel_tolerance = args.rel_tolerance.or(solve.and_then(|s| s.rel_tolerance));
-    for (name, value) in [("tolerance", tolerance), ("rel-tolerance", rel_tolerance)] {
-        if value.is_some_and(|v| v.is_nan() || v < 0.0) {
-            return Err(format!("--{name} must be a non-negative number"));
-        }
-    }
-    Ok(Settings {
-        method,
-        stop: StopRule {
-            max_steps,
-            tolerance,
-            rel_tolerance,
+    super::settings::resolve(
+        &Overrides {
+            method: args.method.as_deref(),
+            lr: args.lr,
+            beta: args.beta,
+            schedule: args.schedule.as_deref(),
+            steps: args.steps,
+            tolerance: args.tolerance,
+            rel_tolerance: args.rel_tolerance,
         },
-    })
+        solve,
+    )
 }
 
 /// Chooses the composite: by name, or the one with a solve block, or the only one.
@@ -331,6 +272,7 @@ pub fn load_problem_with(
 struct Prepared {
     problem: Problem,
     settings: Settings,
+    method: Box<dyn Method>,
     state: SolverState,
     plan: Plan,
 }
@@ -344,6 +286,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         .iter()
         .find(|s| s.composite == problem.composite_id);
     let settings = settings(args, solve_block)?;
+    let method = crate::run::method::build(&settings.method, settings.schedule)?;
     // The typed program is no longer needed: free it before the plan is built.
     drop(program);
     // Starting point: initial values, then --init, then --resume.
@@ -362,12 +305,18 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
             .map_err(|e| format!("--init file {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.resume {
-        state = super::checkpoint::read_checkpoint(path, &problem, &settings.method)?;
+        state = super::checkpoint::read_checkpoint(
+            path,
+            &problem,
+            StateLayout::of(&*method),
+            MethodRecord::of(&settings.method, &settings.schedule),
+        )?;
     }
     let plan = Plan::for_problem(&problem).map_err(|e| e.to_string())?;
     Ok(Prepared {
         problem,
         settings,
+        method,
         state,
         plan,
     })
@@ -431,6 +380,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let Prepared {
         problem,
         settings,
+        mut method,
         mut state,
         plan,
     } = agree(transport.as_deref(), prepare(args))?;
@@ -463,7 +413,15 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     executor.set_interrupt_flag(interrupted.clone());
     let mut observer = agree(
         transport.as_deref(),
-        RunObserver::new(args, &problem, &settings, &state, leader).map_err(Failure::Message),
+        RunObserver::new(
+            args,
+            &problem,
+            &settings,
+            StateLayout::of(&*method),
+            &state,
+            leader,
+        )
+        .map_err(Failure::Message),
     )?;
     // From here on the ranks run in lockstep: an error on one rank ends them all at once.
     let abort_on_error = |result: Result<(), String>| -> Result<(), Failure> {
@@ -479,7 +437,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let start_step = state.step;
     let outcome = solve(
         &mut executor,
-        settings.method,
+        &mut *method,
         settings.stop,
         &mut state,
         &mut observer,
@@ -494,8 +452,8 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let seconds = solve_started.elapsed().as_secs_f64();
     // Rank 0 reports: it collects the other ranks' coordinates.
     executor.collect_on_first_rank(&mut state.values);
-    if !state.velocity.is_empty() {
-        executor.collect_on_first_rank(&mut state.velocity);
+    for vector in &mut state.vectors {
+        executor.collect_on_first_rank(vector);
     }
     let bytes_per_step = executor.bytes_sent_per_evaluation(outcome.evaluations);
     let communication_seconds = executor.communication_seconds();
@@ -587,9 +545,12 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         crate::warn_line!(
             "error[R0001]: the run diverged at step {step}: {label}.\n  \
              The values reported are the last finite iterate (step {}).\n  \
-             help: try a smaller step size, e.g. --lr {}",
+             help: {}",
             state.step,
-            settings.method.learning_rate() / 2.0
+            match settings.method.learning_rate() {
+                Some(lr) => format!("try a smaller step size, e.g. --lr {}", lr / 2.0),
+                None => "start closer to a solution, or scale the problem".into(),
+            }
         );
     }
     if outcome.stop_reason == StopReason::Interrupted {
@@ -663,7 +624,8 @@ impl RunReport<'_> {
         let mut object = json!({
             "file": self.file.display().to_string(),
             "composite": self.problem.name,
-            "method": self.settings.method,
+            "method": self.settings.method.to_json(),
+            "schedule": self.settings.schedule.describe(),
             "steps": self.state.step,
             "stop_reason": self.outcome.stop_reason.as_str(),
             "objective": finite_or_null(self.outcome.evaluation.objective),
@@ -762,7 +724,10 @@ fn finite_or_null(value: f64) -> Value {
 struct RunObserver<'a> {
     args: &'a RunArgs,
     problem: &'a Problem,
-    method: Method,
+    /// The method and schedule, as checkpoints record them.
+    record: MethodRecord,
+    /// The names of the method's state.
+    layout: StateLayout,
     /// The trace being written (into a temporary file renamed at the end).
     trace: Option<OutputWriter>,
     /// Why the trace was lost, if it was.
@@ -785,6 +750,7 @@ impl<'a> RunObserver<'a> {
         args: &'a RunArgs,
         problem: &'a Problem,
         settings: &Settings,
+        layout: StateLayout,
         state: &SolverState,
         leader: bool,
     ) -> Result<RunObserver<'a>, String> {
@@ -835,7 +801,8 @@ impl<'a> RunObserver<'a> {
             plot,
             args,
             problem,
-            method: settings.method,
+            record: MethodRecord::of(&settings.method, &settings.schedule),
+            layout,
             trace,
             trace_error: None,
             checkpoint_error: None,
@@ -868,10 +835,10 @@ impl<'a> RunObserver<'a> {
         let Some(output) = self.args.output_file("--checkpoint") else {
             return Ok(());
         };
-        let fingerprint = self
-            .fingerprint
-            .get_or_insert_with(|| super::checkpoint::Fingerprint::of(self.problem, &self.method));
-        let bytes = super::checkpoint::checkpoint_bytes(fingerprint, &self.method, state);
+        let fingerprint = self.fingerprint.get_or_insert_with(|| {
+            super::checkpoint::Fingerprint::of(self.problem, self.record.clone())
+        });
+        let bytes = super::checkpoint::checkpoint_bytes(fingerprint, self.layout, state);
         output.write(&bytes)?;
         self.checkpoint_written = true;
         Ok(())

@@ -529,7 +529,11 @@ mod tests {
     use crate::lower::{lower_text, Problem};
     use crate::run::backend::Backend;
     use crate::run::executor::Executor;
-    use crate::run::solver::{solve, Method, NoObserver, Outcome, SolverState, StopRule};
+    use crate::run::method::by_name;
+    use crate::run::solver::{solve, NoObserver, Outcome, SolverState, StopRule};
+
+    /// A method by name and parameters (`by_name`'s arguments).
+    type TestMethod = (&'static str, &'static [(&'static str, f64)]);
     use crate::run::transport::{LocalRanks, Transport};
     use proptest::prelude::*;
     use std::sync::atomic::AtomicBool;
@@ -556,7 +560,7 @@ mod tests {
     fn finish(
         executor: &mut Executor,
         problem: &Problem,
-        method: Method,
+        method: TestMethod,
         steps: u64,
         interrupt: Option<u64>,
     ) -> Finished {
@@ -579,6 +583,8 @@ mod tests {
                 Ok(true)
             }
         }
+        let mut method = by_name(method.0, method.1).unwrap();
+        let method = &mut *method;
         let outcome = match interrupt {
             None => solve(executor, method, stop, &mut state, &mut NoObserver),
             Some(step) => solve(
@@ -591,13 +597,13 @@ mod tests {
         }
         .unwrap();
         executor.collect_on_first_rank(&mut state.values);
-        if !state.velocity.is_empty() {
-            executor.collect_on_first_rank(&mut state.velocity);
+        for vector in &mut state.vectors {
+            executor.collect_on_first_rank(vector);
         }
         let bytes_per_step = executor.bytes_sent_per_evaluation(outcome.evaluations);
         Finished {
             values: bits(&state.values),
-            velocity: bits(&state.velocity),
+            velocity: state.vectors.iter().flat_map(|v| bits(v)).collect(),
             box_values: (0..problem.diagram.box_count())
                 .map(|b| executor.box_value(b).unwrap().to_bits())
                 .collect(),
@@ -606,7 +612,7 @@ mod tests {
         }
     }
 
-    fn serial(problem: &Problem, method: Method, steps: u64) -> Finished {
+    fn serial(problem: &Problem, method: TestMethod, steps: u64) -> Finished {
         let plan = Arc::new(Plan::for_problem(problem).unwrap());
         let mut executor = Executor::new(plan, Backend::serial());
         finish(&mut executor, problem, method, steps, None)
@@ -616,7 +622,7 @@ mod tests {
     fn distributed(
         problem: &Problem,
         ranks: usize,
-        method: Method,
+        method: TestMethod,
         steps: u64,
         interrupt: Option<(usize, u64)>,
     ) -> Finished {
@@ -698,7 +704,7 @@ mod tests {
     #[test]
     fn ranks_give_the_serial_bits_on_a_chain() {
         let p = problem(CHAIN);
-        let method = Method::Gd { lr: 1e-4 };
+        let method: TestMethod = ("gd", &[("lr", 1e-4)]);
         let reference = serial(&p, method, 7);
         for ranks in 1..=4 {
             assert_same(
@@ -712,10 +718,7 @@ mod tests {
     #[test]
     fn ranks_give_the_serial_bits_with_interleaved_types_and_momentum() {
         let p = problem(INTERLEAVED);
-        let method = Method::Momentum {
-            lr: 0.01,
-            beta: 0.9,
-        };
+        let method: TestMethod = ("momentum", &[("lr", 0.01), ("beta", 0.9)]);
         let reference = serial(&p, method, 9);
         for ranks in [2, 3, 5] {
             assert_same(
@@ -729,7 +732,7 @@ mod tests {
     #[test]
     fn ranks_give_the_serial_bits_with_matrix_boxes_and_repeated_ports() {
         let p = problem(MATRICES);
-        let method = Method::Gd { lr: 0.02 };
+        let method: TestMethod = ("gd", &[("lr", 0.02)]);
         let reference = serial(&p, method, 15);
         // More ranks than boxes: some ranks have nothing to do.
         for ranks in [2, 3, 4, 9] {
@@ -744,7 +747,7 @@ mod tests {
     #[test]
     fn a_divergence_is_found_in_the_same_box_at_the_same_step() {
         let p = problem(MATRICES);
-        let method = Method::Gd { lr: 3.0 };
+        let method: TestMethod = ("gd", &[("lr", 3.0)]);
         let reference = serial(&p, method, 500);
         assert_eq!(
             reference.outcome.stop_reason,
@@ -762,7 +765,7 @@ mod tests {
     #[test]
     fn an_interrupt_on_one_rank_stops_every_rank_at_the_same_step() {
         let p = problem(CHAIN);
-        let method = Method::Gd { lr: 1e-4 };
+        let method: TestMethod = ("gd", &[("lr", 1e-4)]);
         let ranked = distributed(&p, 3, method, 50, Some((2, 4)));
         assert_eq!(
             ranked.outcome.stop_reason,
@@ -782,7 +785,7 @@ mod tests {
             // The runs above record box values, which travel too: add them.
             let boxes: u64 = p.diagram.box_count() as u64;
             let expected = predicted.bytes_per_step() + 8 * boxes * (ranks as u64 - 1);
-            let measured = distributed(&p, ranks, Method::Gd { lr: 1e-4 }, 3, None)
+            let measured = distributed(&p, ranks, ("gd", &[("lr", 1e-4)]), 3, None)
                 .bytes_per_step
                 .unwrap();
             assert_eq!(measured, expected as f64, "{ranks} ranks");
@@ -828,7 +831,7 @@ mod tests {
 
     /// Runs the threads backend with `threads` workers, on the pool however small the plan,
     /// after checking the disjointness its `unsafe` sweep relies on.
-    fn threaded(problem: &Problem, threads: usize, method: Method, steps: u64) -> Finished {
+    fn threaded(problem: &Problem, threads: usize, method: TestMethod, steps: u64) -> Finished {
         let plan = Arc::new(Plan::for_problem(problem).unwrap());
         let ranges = plan.partition(threads);
         let deferrals = plan.deferrals(&ranges);
@@ -851,10 +854,10 @@ mod tests {
             momentum: bool,
         ) {
             let p = problem(&text);
-            let method = if momentum {
-                Method::Momentum { lr: 0.01, beta: 0.5 }
+            let method: TestMethod = if momentum {
+                ("momentum", &[("lr", 0.01), ("beta", 0.5)])
             } else {
-                Method::Gd { lr: 0.01 }
+                ("gd", &[("lr", 0.01)])
             };
             let reference = serial(&p, method, 4);
             let threaded = threaded(&p, threads, method, 4);
@@ -867,7 +870,7 @@ mod tests {
             ranks in 1usize..5,
         ) {
             let p = problem(&text);
-            let method = Method::Momentum { lr: 0.01, beta: 0.5 };
+            let method: TestMethod = ("momentum", &[("lr", 0.01), ("beta", 0.5)]);
             let reference = serial(&p, method, 4);
             let ranked = distributed(&p, ranks, method, 4, None);
             assert_same(&reference, &ranked, &format!("{ranks} ranks"));

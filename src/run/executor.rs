@@ -16,6 +16,7 @@ mod update;
 
 use super::backend::Backend;
 use super::distribute::{Item, RankSchedule, Source};
+use super::method::{NoUpdate, UpdateRule};
 use super::norm::{block_partial, norm_of_partials};
 use super::partition::{BlockSchedule, Deferrals};
 use super::plan::{Plan, SUM_BLOCK};
@@ -25,7 +26,6 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use sweep::SweepContext;
-pub use update::Proposal;
 use update::{finish_block, update_range, Update};
 
 /// Below this many slots (numbers gathered per evaluation), the threads backend runs the
@@ -94,6 +94,10 @@ pub struct Executor {
     interrupt_requested: bool,
     /// The distributed backend's schedule and buffers.
     rank: Option<RankState>,
+    /// Evaluations so far.
+    evaluations: u64,
+    /// The result of the last evaluation.
+    last: Evaluation,
 }
 
 /// A rank's schedule and exchange buffers (distributed backend).
@@ -184,6 +188,11 @@ impl Executor {
             }
         });
         Executor {
+            evaluations: 0,
+            last: Evaluation {
+                objective: f64::NAN,
+                gradient_norm: f64::NAN,
+            },
             interrupt_flag: None,
             interrupt_requested: false,
             rank,
@@ -337,43 +346,65 @@ impl Executor {
     /// composite objective and gradient norm. The gradient is then in
     /// [`Executor::gradient`].
     pub fn evaluate(&mut self, state: &[f64]) -> Evaluation {
-        self.evaluate_with(state, None)
+        self.evaluate_and_update(0, &[state], &mut [], &NoUpdate)
     }
 
-    fn evaluate_with(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) -> Evaluation {
+    /// [`Executor::evaluate`] at `current[at]`, and in the same pass over the gradient, the
+    /// method's update `rule` from the vectors `current` into `next` (each as long as the
+    /// iterate; on a distributed backend, each rank writes the coordinates its boxes touch).
+    /// An empty `next` asks for no update.
+    ///
+    /// # Panics
+    /// If the vectors' lengths differ from the plan's apex, `current` and `next` differ in
+    /// number (unless `next` is empty), or there are more than [`MAX_VECTORS`].
+    pub fn evaluate_and_update<R: UpdateRule>(
+        &mut self,
+        at: usize,
+        current: &[&[f64]],
+        next: &mut [&mut [f64]],
+        rule: &R,
+    ) -> Evaluation {
+        let state = current[at];
+        let reads = if next.is_empty() { &[][..] } else { current };
+        let update = Update::new(rule, reads, next, self.plan.apex);
         if self.rank.is_some() {
-            self.sweep(state, Update::None);
+            self.sweep(state, Update::new(&NoUpdate, &[], &mut [], self.plan.apex));
             self.exchange();
-            self.finish_rank(state, proposal);
+            self.finish_rank(update);
             self.share_scalars();
         } else {
             // The sweep finishes most blocks of the gradient as soon as they are complete.
-            let update = Update::of(proposal, self.plan.apex);
             self.sweep(state, update);
-            self.finish(state, update);
+            self.finish(update);
             self.interrupt_requested = self
                 .interrupt_flag
                 .as_ref()
                 .is_some_and(|f| f.load(Ordering::Relaxed));
         }
         let objective: f64 = self.chunk_objective.iter().sum();
-        Evaluation {
+        self.evaluations += 1;
+        self.last = Evaluation {
             objective,
             gradient_norm: norm_of_partials(&self.norm_partials),
-        }
+        };
+        self.last
     }
 
-    /// [`Executor::evaluate`], and in the same pass over the gradient, the proposed next
-    /// iterate of the optimiser.
-    pub fn evaluate_and_propose(&mut self, state: &[f64], proposal: Proposal<'_>) -> Evaluation {
-        self.evaluate_with(state, Some(proposal))
+    /// How many evaluations this executor has done.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// The result of the last evaluation (NaN before the first).
+    pub fn last_evaluation(&self) -> Evaluation {
+        self.last
     }
 
     /// The distributed step: every worker evaluates its chunks and scatter-adds their
     /// gradients; then deferred contributions are added worker by worker. On a distributed
     /// backend, this rank's worker only, and the deferred contributions wait for the
     /// exchange.
-    fn sweep(&mut self, state: &[f64], update: Update<'_>) {
+    fn sweep<R: UpdateRule + ?Sized>(&mut self, state: &[f64], update: Update<'_, R>) {
         assert_eq!(state.len(), self.plan.apex, "state length");
         let plan: &Plan = &self.plan;
         let blocks = &self.blocks;
@@ -474,13 +505,12 @@ impl Executor {
     /// Distributed backend: the proposal on this rank's coordinates and the sums of
     /// squares of its norm blocks, in one pass in coordinate order (each block's proposal
     /// right before its sum, while its gradient is in cache).
-    fn finish_rank(&mut self, state: &[f64], proposal: Option<Proposal<'_>>) {
+    fn finish_rank<R: UpdateRule + ?Sized>(&mut self, update: Update<'_, R>) {
         let Some(rank) = self.rank.as_ref() else {
             return;
         };
         let schedule = &rank.schedule;
         let gradient = &self.gradient;
-        let update = Update::of(proposal, gradient.len());
         let runs = &schedule.update_runs;
         let mut run_index = 0;
         let mut done_until = 0;
@@ -491,7 +521,7 @@ impl Executor {
                 if !range.is_empty() {
                     // SAFETY: only this thread touches the proposal's buffers (the rank's
                     // own pass, after its sweep).
-                    unsafe { update_range(range.clone(), &gradient[range], state, update) };
+                    unsafe { update_range(range.clone(), &gradient[range], update) };
                 }
                 if run.end > limit {
                     break;
@@ -570,7 +600,7 @@ impl Executor {
     /// The blocks of the gradient that the sweep could not finish (those with deferred
     /// contributions, or with contributions from several workers): their sums of squares
     /// and, if asked, the proposed update.
-    fn finish(&mut self, state: &[f64], update: Update<'_>) {
+    fn finish<R: UpdateRule + ?Sized>(&mut self, update: Update<'_, R>) {
         let gradient = SharedSlice::new(&mut self.gradient);
         let partials = SharedSlice::new(&mut self.norm_partials);
         let blocks = &self.blocks.after_sweep;
@@ -580,7 +610,7 @@ impl Executor {
             // SAFETY: the sweep is over (nothing else writes the gradient), every block in
             // `after_sweep` exists and is listed once (`Plan::block_schedule`), and a task
             // touches only its own block's entries.
-            unsafe { finish_block(blocks[i] as usize, gradient, state, update, partials) };
+            unsafe { finish_block(blocks[i] as usize, gradient, update, partials) };
         });
     }
 

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod distribute;
 pub mod executor;
 mod lanes;
+pub mod method;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub(crate) mod norm;

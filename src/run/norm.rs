@@ -114,9 +114,7 @@ mod tests {
     use crate::run::executor::Executor;
     use crate::run::lanes::fixed_order_fold;
     use crate::run::plan::Plan;
-    use crate::run::solver::{
-        solve, Method, NoObserver, Outcome, SolverState, StopReason, StopRule,
-    };
+    use crate::run::solver::{solve, NoObserver, Outcome, SolverState, StopReason, StopRule};
     use crate::run::transport::LocalRanks;
     use std::sync::Arc;
 
@@ -184,8 +182,9 @@ mod tests {
             tolerance: Some(1e-300),
             rel_tolerance: None,
         };
-        let method = Method::Gd { lr: 1e-170 };
-        let outcome = solve(executor, method, stop, &mut state, &mut NoObserver).unwrap();
+        let method = ("gd", &[("lr", 1e-170)]);
+        let mut method = crate::run::method::by_name(method.0, method.1).unwrap();
+        let outcome = solve(executor, &mut *method, stop, &mut state, &mut NoObserver).unwrap();
         (outcome, state.step)
     }
 

@@ -8,68 +8,18 @@
 //! shared variables. Heavy-ball `momentum` keeps a velocity that is itself a linear
 //! function of past gradients (v <- beta v + g), so the composite's velocity is the sum of
 //! the boxes' velocities pushed forward along phi_b, and the update is again the sum of the
-//! boxes' updates. (A per-box *nonlinear* rescaling, such as Adam's, would not commute with
-//! the sum and would not be the functor's discrete system.)
+//! boxes' updates. (A per-box *nonlinear* rescaling, such as Adam's, does not commute with
+//! the sum: Adam is coordinatewise, see `catopt laws`.) Each method's arithmetic is one
+//! file under [`crate::run::method`]; this loop is the same for all of them.
 //!
 //! The gradient is summed on shared coordinates first and then multiplied by the step size:
 //! in real arithmetic that equals summing the boxes' increments `-lr * grad f_b`; in
 //! floating point it is the form that is bit-for-bit equal to central gradient descent on
 //! the composite objective.
 
-use super::executor::{Evaluation, Executor, Proposal};
+use super::executor::{Evaluation, Executor};
+use super::method::{Method, MethodStop, StepContext, MAX_VECTORS};
 use serde::{Deserialize, Serialize};
-
-/// An optimiser: a discrete dynamical system built from the composite's gradient.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
-pub enum Method {
-    /// Gradient descent: z <- z - lr * grad F(z).
-    Gd {
-        /// The step size (Euler step of the gradient flow).
-        lr: f64,
-    },
-    /// Heavy-ball momentum: v <- beta * v + grad F(z); z <- z - lr * v.
-    Momentum {
-        /// The step size.
-        lr: f64,
-        /// The momentum coefficient, in [0, 1).
-        beta: f64,
-    },
-}
-
-impl Method {
-    /// The method's name as written in `.opt` files and on the command line.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Method::Gd { .. } => "gd",
-            Method::Momentum { .. } => "momentum",
-        }
-    }
-
-    /// The step size.
-    pub fn learning_rate(&self) -> f64 {
-        match *self {
-            Method::Gd { lr } | Method::Momentum { lr, .. } => lr,
-        }
-    }
-
-    /// A one-line description: `gd(lr = 0.1)`.
-    pub fn describe(&self) -> String {
-        match *self {
-            Method::Gd { lr } => format!("gd(lr = {lr})"),
-            Method::Momentum { lr, beta } => format!("momentum(lr = {lr}, beta = {beta})"),
-        }
-    }
-
-    /// The optimisers `catopt run` knows, with their parameters, for help texts.
-    pub const CATALOGUE: &'static [(&'static str, &'static str)] = &[
-        ("gd(lr)", "gradient descent: z <- z - lr * grad F(z)"),
-        (
-            "momentum(lr, beta)",
-            "heavy ball: v <- beta v + grad F(z); z <- z - lr v (beta defaults to 0.9)",
-        ),
-    ];
-}
 
 /// When to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,6 +46,9 @@ pub enum StopReason {
     Diverged,
     /// The user interrupted the run (Ctrl-C).
     Interrupted,
+    /// The method could not go on (a line search found no acceptable step): see
+    /// [`Outcome::message`].
+    NoProgress,
 }
 
 impl StopReason {
@@ -107,6 +60,7 @@ impl StopReason {
             StopReason::ObjectiveTolerance => "relative objective change below rel_tolerance",
             StopReason::Diverged => "diverged (non-finite objective or gradient)",
             StopReason::Interrupted => "interrupted",
+            StopReason::NoProgress => "the method could not make progress",
         }
     }
 
@@ -118,6 +72,7 @@ impl StopReason {
             StopReason::ObjectiveTolerance => "objective_tolerance",
             StopReason::Diverged => "diverged",
             StopReason::Interrupted => "interrupted",
+            StopReason::NoProgress => "no_progress",
         }
     }
 }
@@ -128,10 +83,13 @@ impl StopReason {
 pub struct SolverState {
     /// Updates done so far.
     pub step: u64,
-    /// The global coordinates.
+    /// The global coordinates (the reported iterate).
     pub values: Vec<f64>,
-    /// Momentum's velocity (empty for gd).
-    pub velocity: Vec<f64>,
+    /// The method's other vectors ([`Method::vectors`] after `values`: momentum's
+    /// velocity, Adam's moments), each as long as `values`; empty until the method starts.
+    pub vectors: Vec<Vec<f64>>,
+    /// The method's scalars ([`Method::scalars`]).
+    pub scalars: Vec<f64>,
     /// The objective at the previous iterate (for `rel_tolerance`).
     pub previous_objective: Option<f64>,
 }
@@ -142,9 +100,53 @@ impl SolverState {
         SolverState {
             step: 0,
             values,
-            velocity: Vec::new(),
+            vectors: Vec::new(),
+            scalars: Vec::new(),
             previous_objective: None,
         }
+    }
+
+    /// Whether the method's vectors and scalars are in place (a resumed or continued run).
+    pub fn is_started_for(&self, method: &dyn Method) -> bool {
+        self.vectors.len() + 1 == method.vectors().len()
+            && self.vectors.iter().all(|v| v.len() == self.values.len())
+            && self.scalars.len() == method.scalars().len()
+    }
+
+    /// Gives the method its vectors and scalars at the start, unless they are in place.
+    pub fn start(&mut self, method: &dyn Method) {
+        if self.is_started_for(method) {
+            return;
+        }
+        let n = self.values.len();
+        self.vectors = vec![vec![0.0; n]; method.vectors().len() - 1];
+        self.scalars = vec![0.0; method.scalars().len()];
+        method.start(&self.values, &mut self.vectors, &mut self.scalars);
+    }
+}
+
+/// A method's vectors and scalars, as the solver rotates them.
+struct Slot {
+    values: Vec<f64>,
+    vectors: Vec<Vec<f64>>,
+    scalars: Vec<f64>,
+}
+
+impl Slot {
+    fn like(state: &SolverState) -> Slot {
+        let n = state.values.len();
+        Slot {
+            values: vec![0.0; n],
+            vectors: vec![vec![0.0; n]; state.vectors.len()],
+            scalars: vec![0.0; state.scalars.len()],
+        }
+    }
+
+    /// Swaps with the state's vectors and scalars.
+    fn swap(&mut self, state: &mut SolverState) {
+        std::mem::swap(&mut self.values, &mut state.values);
+        std::mem::swap(&mut self.vectors, &mut state.vectors);
+        std::mem::swap(&mut self.scalars, &mut state.scalars);
     }
 }
 
@@ -196,60 +198,88 @@ pub struct Outcome {
     /// For a divergence: the non-finite evaluation that stopped the run (at step
     /// `state.step + 1`, or at step 0 if the starting point itself is non-finite).
     pub diverged_evaluation: Option<Evaluation>,
-    /// Number of gradient evaluations done by this call.
+    /// Number of evaluations done by this call.
     pub evaluations: u64,
+    /// For [`StopReason::NoProgress`]: what the method reported.
+    pub message: Option<String>,
 }
 
 /// Runs the optimiser from `state` until a stop rule fires. On return, `state` holds the
 /// final iterate; after a divergence, the last iterate whose objective and gradient were
 /// finite (and `state.step` is its step).
+///
+/// For a method that takes its gradient at a look-ahead point (`nesterov`, `agd`), the
+/// stopping rules and observers see the evaluation there; the returned evaluation is one
+/// more evaluation at the final `values`, so that the reported objective is the reported
+/// iterate's.
 pub fn solve(
     executor: &mut Executor,
-    method: Method,
+    method: &mut dyn Method,
     stop: StopRule,
     state: &mut SolverState,
     observer: &mut dyn Observer,
 ) -> Result<Outcome, String> {
-    if let Method::Momentum { .. } = method {
-        if state.velocity.len() != state.values.len() {
-            state.velocity = vec![0.0; state.values.len()];
-        }
-    }
-    // Three iterate buffers rotated by swaps (no copies): the proposal computed with the
-    // gradient, the current iterate, and the previous one, which a divergence returns to.
-    let n = state.values.len();
-    let mut proposal = vec![0.0; n];
-    let mut previous = vec![0.0; n];
-    let mut next_velocity = vec![0.0; if state.velocity.is_empty() { 0 } else { n }];
+    state.start(method);
+    let count = method.vectors().len();
+    let at = method.evaluation_point();
+    assert!(count <= MAX_VECTORS && at < count, "method vectors");
+    // Three sets of vectors rotated by swaps (no copies): the proposal computed with the
+    // gradient, the current state, and the previous one, which a divergence returns to.
+    let mut proposal = Slot::like(state);
+    let mut previous = Slot::like(state);
     let mut last_finite: Option<Evaluation> = None;
     let mut evaluations = 0;
     loop {
-        let evaluation = match method {
-            Method::Gd { lr } => executor.evaluate_and_propose(
-                &state.values,
-                Proposal::Gd {
-                    lr,
-                    next: &mut proposal,
-                },
-            ),
-            Method::Momentum { lr, beta } => executor.evaluate_and_propose(
-                &state.values,
-                Proposal::Momentum {
-                    lr,
-                    beta,
-                    velocity: &state.velocity,
-                    next_velocity: &mut next_velocity,
-                    next: &mut proposal,
-                },
-            ),
+        let evaluations_before = executor.evaluations();
+        let proposed = {
+            let mut current: [&[f64]; MAX_VECTORS] = [&[]; MAX_VECTORS];
+            current[0] = &state.values;
+            for (slot, v) in current[1..].iter_mut().zip(&state.vectors) {
+                *slot = v;
+            }
+            let mut next: [&mut [f64]; MAX_VECTORS] = [&mut [], &mut [], &mut [], &mut []];
+            let (first, rest) = next.split_at_mut(1);
+            first[0] = &mut proposal.values;
+            for (slot, v) in rest.iter_mut().zip(proposal.vectors.iter_mut()) {
+                *slot = v;
+            }
+            let mut context = StepContext {
+                executor,
+                step: state.step,
+                current: &current[..count],
+                current_scalars: &state.scalars,
+                next: &mut next[..count],
+                next_scalars: &mut proposal.scalars,
+            };
+            method.propose(&mut context)
         };
-        evaluations += 1;
+        evaluations += executor.evaluations() - evaluations_before;
+        let evaluation = match proposed {
+            Ok(evaluation) => evaluation,
+            Err(MethodStop::NoProgress(message)) => {
+                // The method evaluated at the current iterate before it gave up.
+                let evaluation = executor.last_evaluation();
+                return Ok(Outcome {
+                    stop_reason: StopReason::NoProgress,
+                    evaluation,
+                    diverged_box: None,
+                    diverged_evaluation: None,
+                    evaluations,
+                    message: Some(message),
+                });
+            }
+        };
         // The norm is scaled (`run::norm`): a finite gradient whose squared norm overflows
         // has a finite norm, so only a non-finite entry (or a norm beyond f64::MAX) lands here.
         if !evaluation.objective.is_finite() || !evaluation.gradient_norm.is_finite() {
-            let diverged_box = executor.first_non_finite_box(&state.values);
+            let point = if at == 0 {
+                &state.values
+            } else {
+                &state.vectors[at - 1]
+            };
+            let diverged_box = executor.first_non_finite_box(point);
             if let Some(finite) = last_finite {
-                std::mem::swap(&mut state.values, &mut previous);
+                previous.swap(state);
                 state.step -= 1;
                 return Ok(Outcome {
                     stop_reason: StopReason::Diverged,
@@ -257,6 +287,7 @@ pub fn solve(
                     diverged_box,
                     diverged_evaluation: Some(evaluation),
                     evaluations,
+                    message: None,
                 });
             }
             return Ok(Outcome {
@@ -265,12 +296,13 @@ pub fn solve(
                 diverged_box,
                 diverged_evaluation: Some(evaluation),
                 evaluations,
+                message: None,
             });
         }
         if executor.is_distributed() && observer.wants_full_state(state.step) {
             executor.collect_on_first_rank(&mut state.values);
-            if !state.velocity.is_empty() {
-                executor.collect_on_first_rank(&mut state.velocity);
+            for v in &mut state.vectors {
+                executor.collect_on_first_rank(v);
             }
         }
         let keep_going = observer.observe(&StepInfo {
@@ -295,22 +327,27 @@ pub fn solve(
             .or((state.step >= stop.max_steps).then_some(StopReason::MaxSteps))
             .or((!keep_going).then_some(StopReason::Interrupted));
         if let Some(stop_reason) = reason {
+            let evaluation = if at == 0 {
+                evaluation
+            } else {
+                evaluations += 1;
+                executor.evaluate(&state.values)
+            };
             return Ok(Outcome {
                 stop_reason,
                 evaluation,
                 diverged_box: None,
                 diverged_evaluation: None,
                 evaluations,
+                message: None,
             });
         }
-        // Accept the proposal: previous <- current <- proposal.
+        // Accept the proposal: previous <- current <- proposal (the old previous becomes
+        // the next proposal's buffers).
         state.previous_objective = Some(evaluation.objective);
         last_finite = Some(evaluation);
-        std::mem::swap(&mut previous, &mut state.values);
-        std::mem::swap(&mut state.values, &mut proposal);
-        if !next_velocity.is_empty() {
-            std::mem::swap(&mut state.velocity, &mut next_velocity);
-        }
+        previous.swap(state);
+        proposal.swap(state);
         state.step += 1;
     }
 }

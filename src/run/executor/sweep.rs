@@ -7,9 +7,10 @@ use super::super::plan::{Chunk, Layout, Plan};
 use super::super::shared_slice::SharedSlice;
 use super::update::{finish_block, Update};
 use super::Worker;
+use crate::run::method::UpdateRule;
 
 /// What a worker's sweep reads and writes.
-pub(super) struct SweepContext<'a> {
+pub(super) struct SweepContext<'a, R: ?Sized> {
     pub(super) plan: &'a Plan,
     pub(super) deferred: &'a [u64],
     pub(super) chunk_deferred: &'a [bool],
@@ -18,11 +19,11 @@ pub(super) struct SweepContext<'a> {
     pub(super) chunk_objective: SharedSlice<'a>,
     pub(super) box_values: Option<SharedSlice<'a>>,
     pub(super) blocks: &'a BlockSchedule,
-    pub(super) update: Update<'a>,
+    pub(super) update: Update<'a, R>,
     pub(super) norm_partials: SharedSlice<'a>,
 }
 
-impl SweepContext<'_> {
+impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
     /// Evaluates a worker's chunks in order and scatter-adds their gradients.
     ///
     /// # Safety
@@ -157,7 +158,6 @@ impl SweepContext<'_> {
                     finish_block(
                         block as usize,
                         self.gradient,
-                        self.state,
                         self.update,
                         self.norm_partials,
                     )

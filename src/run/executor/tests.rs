@@ -4,8 +4,9 @@ use super::*;
 use crate::category::{euler, gradient_flow, iterate};
 use crate::lower::{lower_text, Problem};
 use crate::run::lanes::sum_of_squares;
+use crate::run::method::by_name;
 use crate::run::plan::{Layout, SUM_BLOCK};
-use crate::run::solver::{solve, Method, NoObserver, SolverState, StopRule};
+use crate::run::solver::{solve, NoObserver, SolverState, StopRule};
 
 fn problem(text: &str) -> Problem {
     lower_text(text, None).unwrap_or_else(|e| panic!("{e}")).1
@@ -25,7 +26,7 @@ fn run(problem: &Problem, backend: Backend, lr: f64, steps: u64) -> Vec<f64> {
     };
     solve(
         &mut executor,
-        Method::Gd { lr },
+        &mut *by_name("gd", &[("lr", lr)]).unwrap(),
         stop,
         &mut state,
         &mut NoObserver,
@@ -166,13 +167,8 @@ fn the_sweep_finishes_every_block_that_one_worker_completes() {
     for backend in [Backend::serial(), Backend::threads(2).unwrap()] {
         let mut executor = Executor::new(plan.clone(), backend);
         let mut next = vec![0.0; 5001];
-        let evaluation = executor.evaluate_and_propose(
-            &state,
-            Proposal::Gd {
-                lr: 0.5,
-                next: &mut next,
-            },
-        );
+        let rule = crate::run::method::GdRule { eta: 0.5 };
+        let evaluation = executor.evaluate_and_update(0, &[&state], &mut [&mut next], &rule);
         let gradient = executor.gradient();
         let norm: f64 = (0..blocks)
             .map(|b| sum_of_squares(&gradient[b * SUM_BLOCK..((b + 1) * SUM_BLOCK).min(5001)]))
