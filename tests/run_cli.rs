@@ -216,12 +216,15 @@ fn trace_has_one_row_per_iterate() {
     assert_eq!(code, 0);
     let text = std::fs::read_to_string(&trace).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "step,objective,gradient_norm,f1,f2");
+    assert_eq!(
+        lines[0],
+        "step,objective,gradient_norm,step_size,evaluations,f1,f2"
+    );
     assert_eq!(lines.len(), 1 + 11, "{text}");
     let last: Vec<f64> = lines[11].split(',').map(|f| f.parse().unwrap()).collect();
     assert_eq!(last[0], 10.0);
     assert!(
-        (last[1] - (last[3] + last[4])).abs() < 1e-12,
+        (last[1] - (last[5] + last[6])).abs() < 1e-12,
         "objective = sum of box objectives"
     );
 }

@@ -10,6 +10,7 @@ use super::run::{load_problem_with, Failure};
 use super::{EXIT_BAD_INPUT, EXIT_OK};
 use crate::check::program::{Program, Solve};
 use crate::lower::Problem;
+use crate::method_spec::MethodClass;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -532,6 +533,89 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
     out
 }
 
+/// The method's formula, why it composes (or not), and what the backends exchange for it.
+fn method_text(solve: Option<&Solve>, name: &str, lr: &str, beta: Option<&str>) -> String {
+    let mut out = String::new();
+    let resolved = super::settings::resolve(&super::settings::Overrides::default(), solve).ok();
+    let written = solve.is_some_and(|s| s.method.is_some());
+    let Some(settings) = resolved else {
+        return format!(
+            "The method `{name}` (its settings do not resolve; see `catopt check`).\n\n"
+        );
+    };
+    let spec = settings.method.spec;
+    let _ = writeln!(
+        out,
+        "Method: {} [{}], schedule {}{}.\n\n    {}\n",
+        settings.method.describe(),
+        spec.class.as_str(),
+        settings.schedule.describe(),
+        if written {
+            " (the solve block's)"
+        } else {
+            " (no method in a solve block: gd; `catopt run` takes --method and --lr)"
+        },
+        spec.formula
+    );
+    out.push_str(
+        "The gradient-descent functor sends each box's objective f_b to its gradient flow, and\n\
+         composes the flows along the same diagram: shared coordinates add their boxes' terms,\n\
+         g = sum_b phi_b^T grad f_b(phi_b x) = grad F(x).\n",
+    );
+    match (spec.class, name) {
+        (MethodClass::Compositional, "gd") => {
+            let _ = writeln!(
+                out,
+                "An Euler step of size lr = {lr} of that flow is gradient descent: the boxes' own\n\
+                 steps added on shared coordinates are exactly gradient descent on F.\n\n    \
+                 z(k+1) = z(k) - lr * sum_b phi_b^T grad f_b(phi_b z(k))\n"
+            );
+        }
+        (MethodClass::Compositional, _) => {
+            let _ = writeln!(
+                out,
+                "{name} is not a plain Euler step, but its update is linear in the gradient, with\n\
+                 step sizes and constants shared by every box: its velocity (or look-ahead) is a\n\
+                 linear function of past gradients, so each box's own update added on shared\n\
+                 coordinates equals {name} on F.{}\n",
+                match beta {
+                    Some(beta) if name == "momentum" => format!(
+                        "\n\n    vel(k+1) = {beta} * vel(k) + sum_b phi_b^T grad f_b(phi_b z(k))\n    \
+                         z(k+1)   = z(k) - lr * vel(k+1)"
+                    ),
+                    _ => String::new(),
+                }
+            );
+        }
+        (MethodClass::Coordinatewise, _) => out.push_str(
+            "It rescales each coordinate by the history of its summed gradient: the distributed run\n\
+             is exactly the method on F (distributed = central), but each box running it on its own\n\
+             objective and adding the increments on shared coordinates would be another\n\
+             algorithm (`catopt laws` measures by how much).\n\n",
+        ),
+        (MethodClass::Global, _) => out.push_str(
+            "It needs the composite's value at trial points (a line search): each trial is one more\n\
+             evaluation of every box's value, summed in plan order (`catopt laws` measures how far\n\
+             each box searching its own step would be).\n\n",
+        ),
+    }
+    out.push_str(match spec.class {
+        MethodClass::Global => {
+            "Per step, the threads backend shares memory; the mpi backend exchanges the shared\n\
+             coordinates' gradient contributions and all-gathers the objective and norm partials\n\
+             once per gradient evaluation, plus one all-gather of the objective per line-search\n\
+             trial (and of the dot products the search needs).\n"
+        }
+        _ => {
+            "Per step, the threads backend shares memory; the mpi backend exchanges the shared\n\
+             coordinates' gradient contributions and all-gathers the objective and norm partials\n\
+             once (see --ranks); the update itself is computed by every rank on its own\n\
+             coordinates and needs no communication.\n"
+        }
+    });
+    out
+}
+
 /// The method's name and step size as written in the solve block (or symbolic).
 fn method_of(solve: Option<&Solve>) -> (String, String, Option<String>) {
     let Some(method) = solve.and_then(|s| s.method.as_ref()) else {
@@ -545,7 +629,8 @@ fn method_of(solve: Option<&Solve>) -> (String, String, Option<String>) {
             .map(|(_, v)| format!("{v}"))
     };
     let lr = param("lr").unwrap_or_else(|| "lr".into());
-    let beta = (method.name == "momentum").then(|| param("beta").unwrap_or_else(|| "0.9".into()));
+    let beta = (method.name == "momentum" || method.name == "nesterov")
+        .then(|| param("beta").unwrap_or_else(|| "0.9".into()));
     (method.name.clone(), lr, beta)
 }
 
@@ -553,34 +638,15 @@ fn update_formula(problem: &Problem, solve: Option<&Solve>, layouts: &[LocalLayo
     let diagram = &problem.diagram;
     let (method, lr, beta) = method_of(solve);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "The gradient-descent functor sends each box's objective f_b to its gradient flow, and\n\
-         composes the flows along the same diagram: shared coordinates add their boxes' terms.\n\
-         An Euler step of size lr = {lr} then gives the discrete system{}:\n",
-        if solve.is_some_and(|s| s.method.is_some()) {
-            format!(" of the solve block's method {method}")
-        } else {
-            " (gd; no method in a solve block, `catopt run` takes --lr)".to_string()
-        }
-    );
-    match &beta {
-        None => out.push_str("    z(k+1) = z(k) - lr * sum_b phi_b^T grad f_b(phi_b z(k))\n\n"),
-        Some(beta) => {
-            let _ = writeln!(
-                out,
-                "    vel(k+1) = {beta} * vel(k) + sum_b phi_b^T grad f_b(phi_b z(k))\n    \
-                 z(k+1)   = z(k) - lr * vel(k+1)\n"
-            );
-        }
-    }
-    out.push_str(
-        "Because the functor preserves composition, this distributed update is exactly gradient\n\
-         descent on the composite objective F: sum_b phi_b^T grad f_b(phi_b z) = grad F(z).\n",
-    );
+    out.push_str(&method_text(solve, &method, lr.as_str(), beta.as_deref()));
     // Per variable, for small composites.
     if diagram.junction_count() + problem.box_types.len() > 0 && diagram.box_count() <= ROW_LIMIT {
-        out.push_str("\nVariable by variable (d f/d v is box f's partial derivative in its local variable v):\n\n");
+        out.push_str(if method == "gd" || method == "momentum" {
+            "\nVariable by variable (d f/d v is box f's partial derivative in its local variable v):\n\n"
+        } else {
+            "\nThe summed gradient g, variable by variable (d f/d v is box f's partial derivative in\n\
+             its local variable v); the update above reads it coordinate by coordinate:\n\n"
+        });
         let mut terms: Vec<(String, Vec<String>)> = Vec::new();
         // Junctions: the partial derivatives of every box port wired to them.
         let mut junction_terms: Vec<Vec<String>> = vec![Vec::new(); diagram.junction_count()];
@@ -623,15 +689,19 @@ fn update_formula(problem: &Problem, solve: Option<&Solve>, layouts: &[LocalLayo
                     list[n - 1]
                 ),
             };
-            match &beta {
-                None => {
+            match (method.as_str(), &beta) {
+                ("gd", _) => {
                     let _ = writeln!(out, "    {name:<width$} <- {name} - {lr} * {sum}");
                 }
-                Some(beta) => {
+                ("momentum", Some(beta)) => {
                     let _ = writeln!(
                         out,
                         "    {name:<width$} <- {name} - {lr} * vel[{name}],  vel[{name}] <- {beta} * vel[{name}] + {sum}"
                     );
+                }
+                _ => {
+                    let pad = width - name.len();
+                    let _ = writeln!(out, "    g[{name}]{:pad$} = {sum}", "");
                 }
             }
         }
@@ -682,6 +752,37 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("f2.c <- f2.c - 0.1 * d f2/d c"), "{text}");
+    }
+
+    #[test]
+    fn each_method_is_explained_by_its_class() {
+        let text = |method: &str| {
+            let (program, problem) = lowered(
+                &FIRST.replace("method = gd(lr = 0.1)", &format!("method = {method}")),
+                "total",
+            );
+            explain(&program, &problem)
+        };
+        let momentum = text("momentum(lr = 0.1, beta = 0.5)");
+        assert!(momentum.contains("[compositional]"), "{momentum}");
+        assert!(
+            !momentum.contains("gradient descent: the boxes"),
+            "{momentum}"
+        );
+        assert!(
+            momentum.contains("momentum is not a plain Euler step"),
+            "{momentum}"
+        );
+        assert!(momentum.contains("vel(k+1) = 0.5 * vel(k)"), "{momentum}");
+        let adam = text("adam(lr = 0.1)");
+        assert!(adam.contains("[coordinatewise]"), "{adam}");
+        assert!(adam.contains("g[b]    = (d f1/d b + d f2/d b)"), "{adam}");
+        let armijo = text("armijo(direction = adam)");
+        assert!(armijo.contains("[global]"), "{armijo}");
+        assert!(armijo.contains("direction = adam"), "{armijo}");
+        assert!(armijo.contains("per line-search\ntrial"), "{armijo}");
+        let gd = text("gd(lr = 0.1)");
+        assert!(gd.contains("exactly gradient descent on F"), "{gd}");
     }
 
     #[test]

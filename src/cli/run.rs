@@ -10,9 +10,11 @@ use crate::diagnostic::Report;
 use crate::lower::{lower, NamedVariable, Problem};
 use crate::run::backend::Backend;
 use crate::run::executor::Executor;
-use crate::run::method::Method;
+use crate::run::method::{Method, StepStats};
 use crate::run::plan::Plan;
-use crate::run::solver::{solve, Observer, Outcome, SolverState, StepInfo, StopReason};
+use crate::run::solver::{
+    solve, Divergence, DivergenceCause, Observer, Outcome, SolverState, StepInfo, StopReason,
+};
 use crate::run::transport::Transport;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
@@ -458,7 +460,10 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let bytes_per_step = executor.bytes_sent_per_evaluation(outcome.evaluations);
     let communication_seconds = executor.communication_seconds();
     let steps_done = state.step - start_step;
-    let exit_code = if outcome.stop_reason == StopReason::Diverged {
+    let exit_code = if matches!(
+        outcome.stop_reason,
+        StopReason::Diverged | StopReason::NoProgress
+    ) {
         EXIT_DIVERGED
     } else if outcome.stop_reason == StopReason::Interrupted {
         EXIT_INTERRUPTED
@@ -482,28 +487,10 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
             lost.push(message);
         }
     }
-    let diverged = (outcome.stop_reason == StopReason::Diverged).then(|| {
-        let culprit = match outcome.diverged_box {
-            Some(b) => {
-                let type_name = &problem.box_types[problem.box_type_of[b] as usize].name;
-                format!(
-                    "box `{}` (objective `{type_name}`) produced a non-finite objective or gradient",
-                    problem.diagram.box_name(b)
-                )
-            }
-            None => "the sum of the boxes' objectives or the gradient overflowed (every box's own value and gradient is finite)".into(),
-        };
-        // After a reverted step the reported iterate is the one before the divergence.
-        let step = if outcome.evaluation.objective.is_finite() && state.step + 1 > start_step {
-            state.step + 1
-        } else {
-            state.step
-        };
-        let box_name = outcome
-            .diverged_box
-            .map(|b| problem.diagram.box_name(b).to_string());
-        (step, box_name, culprit)
-    });
+    let diverged = outcome
+        .divergence
+        .as_ref()
+        .map(|d| DivergenceReport::of(d, &outcome, &problem, &settings));
     let report = RunReport {
         file: &args.file,
         problem: &problem,
@@ -520,6 +507,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         bytes_per_step,
         communication_seconds,
         diverged: diverged.as_ref(),
+        stats: method.stats(),
     };
     if let Some(output) = args.output_file("--output") {
         let fields = report.output_fields();
@@ -541,16 +529,27 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         }),
         Format::Text => super::render::print_stdout(&report.text()),
     }
-    if let Some((step, _, label)) = &diverged {
+    if let Some(d) = &diverged {
         crate::warn_line!(
-            "error[R0001]: the run diverged at step {step}: {label}.\n  \
-             The values reported are the last finite iterate (step {}).\n  \
+            "error[R0001]: the run diverged at step {}: {}.\n  \
+             The values reported are {}.\n  \
              help: {}",
-            state.step,
-            match settings.method.learning_rate() {
-                Some(lr) => format!("try a smaller step size, e.g. --lr {}", lr / 2.0),
-                None => "start closer to a solution, or scale the problem".into(),
-            }
+            d.step,
+            d.message,
+            if d.step == state.step {
+                format!("the iterate of step {}", state.step)
+            } else {
+                format!("the last finite iterate (step {})", state.step)
+            },
+            d.hint
+        );
+    }
+    if let (StopReason::NoProgress, Some(message)) = (outcome.stop_reason, &outcome.message) {
+        crate::warn_line!(
+            "error[R0002]: {} stopped at step {}: {message}.\n  \
+             The values reported are the last accepted iterate.",
+            settings.method.name(),
+            state.step
         );
     }
     if outcome.stop_reason == StopReason::Interrupted {
@@ -592,7 +591,9 @@ struct RunReport<'a> {
     ranks: usize,
     bytes_per_step: Option<f64>,
     communication_seconds: Option<f64>,
-    diverged: Option<&'a (u64, Option<String>, String)>,
+    diverged: Option<&'a DivergenceReport>,
+    /// The method's step sizes and line-search trials.
+    stats: StepStats,
 }
 
 impl RunReport<'_> {
@@ -626,6 +627,13 @@ impl RunReport<'_> {
             "composite": self.problem.name,
             "method": self.settings.method.to_json(),
             "schedule": self.settings.schedule.describe(),
+            "step_sizes": {
+                "last": finite_or_null(self.stats.last_step_size),
+                "min": finite_or_null(self.stats.min_step_size),
+                "max": finite_or_null(self.stats.max_step_size),
+            },
+            "line_search_trials": self.stats.trials,
+            "evaluations": self.outcome.evaluations,
             "steps": self.state.step,
             "stop_reason": self.outcome.stop_reason.as_str(),
             "objective": finite_or_null(self.outcome.evaluation.objective),
@@ -646,8 +654,17 @@ impl RunReport<'_> {
             object["bytes_per_step"] = json!(bytes);
             object["communication_seconds"] = json!(self.communication_seconds);
         }
-        if let Some((step, box_name, message)) = self.diverged {
-            object["diverged"] = json!({ "step": step, "box": box_name, "message": message });
+        if let Some(d) = self.diverged {
+            object["diverged"] = json!({
+                "step": d.step,
+                "cause": d.cause,
+                "box": d.box_name,
+                "message": d.message,
+                "hint": d.hint,
+            });
+        }
+        if let Some(message) = &self.outcome.message {
+            object["message"] = json!(message);
         }
         match object {
             Value::Object(fields) => fields,
@@ -681,11 +698,18 @@ impl RunReport<'_> {
                 if self.threads == 1 { "" } else { "s" }
             )),
         }
-        out.push_str(&format!(
-            "stopped after {}: {}\n",
-            crate::name::counted(self.state.step as usize, "step"),
-            self.outcome.stop_reason.describe()
-        ));
+        match self.diverged {
+            Some(d) if d.step != self.state.step => out.push_str(&format!(
+                "diverged at step {}: reporting the last finite iterate, step {}\n",
+                d.step, self.state.step
+            )),
+            Some(d) => out.push_str(&format!("diverged at step {}\n", d.step)),
+            None => out.push_str(&format!(
+                "stopped after {}: {}\n",
+                crate::name::counted(self.state.step as usize, "step"),
+                self.outcome.stop_reason.describe()
+            )),
+        }
         out.push_str(&format!(
             "objective      {:.12e}\n",
             self.outcome.evaluation.objective
@@ -694,6 +718,21 @@ impl RunReport<'_> {
             "gradient norm  {:.6e}\n",
             self.outcome.evaluation.gradient_norm
         ));
+        let stats = &self.stats;
+        if stats.min_step_size < stats.max_step_size || stats.trials > 0 {
+            out.push_str(&format!(
+                "step size      last {} (min {}, max {}); {} evaluations{}\n",
+                crate::name::short_number(stats.last_step_size),
+                crate::name::short_number(stats.min_step_size),
+                crate::name::short_number(stats.max_step_size),
+                self.outcome.evaluations,
+                if stats.trials > 0 {
+                    format!(", {} line-search trials", stats.trials)
+                } else {
+                    String::new()
+                }
+            ));
+        }
         out.push_str(&format!(
             "time           {:.6} s ({:.0} steps/s; compile {:.6} s)\n",
             self.seconds,
@@ -718,6 +757,105 @@ fn finite_or_null(value: f64) -> Value {
     serde_json::Number::from_f64(value)
         .map(Value::Number)
         .unwrap_or(Value::Null)
+}
+
+/// What the report says about a divergence.
+struct DivergenceReport {
+    /// The step whose evaluation diverged.
+    step: u64,
+    /// `non_finite_at_start`, `non_finite` or `blowing_up`.
+    cause: &'static str,
+    /// The box to blame, if one is.
+    box_name: Option<String>,
+    /// What happened.
+    message: String,
+    /// What to try.
+    hint: String,
+}
+
+impl DivergenceReport {
+    fn of(
+        divergence: &Divergence,
+        outcome: &Outcome,
+        problem: &Problem,
+        settings: &Settings,
+    ) -> DivergenceReport {
+        let describe_box = |b: usize| {
+            let type_name = &problem.box_types[problem.box_type_of[b] as usize].name;
+            format!(
+                "box `{}` (objective `{type_name}`)",
+                problem.diagram.box_name(b)
+            )
+        };
+        let smaller_step = match settings.method.learning_rate() {
+            Some(lr) => format!(
+                "try a smaller step size, e.g. --lr {}",
+                crate::name::short_number(lr / 2.0)
+            ),
+            None => "start closer to a solution, or scale the problem".into(),
+        };
+        let non_finite = |at: &str| match (outcome.diverged_box, outcome.diverged_evaluation) {
+            (Some(b), _) => format!(
+                "{} gives a non-finite objective or gradient {at}",
+                describe_box(b)
+            ),
+            (None, Some(e)) if !e.objective.is_finite() => format!(
+                "the sum of the boxes' objectives overflowed {at} (each box's own value is finite)"
+            ),
+            _ => format!(
+                "the gradient overflowed {at} where the boxes' gradients are added on shared \
+                 variables (each box's own gradient is finite; norm beyond 1.8e308)"
+            ),
+        };
+        let (cause, message, hint) = match &divergence.cause {
+            DivergenceCause::NonFiniteAtStart => (
+                "non_finite_at_start",
+                non_finite("at the start point"),
+                "this is not a step-size problem: the start point is outside the objective's \
+                 domain (log or sqrt of a negative number, a division by zero, an overflowing \
+                 exp); check the initial values (`init` lines, `var ... = X`, --init)"
+                    .to_string(),
+            ),
+            DivergenceCause::NonFinite => (
+                "non_finite",
+                non_finite("after the update"),
+                smaller_step.clone(),
+            ),
+            DivergenceCause::BlowingUp {
+                start_objective,
+                grew_most,
+            } => (
+                "blowing_up",
+                format!(
+                    "the objective is blowing up: {} after rising for {} steps, more than {} \
+                     times its start ({}){}",
+                    crate::name::short_number(outcome.evaluation.objective),
+                    crate::run::solver::BLOW_UP_STEPS,
+                    crate::name::short_number(crate::run::solver::BLOW_UP_FACTOR),
+                    crate::name::short_number(*start_objective),
+                    match grew_most {
+                        Some((b, before, after)) => format!(
+                            "; {} grew most, from {} to {}",
+                            describe_box(*b),
+                            crate::name::short_number(*before),
+                            crate::name::short_number(*after)
+                        ),
+                        None => String::new(),
+                    }
+                ),
+                smaller_step.clone(),
+            ),
+        };
+        DivergenceReport {
+            step: divergence.step,
+            cause,
+            box_name: outcome
+                .diverged_box
+                .map(|b| problem.diagram.box_name(b).to_string()),
+            message,
+            hint,
+        }
+    }
 }
 
 /// Trace, progress bar, checkpoints and Ctrl-C.
@@ -769,7 +907,7 @@ impl<'a> RunObserver<'a> {
             None => None,
             Some(output) => {
                 let mut writer = output.open()?;
-                let mut header = String::from("step,objective,gradient_norm");
+                let mut header = String::from("step,objective,gradient_norm,step_size,evaluations");
                 if args.trace_boxes {
                     for b in 0..problem.diagram.box_count() {
                         header.push(',');
@@ -872,8 +1010,12 @@ impl Observer for RunObserver<'_> {
             self.line.clear();
             let _ = write!(
                 self.line,
-                "{},{:e},{:e}",
-                info.step, info.evaluation.objective, info.evaluation.gradient_norm
+                "{},{:e},{:e},{:e},{}",
+                info.step,
+                info.evaluation.objective,
+                info.evaluation.gradient_norm,
+                info.step_size,
+                info.evaluations
             );
             if self.args.trace_boxes {
                 for b in 0..self.problem.diagram.box_count() {

@@ -614,6 +614,65 @@ impl Executor {
         });
     }
 
+    /// The box whose value grew most from `start` to `now` (two points in global
+    /// coordinates), with its two values: a slow, box-by-box search, used only to report
+    /// a run that blows up. A collective call on a distributed backend.
+    pub fn box_that_grew_most(&self, start: &[f64], now: &[f64]) -> Option<(usize, f64, f64)> {
+        let plan = &self.plan;
+        let mut best: Option<(usize, f64, f64)> = None;
+        let mut inputs = Vec::new();
+        let chunks = match &self.rank {
+            Some(rank) => &plan.chunks[rank.schedule.chunks()],
+            None => &plan.chunks[..],
+        };
+        for chunk in chunks {
+            let group = &plan.groups[chunk.group as usize];
+            let count = chunk.count as usize;
+            let mut workspace = group.objective.workspace();
+            inputs.resize(group.arity(), 0.0);
+            for k in 0..count {
+                let b = group.boxes[chunk.first_member as usize + k] as usize;
+                let mut value_at = |point: &[f64]| {
+                    for (i, x) in inputs.iter_mut().enumerate() {
+                        *x = point[plan.coordinate(chunk, i * count + k)];
+                    }
+                    group.objective.value(&mut workspace, &inputs)
+                };
+                let (before, after) = (value_at(start), value_at(now));
+                let growth = after - before;
+                if growth.is_finite()
+                    && !best
+                        .is_some_and(|(c, b0, a0)| growth < a0 - b0 || (growth == a0 - b0 && c < b))
+                {
+                    best = Some((b, before, after));
+                }
+            }
+        }
+        let Some(transport) = self.backend.transport() else {
+            return best;
+        };
+        let ranks = transport.ranks();
+        let mine = best.map_or([f64::NAN; 3], |(b, before, after)| {
+            [b as f64, before, after]
+        });
+        let mut all = vec![0.0; 3 * ranks];
+        transport.all_gather(&mine, &mut all, &vec![3; ranks]);
+        all.chunks_exact(3)
+            .filter(|p| !p[0].is_nan())
+            .map(|p| (p[0] as usize, p[1], p[2]))
+            .fold(
+                None,
+                |best: Option<(usize, f64, f64)>, (b, before, after)| match best {
+                    Some((c, b0, a0))
+                        if a0 - b0 > after - before || (a0 - b0 == after - before && c < b) =>
+                    {
+                        best
+                    }
+                    _ => Some((b, before, after)),
+                },
+            )
+    }
+
     /// The first box (in box order) whose value or gradient is not finite at `state`:
     /// a slow, box-by-box search, used only to report a divergence.
     pub fn first_non_finite_box(&self, state: &[f64]) -> Option<usize> {

@@ -42,7 +42,8 @@ pub enum StopReason {
     GradientTolerance,
     /// The relative change of the objective fell below `rel_tolerance`.
     ObjectiveTolerance,
-    /// The objective or gradient became non-finite.
+    /// The objective or gradient became non-finite, or the objective is blowing up
+    /// ([`BLOW_UP_FACTOR`]): see [`Outcome::divergence`].
     Diverged,
     /// The user interrupted the run (Ctrl-C).
     Interrupted,
@@ -58,7 +59,7 @@ impl StopReason {
             StopReason::MaxSteps => "step budget used up",
             StopReason::GradientTolerance => "gradient norm below tolerance",
             StopReason::ObjectiveTolerance => "relative objective change below rel_tolerance",
-            StopReason::Diverged => "diverged (non-finite objective or gradient)",
+            StopReason::Diverged => "diverged",
             StopReason::Interrupted => "interrupted",
             StopReason::NoProgress => "the method could not make progress",
         }
@@ -160,6 +161,10 @@ pub struct StepInfo<'a> {
     pub executor: &'a Executor,
     /// The state (iterate) being observed.
     pub state: &'a SolverState,
+    /// The step size of the update computed at this iterate (NaN if the method has none).
+    pub step_size: f64,
+    /// Evaluations done at this iterate (1 for a fused step; more with a line search).
+    pub evaluations: u64,
 }
 
 /// Observes a run: traces, progress bars, checkpoints. Returning `false` asks the run to
@@ -202,6 +207,43 @@ pub struct Outcome {
     pub evaluations: u64,
     /// For [`StopReason::NoProgress`]: what the method reported.
     pub message: Option<String>,
+    /// For [`StopReason::Diverged`]: why, and at which step.
+    pub divergence: Option<Divergence>,
+}
+
+/// A run is *blowing up* when its objective is above `BLOW_UP_FACTOR` times its start
+/// (`max(|F_0|, 1)`) and has risen at each of the last [`BLOW_UP_STEPS`] steps: finite
+/// still, but hopeless. The run then stops as diverged (exit 3), reporting the iterate.
+pub const BLOW_UP_FACTOR: f64 = 1e12;
+
+/// See [`BLOW_UP_FACTOR`].
+pub const BLOW_UP_STEPS: u64 = 20;
+
+/// How a run diverged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    /// The step whose evaluation diverged (the reported iterate is the last finite one:
+    /// `state.step`, one before, or the same step for a blow-up).
+    pub step: u64,
+    /// What happened.
+    pub cause: DivergenceCause,
+}
+
+/// What made a run diverge.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DivergenceCause {
+    /// The start point itself gives a non-finite objective or gradient: not a step-size
+    /// problem.
+    NonFiniteAtStart,
+    /// A step led to a non-finite objective or gradient.
+    NonFinite,
+    /// The objective is finite but blowing up ([`BLOW_UP_FACTOR`]).
+    BlowingUp {
+        /// The objective at the start of the run.
+        start_objective: f64,
+        /// The box whose value grew most since the start, with its value then and now.
+        grew_most: Option<(usize, f64, f64)>,
+    },
 }
 
 /// Runs the optimiser from `state` until a stop rule fires. On return, `state` holds the
@@ -229,6 +271,14 @@ pub fn solve(
     let mut previous = Slot::like(state);
     let mut last_finite: Option<Evaluation> = None;
     let mut evaluations = 0;
+    // For the blow-up rule: where the run started, its objective, and how long it has risen.
+    let start_point = if at == 0 {
+        state.values.clone()
+    } else {
+        state.vectors[at - 1].clone()
+    };
+    let mut start_objective: Option<f64> = None;
+    let mut rising: u64 = 0;
     loop {
         let evaluations_before = executor.evaluations();
         let proposed = {
@@ -253,7 +303,8 @@ pub fn solve(
             };
             method.propose(&mut context)
         };
-        evaluations += executor.evaluations() - evaluations_before;
+        let step_evaluations = executor.evaluations() - evaluations_before;
+        evaluations += step_evaluations;
         let evaluation = match proposed {
             Ok(evaluation) => evaluation,
             Err(MethodStop::NoProgress(message)) => {
@@ -266,6 +317,7 @@ pub fn solve(
                     diverged_evaluation: None,
                     evaluations,
                     message: Some(message),
+                    divergence: None,
                 });
             }
         };
@@ -279,6 +331,7 @@ pub fn solve(
             };
             let diverged_box = executor.first_non_finite_box(point);
             if let Some(finite) = last_finite {
+                let step = state.step;
                 previous.swap(state);
                 state.step -= 1;
                 return Ok(Outcome {
@@ -288,6 +341,10 @@ pub fn solve(
                     diverged_evaluation: Some(evaluation),
                     evaluations,
                     message: None,
+                    divergence: Some(Divergence {
+                        step,
+                        cause: DivergenceCause::NonFinite,
+                    }),
                 });
             }
             return Ok(Outcome {
@@ -297,6 +354,44 @@ pub fn solve(
                 diverged_evaluation: Some(evaluation),
                 evaluations,
                 message: None,
+                divergence: Some(Divergence {
+                    step: state.step,
+                    cause: DivergenceCause::NonFiniteAtStart,
+                }),
+            });
+        }
+        let start = *start_objective.get_or_insert(evaluation.objective);
+        rising = match last_finite {
+            Some(last) if evaluation.objective > last.objective => rising + 1,
+            _ => 0,
+        };
+        if rising >= BLOW_UP_STEPS && evaluation.objective > BLOW_UP_FACTOR * start.abs().max(1.0) {
+            let point = if at == 0 {
+                &state.values
+            } else {
+                &state.vectors[at - 1]
+            };
+            let grew_most = executor.box_that_grew_most(&start_point, point);
+            let evaluation = if at == 0 {
+                evaluation
+            } else {
+                evaluations += 1;
+                executor.evaluate(&state.values)
+            };
+            return Ok(Outcome {
+                stop_reason: StopReason::Diverged,
+                evaluation,
+                diverged_box: grew_most.map(|(b, _, _)| b),
+                diverged_evaluation: None,
+                evaluations,
+                message: None,
+                divergence: Some(Divergence {
+                    step: state.step,
+                    cause: DivergenceCause::BlowingUp {
+                        start_objective: start,
+                        grew_most,
+                    },
+                }),
             });
         }
         if executor.is_distributed() && observer.wants_full_state(state.step) {
@@ -310,6 +405,8 @@ pub fn solve(
             evaluation,
             executor,
             state,
+            step_size: method.stats().last_step_size,
+            evaluations: step_evaluations,
         })? && !executor.interrupt_requested();
         let reason = if stop
             .tolerance
@@ -340,6 +437,7 @@ pub fn solve(
                 diverged_evaluation: None,
                 evaluations,
                 message: None,
+                divergence: None,
             });
         }
         // Accept the proposal: previous <- current <- proposal (the old previous becomes
