@@ -135,6 +135,22 @@ pub struct MethodSpec {
     pub summary: &'static str,
     /// The update, as in docs/language.md.
     pub formula: &'static str,
+    /// How much state the method keeps per decision variable, beyond gd's.
+    pub state: StateSize,
+}
+
+/// The numbers a method keeps per decision variable beyond gradient descent's, for the
+/// memory estimate: `vectors` rotated by the solver (three copies each: current, proposal,
+/// previous), and `per_memory` vectors per unit of the `memory` parameter, kept once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateSize {
+    /// Vectors beyond `values` that the solver rotates (momentum's velocity, Adam's m, s).
+    pub vectors: u64,
+    /// Vectors the method keeps itself whatever `memory` is (a search direction, a trial
+    /// point).
+    pub scratch: u64,
+    /// Vectors per unit of the `memory` parameter (lbfgs: the pairs s, y).
+    pub per_memory: u64,
 }
 
 const LR: ParamSpec = ParamSpec {
@@ -177,6 +193,11 @@ pub const METHODS: &[MethodSpec] = &[
         class: MethodClass::Compositional,
         takes_schedule: true,
         summary: "gradient descent",
+        state: StateSize {
+            vectors: 0,
+            scratch: 0,
+            per_memory: 0,
+        },
         formula: "x <- x - eta_k g",
     },
     MethodSpec {
@@ -188,6 +209,11 @@ pub const METHODS: &[MethodSpec] = &[
         class: MethodClass::Compositional,
         takes_schedule: true,
         summary: "heavy-ball momentum",
+        state: StateSize {
+            vectors: 1,
+            scratch: 0,
+            per_memory: 0,
+        },
         formula: "v <- beta v + g; x <- x - eta_k v   (v0 = 0)",
     },
     MethodSpec {
@@ -199,6 +225,11 @@ pub const METHODS: &[MethodSpec] = &[
         class: MethodClass::Compositional,
         takes_schedule: true,
         summary: "Nesterov's accelerated gradient (gradient at the look-ahead y)",
+        state: StateSize {
+            vectors: 1,
+            scratch: 0,
+            per_memory: 0,
+        },
         formula: "x' = y - eta_k grad F(y); y <- x' + beta (x' - x); x <- x'   (y0 = x0)",
     },
     MethodSpec {
@@ -216,6 +247,11 @@ pub const METHODS: &[MethodSpec] = &[
         class: MethodClass::Compositional,
         takes_schedule: true,
         summary: "accelerated GD, estimating-sequence form (Mishkin, Pilanci, Schmidt 2024)",
+        state: StateSize {
+            vectors: 2,
+            scratch: 0,
+            per_memory: 0,
+        },
         formula: "alpha^2 = eta_k ((1-alpha) gamma_k + alpha mu); gamma_{k+1} = (1-alpha) gamma_k \
                   + alpha mu; y = (alpha gamma_k v + gamma_{k+1} x) / (gamma_k + alpha mu); \
                   g = grad F(y); x <- y - eta_k g; v <- ((1-alpha) gamma_k v + alpha mu y - \
@@ -227,6 +263,11 @@ pub const METHODS: &[MethodSpec] = &[
         class: MethodClass::Coordinatewise,
         takes_schedule: true,
         summary: "Adam (coordinatewise: distributed = central, per-box Adam is another method)",
+        state: StateSize {
+            vectors: 2,
+            scratch: 0,
+            per_memory: 0,
+        },
         formula: "m <- beta1 m + (1-beta1) g; s <- beta2 s + (1-beta2) g^2; x <- x - eta_k \
                   (m / (1-beta1^t)) / (sqrt(s / (1-beta2^t)) + eps)   (t = k + 1)",
     },
@@ -262,6 +303,11 @@ pub const METHODS: &[MethodSpec] = &[
         takes_schedule: false,
         summary: "Armijo line search (Vaswani et al. 2019; Adam-SLS and per-group split of \
                   Kenneweg et al. 2023)",
+        state: StateSize {
+            vectors: 2,
+            scratch: 2,
+            per_memory: 0,
+        },
         formula: "eta <- grow eta_prev; while F(x - eta d) > F(x) - c eta (g . d) and fewer \
                   than 100 tries: eta <- shrink eta; x <- x - eta d",
     },
@@ -279,6 +325,11 @@ pub const METHODS: &[MethodSpec] = &[
         class: MethodClass::Global,
         takes_schedule: false,
         summary: "limited-memory BFGS with backtracking (halving) Armijo line search",
+        state: StateSize {
+            vectors: 0,
+            scratch: 3,
+            per_memory: 2,
+        },
         formula: "d = two-loop recursion on the last `memory` pairs; x <- x - eta d, eta = 1, \
                   1/2, ... until F(x - eta d) <= F(x) - c eta (g . d)",
     },
@@ -489,6 +540,23 @@ impl MethodConfig {
     /// The method's name.
     pub fn name(&self) -> &'static str {
         self.spec.name
+    }
+
+    /// Bytes the method keeps per decision variable beyond gradient descent's (for the
+    /// memory estimate; see [`StateSize`]).
+    pub fn state_bytes_per_variable(&self) -> u64 {
+        let state = self.spec.state;
+        let memory = self
+            .spec
+            .params
+            .iter()
+            .position(|p| p.name == "memory")
+            .and_then(|i| match self.values[i] {
+                Value::Number(v) => Some(v as u64),
+                Value::Choice(_) => None,
+            })
+            .unwrap_or(0);
+        8 * (3 * state.vectors + state.scratch + state.per_memory * memory)
     }
 
     /// The step size `lr`, for the methods that have one.

@@ -48,7 +48,8 @@ fn every_method_and_parameter_is_in_the_language_reference() {
             }
         }
         assert!(
-            row.trim_end().ends_with(&format!("| {} |", spec.class.as_str()))
+            row.trim_end()
+                .ends_with(&format!("| {} |", spec.class.as_str()))
                 || row.contains(&format!("| {} (", spec.class.as_str())),
             "the row of `{}` does not give its class {}: {row}",
             spec.name,
@@ -76,7 +77,11 @@ fn run_help_lists_every_method_and_schedule() {
     let output = catopt().args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     for spec in METHODS {
-        assert!(help.contains(&format!("  {}(", spec.name)), "{}: {help}", spec.name);
+        assert!(
+            help.contains(&format!("  {}(", spec.name)),
+            "{}: {help}",
+            spec.name
+        );
         assert!(help.contains(spec.summary), "{}", spec.summary);
     }
     for spec in SCHEDULES {

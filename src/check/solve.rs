@@ -157,6 +157,44 @@ impl Checker<'_> {
                 },
             }
         }
+        if let (Some(method), Some(composite)) = (&solve.method, composite) {
+            let given: Vec<(&str, Given<'_>)> = method
+                .params
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_given()))
+                .collect();
+            if let Ok(config) = resolve_method(&method.name, &given) {
+                let bytes = composite.memory_estimate_bytes as f64
+                    + config.state_bytes_per_variable() as f64
+                        * composite.decision_variables as f64;
+                let limit = self.options.memory_limit_bytes;
+                if bytes > limit as f64 {
+                    self.error(
+                        Diagnostic::error(
+                            "E0601",
+                            format!(
+                                "`{}` on composite `{}` would need about {} ({} decision \
+                                 variables, {} bytes of method state each), more than the limit \
+                                 of {}",
+                                config.describe(),
+                                composite.name,
+                                super::human_bytes(bytes),
+                                composite.decision_variables,
+                                config.state_bytes_per_variable(),
+                                super::human_bytes(limit as f64)
+                            ),
+                            method.span,
+                        )
+                        .with_label("too much method state")
+                        .with_help(
+                            "choose a method that keeps less state per variable (`gd`, \
+                             `momentum`), or a smaller `memory`",
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
         if let (Some(method), Some((schedule, span))) = (&solve.method, solve.schedule) {
             let takes = method_spec(&method.name).is_some_and(|m| m.takes_schedule);
             if !takes && !schedule.is_constant() {

@@ -288,6 +288,21 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         .iter()
         .find(|s| s.composite == problem.composite_id);
     let settings = settings(args, solve_block)?;
+    // The method's own state (a --method may differ from the solve block's).
+    let bytes = problem.memory_estimate_bytes as f64
+        + settings.method.state_bytes_per_variable() as f64 * problem.variable_count() as f64;
+    let limit = args.data.options().memory_limit_bytes;
+    if bytes > limit as f64 {
+        return Err(Failure::Message(format!(
+            "{} would need about {:.1} GiB for this problem's {} variables, more than the limit \
+             of {:.1} GiB\n  help: choose a method that keeps less state per variable (gd, \
+             momentum), or a smaller `memory`",
+            settings.method.describe(),
+            bytes / f64::from(1u32 << 30),
+            problem.variable_count(),
+            limit as f64 / f64::from(1u32 << 30)
+        )));
+    }
     let method = crate::run::method::build(&settings.method, settings.schedule)?;
     // The typed program is no longer needed: free it before the plan is built.
     drop(program);
@@ -646,7 +661,9 @@ impl RunReport<'_> {
             "variables": self.problem.variable_count(),
             "boxes": self.problem.diagram.box_count(),
             "box_types": self.problem.box_types.len(),
-            "memory_estimate_bytes": self.problem.memory_estimate_bytes,
+            "memory_estimate_bytes": self.problem.memory_estimate_bytes
+                + self.settings.method.state_bytes_per_variable()
+                    * self.problem.variable_count() as u64,
             "peak_memory_bytes": peak_memory_bytes(),
         });
         if let Some(bytes) = self.bytes_per_step {
