@@ -63,3 +63,77 @@ fn rel_tolerance_zero_turns_the_relative_rule_off() {
     assert_eq!(json["steps"], 40);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The log-likelihood of issue 13: its maximum is -0.8525, at m = 2.
+const MAXIMIZE: &str = "
+objective loglik(m: real) { maximize -(m - 2)^2 - 0.8525; }
+composite fit() { loglik(m); }
+solve fit { method = gd(lr = 0.1); steps = 200; }
+";
+
+#[test]
+fn maximize_reports_the_objective_as_written() {
+    let dir = temp_dir("maximize");
+    let file = dir.join("max.opt");
+    std::fs::write(&file, MAXIMIZE).unwrap();
+    let (code, text, stderr) = run(&file, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.contains("objective      -8.525000000000e-1 (maximised)\n"),
+        "{text}"
+    );
+    let trace = dir.join("t.csv");
+    let json = run_json(
+        &file,
+        &["--trace", trace.to_str().unwrap(), "--trace-boxes"],
+    );
+    assert_eq!(json["goal"], "maximize");
+    let objective = json["objective"].as_f64().unwrap();
+    assert!((objective + 0.8525).abs() < 1e-12, "{json}");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let last: Vec<f64> = trace
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|f| f.parse().unwrap())
+        .collect();
+    assert!((last[1] + 0.8525).abs() < 1e-12, "{trace}");
+    assert!((last[3] + 0.8525).abs() < 1e-12, "the box column: {trace}");
+    // The first iterate, m = 0: -4.8525.
+    assert!(trace.lines().nth(1).unwrap().starts_with("0,-4.8525e0,"), "{trace}");
+    // A minimisation says nothing more, and reports `goal`.
+    let min = dir.join("min.opt");
+    std::fs::write(
+        &min,
+        MAXIMIZE.replace("maximize -(m - 2)^2 - 0.8525", "minimize (m - 2)^2 + 0.8525"),
+    )
+    .unwrap();
+    let (_, text, _) = run(&min, &[]);
+    assert!(text.contains("objective      8.525000000000e-1\n"), "{text}");
+    assert_eq!(run_json(&min, &[])["goal"], "minimize");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_mixed_composite_says_what_it_minimised() {
+    let dir = temp_dir("mixed");
+    let file = dir.join("mixed.opt");
+    std::fs::write(
+        &file,
+        "objective up(a: real) { maximize -(a - 1)^2 + 3; }
+         objective down(a: real) { minimize (a - 2)^2; }
+         composite c() { up(x); down(x); }
+         solve c { method = gd(lr = 0.1); steps = 100; }",
+    )
+    .unwrap();
+    let (code, text, stderr) = run(&file, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // At x = 1.5: (x - 1)^2 - 3 + (x - 2)^2 = -2.5, the minimised sum.
+    assert!(
+        text.contains("objective      -2.500000000000e0 (minimised: the maximize boxes' objectives enter negated)"),
+        "{text}"
+    );
+    assert_eq!(run_json(&file, &[])["goal"], "mixed");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,7 +5,7 @@ use super::render::{print_report, OutputFile, OutputWriter};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
 use crate::diagnostic::Report;
-use crate::lower::{lower, NamedVariable, Problem};
+use crate::lower::{lower, Goal, NamedVariable, Problem};
 use crate::run::plan::{Backend, Executor, Plan};
 use crate::run::solver::{
     solve, Method, Observer, Outcome, SolverState, StepInfo, StopReason, StopRule,
@@ -517,7 +517,8 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let mut lost = observer.finish();
     if let (Some(output), Some(recorder)) = (args.output_file("--plot"), &observer.plot) {
         let title = format!("{}: {}", args.file.display(), settings.method.describe());
-        if let Err(message) = super::plot::write_plot(&output, &title, recorder) {
+        let maximised = problem.goal() == Goal::Maximize;
+        if let Err(message) = super::plot::write_plot(&output, &title, recorder, maximised) {
             lost.push(message);
         }
     }
@@ -645,6 +646,12 @@ impl RunReport<'_> {
         }
     }
 
+    /// The final objective as the user wrote it (`maximize f` reports `f`, not `-f`).
+    fn objective(&self) -> f64 {
+        self.problem
+            .objective_as_written(self.outcome.evaluation.objective)
+    }
+
     fn values_view(&self) -> ValuesView<'_, '_> {
         ValuesView {
             variables: self.variables,
@@ -668,7 +675,8 @@ impl RunReport<'_> {
             "method": self.settings.method,
             "steps": self.state.step,
             "stop_reason": self.outcome.stop_reason.as_str(),
-            "objective": finite_or_null(self.outcome.evaluation.objective),
+            "objective": finite_or_null(self.objective()),
+            "goal": self.problem.goal().as_str(),
             "gradient_norm": finite_or_null(self.outcome.evaluation.gradient_norm),
             "seconds": self.seconds,
             "compile_seconds": self.compile_seconds,
@@ -726,10 +734,12 @@ impl RunReport<'_> {
             crate::name::counted(self.state.step as usize, "step"),
             self.outcome.stop_reason.describe()
         ));
-        out.push_str(&format!(
-            "objective      {:.12e}\n",
-            self.outcome.evaluation.objective
-        ));
+        let goal = match self.problem.goal() {
+            Goal::Minimize => "",
+            Goal::Maximize => " (maximised)",
+            Goal::Mixed => " (minimised: the maximize boxes' objectives enter negated)",
+        };
+        out.push_str(&format!("objective      {:.12e}{goal}\n", self.objective()));
         out.push_str(&format!(
             "gradient norm  {:.6e}\n",
             self.outcome.evaluation.gradient_norm
@@ -895,12 +905,10 @@ impl Observer for RunObserver<'_> {
         if !self.leader {
             return Ok(true);
         }
+        // Every report shows the objective as written (`maximize f` reports `f`).
+        let objective = self.problem.objective_as_written(info.evaluation.objective);
         if let Some(plot) = &mut self.plot {
-            plot.record(
-                info.step,
-                info.evaluation.objective,
-                info.evaluation.gradient_norm,
-            );
+            plot.record(info.step, objective, info.evaluation.gradient_norm);
         }
         if let Some(writer) = &mut self.trace {
             use std::fmt::Write as _;
@@ -908,14 +916,15 @@ impl Observer for RunObserver<'_> {
             let _ = write!(
                 self.line,
                 "{},{:e},{:e}",
-                info.step, info.evaluation.objective, info.evaluation.gradient_norm
+                info.step, objective, info.evaluation.gradient_norm
             );
             if self.args.trace_boxes {
                 for b in 0..self.problem.diagram.box_count() {
+                    let value = info.executor.box_value(b).unwrap_or(f64::NAN);
                     let _ = write!(
                         self.line,
                         ",{:e}",
-                        info.executor.box_value(b).unwrap_or(f64::NAN)
+                        self.problem.box_value_as_written(b, value)
                     );
                 }
             }
@@ -933,7 +942,7 @@ impl Observer for RunObserver<'_> {
             if info.step % 16 == 0 {
                 bar.set_message(format!(
                     "objective {:.6e}  |grad| {:.3e}",
-                    info.evaluation.objective, info.evaluation.gradient_norm
+                    objective, info.evaluation.gradient_norm
                 ));
             }
         }
