@@ -137,3 +137,45 @@ fn a_mixed_composite_says_what_it_minimised() {
     assert_eq!(run_json(&file, &[])["goal"], "mixed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Private variables, a nested composite's inner junction and a sparse family.
+const STATE: &str = "
+objective f(a: real) { var m: real = 1; minimize (a - m)^2 + m^2; }
+objective g(a: real, b: real) { var w: real[2] = 0.5; minimize (a - b - 1)^2 + sumsq(w - a); }
+composite inner(p) { g(p, q); f(q); }
+composite c() {
+  for i in 0..3 { f(x[2 * i + 1]); }
+  nest: inner(x[1]);
+}
+solve c { method = gd(lr = 0.05); steps = 7; }
+";
+
+#[test]
+fn output_without_all_saves_every_variable_and_init_restores_them() {
+    let dir = temp_dir("output-all");
+    let file = dir.join("state.opt");
+    std::fs::write(&file, STATE).unwrap();
+    let out = dir.join("values.json");
+    let out_arg = out.to_str().unwrap();
+    let first = run_json(&file, &["--all", "--output", out_arg]);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    // Without --all, --output still holds the private and inner variables...
+    let (code, _, stderr) = run(&file, &["--output", out_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    let saved_plain: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(saved_plain, saved);
+    for name in ["f[0].m", "nest.q", "nest.g.w", "nest.f.m"] {
+        assert!(saved["values"][name].is_number() || saved["values"][name].is_array(), "{name}: {saved}");
+    }
+    assert_eq!(saved["values"], first["values"]);
+    // ... while stdout keeps to the composite's own junctions.
+    let plain = run_json(&file, &[]);
+    assert!(plain["values"].get("f[0].m").is_none(), "{plain}");
+    // Starting from the file with 0 steps reports the same values, bit for bit, and the
+    // same objective.
+    let again = run_json(&file, &["--all", "--init", out_arg, "--steps", "0"]);
+    assert_eq!(again["values"], first["values"]);
+    assert_eq!(again["objective"], first["objective"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,7 +86,8 @@ pub struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Also report inner junctions and every private variable (`label.var`).
+    /// Also report inner junctions and every private variable (`label.var`) on stdout
+    /// (`--output` always writes them).
     #[arg(long)]
     pub all: bool,
     /// Write one CSV row per step (step, objective, gradient norm).
@@ -568,9 +569,21 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     };
     if let Some(output) = args.output_file("--output") {
         let fields = report.output_fields();
+        // Every variable (inner junctions and private `label.var` too, whatever `--all`
+        // says), so that `--init` from the file restarts the run from where it ended.
+        let every;
+        let saved: &[NamedVariable<'_>] = if args.all {
+            &variables
+        } else {
+            every = problem.all_variables();
+            &every
+        };
         let object = WithValues {
             fields: &fields,
-            values: report.values_view(),
+            values: ValuesView {
+                variables: saved,
+                state: &state.values,
+            },
         };
         if let Err(message) = output.write_with(|file| {
             serde_json::to_writer_pretty(&mut *file, &object).map_err(std::io::Error::from)?;
