@@ -179,3 +179,28 @@ fn output_without_all_saves_every_variable_and_init_restores_them() {
     assert_eq!(again["objective"], first["objective"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sparse_family_prints_each_members_index() {
+    let dir = temp_dir("sparse");
+    let file = dir.join("sparse.opt");
+    std::fs::write(
+        &file,
+        "objective f(a: real; k: real) { minimize (a - k)^2; }
+         composite c() { f(x[1]; 0); f(x[3]; 1); f(x[5]; 2); for i in 0..3 { g: f(y[i]; 5); } }
+         solve c { method = gd(lr = 0.5); steps = 1; }",
+    )
+    .unwrap();
+    let (code, text, stderr) = run(&file, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        text.contains("  x[1] = 0, x[3] = 1, x[5] = 2 (3 members)\n"),
+        "{text}"
+    );
+    // A dense family keeps its short form.
+    assert!(text.contains("  y[0..=2] = [5, 5, 5] (3 members)\n"), "{text}");
+    // JSON keys the sparse family by index.
+    let json = run_json(&file, &[]);
+    assert_eq!(json["values"]["x"], serde_json::json!({"1": 0.0, "3": 1.0, "5": 2.0}));
+    let _ = std::fs::remove_dir_all(&dir);
+}
