@@ -374,7 +374,10 @@ fn the_output_extension_chooses_the_format() {
         let output = graph(&["-o", file.to_str().unwrap()], &path);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         let contents = std::fs::read_to_string(&file).unwrap();
-        assert!(contents.starts_with("graph \"total\" {"), "{name}: {contents}");
+        assert!(
+            contents.starts_with("graph \"total\" {"),
+            "{name}: {contents}"
+        );
     }
     if graphviz_present() {
         let magic: [(&str, &[u8]); 3] = [
@@ -387,7 +390,11 @@ fn the_output_extension_chooses_the_format() {
             let output = graph(&["-o", file.to_str().unwrap()], &path);
             assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
             let bytes = std::fs::read(&file).unwrap();
-            assert!(bytes.starts_with(start), "{name} starts with {:?}", &bytes[..8]);
+            assert!(
+                bytes.starts_with(start),
+                "{name} starts with {:?}",
+                &bytes[..8]
+            );
             assert!(!bytes.starts_with(b"graph "), "{name} holds DOT text");
         }
         assert!(text(&std::fs::read(dir.join("p1.svg")).unwrap()).contains("<svg"));
@@ -399,7 +406,10 @@ fn the_output_extension_chooses_the_format() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("unknown extension `.jpg`"), "{stderr}");
-    assert!(stderr.contains(".dot or .gv (DOT text), .svg, .png and .pdf"), "{stderr}");
+    assert!(
+        stderr.contains(".dot or .gv (DOT text), .svg, .png and .pdf"),
+        "{stderr}"
+    );
     assert!(!dir.join("p.jpg").exists());
     // DOT text is never written into a file named .png.
     let png = dir.join("q.png");

@@ -101,16 +101,25 @@ fn maximize_reports_the_objective_as_written() {
     assert!((last[1] + 0.8525).abs() < 1e-12, "{trace}");
     assert!((last[3] + 0.8525).abs() < 1e-12, "the box column: {trace}");
     // The first iterate, m = 0: -4.8525.
-    assert!(trace.lines().nth(1).unwrap().starts_with("0,-4.8525e0,"), "{trace}");
+    assert!(
+        trace.lines().nth(1).unwrap().starts_with("0,-4.8525e0,"),
+        "{trace}"
+    );
     // A minimisation says nothing more, and reports `goal`.
     let min = dir.join("min.opt");
     std::fs::write(
         &min,
-        MAXIMIZE.replace("maximize -(m - 2)^2 - 0.8525", "minimize (m - 2)^2 + 0.8525"),
+        MAXIMIZE.replace(
+            "maximize -(m - 2)^2 - 0.8525",
+            "minimize (m - 2)^2 + 0.8525",
+        ),
     )
     .unwrap();
     let (_, text, _) = run(&min, &[]);
-    assert!(text.contains("objective      8.525000000000e-1\n"), "{text}");
+    assert!(
+        text.contains("objective      8.525000000000e-1\n"),
+        "{text}"
+    );
     assert_eq!(run_json(&min, &[])["goal"], "minimize");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -162,11 +171,13 @@ fn output_without_all_saves_every_variable_and_init_restores_them() {
     // Without --all, --output still holds the private and inner variables...
     let (code, _, stderr) = run(&file, &["--output", out_arg]);
     assert_eq!(code, 0, "{stderr}");
-    let saved_plain: Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let saved_plain: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(saved_plain, saved);
     for name in ["f[0].m", "nest.q", "nest.g.w", "nest.f.m"] {
-        assert!(saved["values"][name].is_number() || saved["values"][name].is_array(), "{name}: {saved}");
+        assert!(
+            saved["values"][name].is_number() || saved["values"][name].is_array(),
+            "{name}: {saved}"
+        );
     }
     assert_eq!(saved["values"], first["values"]);
     // ... while stdout keeps to the composite's own junctions.
@@ -198,9 +209,15 @@ fn a_sparse_family_prints_each_members_index() {
         "{text}"
     );
     // A dense family keeps its short form.
-    assert!(text.contains("  y[0..=2] = [5, 5, 5] (3 members)\n"), "{text}");
+    assert!(
+        text.contains("  y[0..=2] = [5, 5, 5] (3 members)\n"),
+        "{text}"
+    );
     // JSON keys the sparse family by index.
     let json = run_json(&file, &[]);
-    assert_eq!(json["values"]["x"], serde_json::json!({"1": 0.0, "3": 1.0, "5": 2.0}));
+    assert_eq!(
+        json["values"]["x"],
+        serde_json::json!({"1": 0.0, "3": 1.0, "5": 2.0})
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -420,15 +420,19 @@ impl Checker<'_> {
             );
         }
         self.private_targets(composite, "", &mut targets, 0);
-        let mut help =
-            match super::closest(written, targets.candidates.iter().map(String::as_str)) {
-                Some(best) => {
-                    let mut chars = what.chars();
-                    let first = chars.next().map(|c| c.to_ascii_uppercase());
-                    format!("did you mean `{best}`? {}{}.", first.unwrap_or(' '), chars.as_str())
-                }
-                None => format!("{what}."),
-            };
+        let mut help = match super::closest(written, targets.candidates.iter().map(String::as_str))
+        {
+            Some(best) => {
+                let mut chars = what.chars();
+                let first = chars.next().map(|c| c.to_ascii_uppercase());
+                format!(
+                    "did you mean `{best}`? {}{}.",
+                    first.unwrap_or(' '),
+                    chars.as_str()
+                )
+            }
+            None => format!("{what}."),
+        };
         help.push_str(&family_note.unwrap_or_default());
         if targets.total == 0 {
             help.push_str(&format!(
@@ -443,7 +447,10 @@ impl Checker<'_> {
             targets.shown.join(", ")
         ));
         if targets.total > targets.shown.len() {
-            help.push_str(&format!(" and {} more", targets.total - targets.shown.len()));
+            help.push_str(&format!(
+                " and {} more",
+                targets.total - targets.shown.len()
+            ));
         }
         help
     }

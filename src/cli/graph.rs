@@ -78,7 +78,9 @@ pub fn choose_format(
     let Some(extension) = extension else {
         return Ok(format.unwrap_or(GraphFormat::Dot));
     };
-    let path = output.map(Path::display).expect("an extension comes from a path");
+    let path = output
+        .map(Path::display)
+        .expect("an extension comes from a path");
     match (GraphFormat::from_extension(&extension), format) {
         (None, None) => Err(format!(
             "-o {path}: unknown extension `.{extension}`\n  help: {FORMATS_HELP}; or choose one \
@@ -221,8 +223,14 @@ pub fn render(dot: &str, format: GraphFormat) -> Result<Vec<u8>, RenderError> {
         .spawn()
     {
         Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RenderError::NotInstalled),
-        Err(e) => return Err(RenderError::Failed(format!("cannot run Graphviz `dot`: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RenderError::NotInstalled)
+        }
+        Err(e) => {
+            return Err(RenderError::Failed(format!(
+                "cannot run Graphviz `dot`: {e}"
+            )))
+        }
     };
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let text = dot.to_owned();
@@ -240,7 +248,9 @@ pub fn render(dot: &str, format: GraphFormat) -> Result<Vec<u8>, RenderError> {
         )));
     }
     if let Ok(Err(e)) = written {
-        return Err(RenderError::Failed(format!("cannot feed Graphviz `dot`: {e}")));
+        return Err(RenderError::Failed(format!(
+            "cannot feed Graphviz `dot`: {e}"
+        )));
     }
     Ok(output.stdout)
 }

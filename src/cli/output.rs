@@ -383,7 +383,11 @@ pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: 
                 .map(|m| format!("{} = {}", m.name(), entry(m)))
                 .collect();
             let count = if members.len() > max_entries {
-                format!("{} members, the last {}", members.len(), members[members.len() - 1].name())
+                format!(
+                    "{} members, the last {}",
+                    members.len(),
+                    members[members.len() - 1].name()
+                )
             } else {
                 format!("{} members", members.len())
             };
