@@ -607,4 +607,26 @@ mod tests {
         assert_eq!(cluster_of("a.b[2].c"), "a.b[2]");
         assert_eq!(cluster_of("x[3]"), "");
     }
+
+    #[test]
+    fn the_extension_chooses_the_format_and_contradictions_are_refused() {
+        let choose = |format, path: &str| choose_format(format, Some(Path::new(path)));
+        assert_eq!(choose(None, "p.dot"), Ok(GraphFormat::Dot));
+        assert_eq!(choose(None, "p.GV"), Ok(GraphFormat::Dot));
+        assert_eq!(choose(None, "p.svg"), Ok(GraphFormat::Svg));
+        assert_eq!(choose(None, "p1.png"), Ok(GraphFormat::Png));
+        assert_eq!(choose(None, "p.Pdf"), Ok(GraphFormat::Pdf));
+        assert_eq!(choose(None, "/dev/null"), Ok(GraphFormat::Dot));
+        assert_eq!(choose(Some(GraphFormat::Svg), "-"), Ok(GraphFormat::Svg));
+        assert_eq!(choose_format(None, None), Ok(GraphFormat::Dot));
+        assert_eq!(
+            choose(Some(GraphFormat::Dot), "p.txt"),
+            Ok(GraphFormat::Dot)
+        );
+        let unknown = choose(None, "p.jpg").unwrap_err();
+        assert!(unknown.contains("unknown extension `.jpg`"), "{unknown}");
+        assert!(unknown.contains(".svg, .png and .pdf"), "{unknown}");
+        let contradiction = choose(Some(GraphFormat::Dot), "p1.png").unwrap_err();
+        assert!(contradiction.contains("--format is dot"), "{contradiction}");
+    }
 }

@@ -419,6 +419,37 @@ mod tests {
     use crate::lower::lower_text;
 
     #[test]
+    fn a_sparse_or_unordered_family_shows_each_members_index() {
+        let text = "
+            objective f(a: real; k: real) { minimize (a - k)^2; }
+            composite c() {
+                f(x[1]; 0); f(x[3]; 1); f(x[5]; 2);
+                g: f(y[2]; 7); h: f(y[1]; 8);
+                for i in 0..3 { d: f(z[i]; 4); }
+            }";
+        let (_, problem) = lower_text(text, None).unwrap();
+        let state: Vec<f64> = (0..problem.variable_count()).map(|k| k as f64).collect();
+        let shown = values_text(&problem.top_level_variables(), &state, 8);
+        assert!(
+            shown.contains("  x[1] = 0, x[3] = 1, x[5] = 2 (3 members)\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("  y[2] = 3, y[1] = 4 (2 members)\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("  z[0..=2] = [5, 6, 7] (3 members)\n"),
+            "{shown}"
+        );
+        let cut = values_text(&problem.top_level_variables(), &state, 2);
+        assert!(
+            cut.contains("  x[1] = 0, x[3] = 1, ... (3 members, the last x[5])\n"),
+            "{cut}"
+        );
+    }
+
+    #[test]
     fn zero_never_prints_as_minus_zero() {
         // A gradient norm or value of -0.0 printed as `-0` (issue 13).
         assert_eq!(format_number(-0.0), "0");

@@ -565,6 +565,29 @@ fn port_shapes_of(program: &Program, box_type: &BoxType) -> Vec<Shape> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_maximised_composite_reports_the_objective_as_written() {
+        let max = "objective l(m: real) { maximize -(m - 2)^2; } composite c() { l(m); l(m); }";
+        let (_, problem) = lower_text(max, None).unwrap();
+        assert_eq!(problem.goal(), Goal::Maximize);
+        assert_eq!(problem.objective_as_written(0.8525), -0.8525);
+        assert_eq!(problem.box_value_as_written(1, 0.5), -0.5);
+        // Zero stays +0 (never printed as -0).
+        assert!(problem.objective_as_written(-0.0).is_sign_positive());
+        let mixed = "objective l(m: real) { maximize -(m - 2)^2; }
+                     objective q(m: real) { minimize m^2; }
+                     composite c() { l(m); q(m); }";
+        let (_, problem) = lower_text(mixed, None).unwrap();
+        assert_eq!(problem.goal(), Goal::Mixed);
+        assert_eq!(problem.objective_as_written(0.5), 0.5);
+        assert_eq!(problem.box_value_as_written(0, 0.5), -0.5);
+        assert_eq!(problem.box_value_as_written(1, 0.5), 0.5);
+        let min = "objective q(m: real) { minimize m^2; } composite c() { q(m); }";
+        let (_, problem) = lower_text(min, None).unwrap();
+        assert_eq!(problem.goal(), Goal::Minimize);
+        assert_eq!(problem.objective_as_written(0.5), 0.5);
+    }
+
     const NESTED: &str = "
         objective f(a: real, b: real) { var v: real = 0.5; minimize (a - b)^2 + v^2; }
         composite pair(x, z) where (x: real = 3, y: real = 0.25) { f(x, y); f(y, z); }
