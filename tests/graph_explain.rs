@@ -354,3 +354,82 @@ fn plot_writes_svg_and_png_titled_with_the_file_and_method() {
     assert!(output.stdout.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `catopt graph examples/first.opt ARGS`.
+fn graph(args: &[&str], path: &std::ffi::OsStr) -> std::process::Output {
+    catopt()
+        .args(["graph", "examples/first.opt"])
+        .args(args)
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_output_extension_chooses_the_format() {
+    let dir = temp_dir("graph-formats");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["p.dot", "p.gv", "P.DOT"] {
+        let file = dir.join(name);
+        let output = graph(&["-o", file.to_str().unwrap()], &path);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let contents = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            contents.starts_with("graph \"total\" {"),
+            "{name}: {contents}"
+        );
+    }
+    if graphviz_present() {
+        let magic: [(&str, &[u8]); 3] = [
+            ("p1.png", b"\x89PNG\r\n\x1a\n"),
+            ("p1.pdf", b"%PDF-"),
+            ("p1.svg", b""),
+        ];
+        for (name, start) in magic {
+            let file = dir.join(name);
+            let output = graph(&["-o", file.to_str().unwrap()], &path);
+            assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                bytes.starts_with(start),
+                "{name} starts with {:?}",
+                &bytes[..8]
+            );
+            assert!(!bytes.starts_with(b"graph "), "{name} holds DOT text");
+        }
+        assert!(text(&std::fs::read(dir.join("p1.svg")).unwrap()).contains("<svg"));
+    } else {
+        println!("notice: Graphviz `dot` is not on PATH; skipping the PNG/PDF/SVG checks (apt-get install graphviz)");
+    }
+    // An unknown extension is refused with the list of formats; nothing is written.
+    let output = graph(&["-o", dir.join("p.jpg").to_str().unwrap()], &path);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("unknown extension `.jpg`"), "{stderr}");
+    assert!(
+        stderr.contains(".dot or .gv (DOT text), .svg, .png and .pdf"),
+        "{stderr}"
+    );
+    assert!(!dir.join("p.jpg").exists());
+    // DOT text is never written into a file named .png.
+    let png = dir.join("q.png");
+    let output = graph(&["-o", png.to_str().unwrap(), "--format", "dot"], &path);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("names a .png file, but --format is dot"));
+    assert!(!png.exists());
+    // --format names the format of a file without a known extension.
+    let txt = dir.join("p.txt");
+    let output = graph(&["-o", txt.to_str().unwrap(), "--format", "dot"], &path);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    // Without Graphviz: exit 4, the package to install, and the DOT alternative.
+    let empty = temp_dir("graph-formats-nopath");
+    let output = graph(&["-o", png.to_str().unwrap()], empty.as_os_str());
+    assert_eq!(output.status.code(), Some(4));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("PNG output needs it"), "{stderr}");
+    assert!(stderr.contains("apt-get install graphviz"), "{stderr}");
+    assert!(stderr.contains("-o FILE.dot"), "{stderr}");
+    assert!(!png.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}

@@ -48,6 +48,43 @@ fn call_or_name(value: &ast::Value) -> Option<(ast::Ident, &[ast::Arg])> {
     }
 }
 
+/// At most this many `init` targets are listed in E0507's help (then "and N more").
+const INIT_TARGETS_SHOWN: usize = 12;
+
+/// At most this many members of a junction family are listed in E0507's help.
+const FAMILY_MEMBERS_SHOWN: usize = 5;
+
+/// At most this many `init` targets are compared with a misspelt one.
+const INIT_TARGETS_COMPARED: usize = 10_000;
+
+/// The `init` targets gathered for E0507's help.
+#[derive(Default)]
+struct InitTargets {
+    /// The first few, as shown.
+    shown: Vec<String>,
+    /// Names a misspelt target is compared with (the first [`INIT_TARGETS_COMPARED`]).
+    candidates: Vec<String>,
+    /// How many there are.
+    total: usize,
+}
+
+impl InitTargets {
+    fn push(&mut self, name: String) {
+        let shown = format!("`{name}`");
+        self.push_shown(name, shown);
+    }
+
+    fn push_shown(&mut self, name: String, shown: String) {
+        self.total += 1;
+        if self.shown.len() < INIT_TARGETS_SHOWN {
+            self.shown.push(shown);
+        }
+        if self.candidates.len() < INIT_TARGETS_COMPARED {
+            self.candidates.push(name);
+        }
+    }
+}
+
 impl Checker<'_> {
     /// Checks one solve block.
     pub(crate) fn solve(&mut self, item: &ast::SolveItem) -> Option<Solve> {
@@ -476,6 +513,118 @@ impl Checker<'_> {
         Some(IndexedName::with_indices(&segment.name.name, &indices))
     }
 
+    /// E0507's help: a did-you-mean when a valid `init` target of `composite` is close to
+    /// `written`, then `what` targets may be, then the targets (junctions, junction families, private
+    /// `label.var` of every box, nested composites' boxes included), the first
+    /// [`INIT_TARGETS_SHOWN`] of them and a count of the rest.
+    fn init_targets_help(&self, written: &str, what: &str, composite: &Composite) -> String {
+        let mut targets = InitTargets::default();
+        let mut families: Vec<(std::sync::Arc<str>, Vec<i64>)> = Vec::new();
+        for junction in composite.junctions.iter() {
+            match junction.name.index {
+                None => targets.push(junction.name.base.to_string()),
+                Some(i) => match families.iter_mut().find(|(b, _)| *b == junction.name.base) {
+                    Some((_, members)) => members.push(i),
+                    None => families.push((junction.name.base.clone(), vec![i])),
+                },
+            }
+        }
+        // A family (`x`, or a member `x[k]`) is one target, shown with its members.
+        let mut family_note = None;
+        for (base, mut members) in families {
+            members.sort_unstable();
+            let listed: Vec<String> = members
+                .iter()
+                .take(FAMILY_MEMBERS_SHOWN)
+                .map(|i| format!("{base}[{i}]"))
+                .collect();
+            let more = members.len().saturating_sub(listed.len());
+            let members_text = format!(
+                "{}{}",
+                listed.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+            if written.split('[').next() == Some(&*base) && written.contains('[') {
+                family_note = Some(format!(
+                    " `{base}` is a junction family whose members are {members_text}."
+                ));
+            }
+            targets.push_shown(
+                base.to_string(),
+                format!("`{base}` (a family: {members_text})"),
+            );
+        }
+        self.private_targets(composite, "", &mut targets, 0);
+        let mut help = match super::closest(written, targets.candidates.iter().map(String::as_str))
+        {
+            Some(best) => {
+                let mut chars = what.chars();
+                let first = chars.next().map(|c| c.to_ascii_uppercase());
+                format!(
+                    "did you mean `{best}`? {}{}.",
+                    first.unwrap_or(' '),
+                    chars.as_str()
+                )
+            }
+            None => format!("{what}."),
+        };
+        help.push_str(&family_note.unwrap_or_default());
+        if targets.total == 0 {
+            help.push_str(&format!(
+                " `{}` has no junction and no private variable.",
+                composite.name
+            ));
+            return help;
+        }
+        help.push_str(&format!(
+            " The init targets of `{}` are: {}",
+            composite.name,
+            targets.shown.join(", ")
+        ));
+        if targets.total > targets.shown.len() {
+            help.push_str(&format!(
+                " and {} more",
+                targets.total - targets.shown.len()
+            ));
+        }
+        help
+    }
+
+    /// Adds the private variables `prefix label.var` of `composite`'s boxes to `targets`,
+    /// nested composites' boxes included (`outer.inner.var`).
+    fn private_targets(
+        &self,
+        composite: &Composite,
+        prefix: &str,
+        targets: &mut InitTargets,
+        depth: usize,
+    ) {
+        if depth > 256 {
+            return;
+        }
+        for call in composite.boxes.iter() {
+            let label = format!("{prefix}{}", call.label);
+            match call.callee {
+                super::program::Callee::Objective(id) => {
+                    if let Some(Some(objective)) = self.objectives.get(id.0 as usize) {
+                        for var in &objective.vars {
+                            targets.push(format!("{label}.{}", var.name));
+                        }
+                    }
+                }
+                super::program::Callee::Composite(id) => {
+                    if let Some(Some(inner)) = self.composites.get(id.0 as usize) {
+                        self.private_targets(inner, &format!("{label}."), targets, depth + 1);
+                    }
+                }
+            }
+        }
+    }
+
     fn init(
         &mut self,
         target: &[ast::JunctionRef],
@@ -554,11 +703,12 @@ impl Checker<'_> {
         };
         let Some(target_value) = resolved else {
             let shown = self.snippet(target.first()?.span.join(target.last()?.span));
-            let help = if target.len() == 1 {
+            let what = if target.len() == 1 {
                 format!("name a junction or junction family of `{}`, or a private variable as `label.var`", composite.name)
             } else {
                 format!("the first part must be a box label of `{}` (an objective's name, `name[k]`, or a given label)", composite.name)
             };
+            let help = self.init_targets_help(&shown, &what, composite);
             self.error(
                 Diagnostic::error(
                     "E0507",

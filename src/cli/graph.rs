@@ -4,7 +4,8 @@
 //! ([`WiringDiagram::to_graph`]): boxes are labelled nodes with one cell per port, junctions
 //! are dots named by their variables, the composite is a framed cluster whose outer ports
 //! sit on its rim, and nested composites (box labels `outer.inner`) are clusters inside it.
-//! SVG is produced by running Graphviz `dot` when it is on `PATH`.
+//! SVG, PNG and PDF are produced by running Graphviz `dot -T<format>` when it is on `PATH`;
+//! the format is `--format`, or else the `-o` file's extension.
 
 use super::render::OutputFile;
 use super::run::{load_problem_with, Failure};
@@ -30,6 +31,69 @@ pub enum GraphFormat {
     Dot,
     /// SVG, rendered by Graphviz `dot` (must be on PATH).
     Svg,
+    /// PNG, rendered by Graphviz `dot` (must be on PATH).
+    Png,
+    /// PDF, rendered by Graphviz `dot` (must be on PATH).
+    Pdf,
+}
+
+impl GraphFormat {
+    /// The format an `-o` file's extension names (any case): `.dot` and `.gv` are DOT text.
+    pub fn from_extension(extension: &str) -> Option<GraphFormat> {
+        match extension.to_ascii_lowercase().as_str() {
+            "dot" | "gv" => Some(GraphFormat::Dot),
+            "svg" => Some(GraphFormat::Svg),
+            "png" => Some(GraphFormat::Png),
+            "pdf" => Some(GraphFormat::Pdf),
+            _ => None,
+        }
+    }
+
+    /// The name Graphviz gives the format (`dot -Tsvg`), also the `--format` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            GraphFormat::Dot => "dot",
+            GraphFormat::Svg => "svg",
+            GraphFormat::Png => "png",
+            GraphFormat::Pdf => "pdf",
+        }
+    }
+}
+
+/// The formats, for messages.
+const FORMATS_HELP: &str =
+    "the formats are .dot or .gv (DOT text), .svg, .png and .pdf (drawn by Graphviz `dot`)";
+
+/// The format of `catopt graph`: `--format`, or else the `-o` file's extension (DOT on
+/// stdout, for `-o -`, and for a file without an extension, such as `/dev/null`). An
+/// unknown extension, or one that contradicts `--format` (DOT text in `p.png`), is refused.
+pub fn choose_format(
+    format: Option<GraphFormat>,
+    output: Option<&Path>,
+) -> Result<GraphFormat, String> {
+    let extension = output
+        .filter(|p| p.as_os_str() != "-")
+        .and_then(Path::extension)
+        .map(|e| e.to_string_lossy().into_owned());
+    let Some(extension) = extension else {
+        return Ok(format.unwrap_or(GraphFormat::Dot));
+    };
+    let path = output
+        .map(Path::display)
+        .expect("an extension comes from a path");
+    match (GraphFormat::from_extension(&extension), format) {
+        (None, None) => Err(format!(
+            "-o {path}: unknown extension `.{extension}`\n  help: {FORMATS_HELP}; or choose one \
+             with --format dot|svg|png|pdf"
+        )),
+        (Some(by_name), Some(asked)) if by_name != asked => Err(format!(
+            "-o {path} names a .{extension} file, but --format is {}\n  help: name the file \
+             FILE.{} or leave --format out ({FORMATS_HELP})",
+            asked.name(),
+            asked.name()
+        )),
+        (by_name, asked) => Ok(asked.or(by_name).unwrap_or(GraphFormat::Dot)),
+    }
 }
 
 /// The arguments of `catopt graph`.
@@ -43,7 +107,8 @@ pub struct GraphArgs {
     /// Where data files may be read from.
     #[command(flatten)]
     pub data: super::DataArgs,
-    /// dot or svg (default: svg when -o ends in .svg, dot otherwise).
+    /// dot, svg, png or pdf (default: from the -o file's extension, .dot/.gv, .svg, .png or
+    /// .pdf; dot on stdout).
     #[arg(long, value_enum)]
     pub format: Option<GraphFormat>,
     /// Write to this file instead of stdout (atomically; `-` is stdout).
@@ -95,17 +160,8 @@ impl From<Failure> for GraphFailure {
 }
 
 fn run_inner(args: &GraphArgs) -> Result<(), GraphFailure> {
-    let format = args.format.unwrap_or_else(|| {
-        match args
-            .output
-            .as_deref()
-            .and_then(Path::extension)
-            .and_then(|e| e.to_str())
-        {
-            Some(ext) if ext.eq_ignore_ascii_case("svg") => GraphFormat::Svg,
-            _ => GraphFormat::Dot,
-        }
-    });
+    let format =
+        choose_format(args.format, args.output.as_deref()).map_err(GraphFailure::Message)?;
     let output = args.output.as_deref().map(|path| OutputFile {
         path,
         what: "-o",
@@ -120,9 +176,9 @@ fn run_inner(args: &GraphArgs) -> Result<(), GraphFailure> {
     let dot = diagram_dot(&program, &problem, args.max_boxes).map_err(GraphFailure::Message)?;
     let bytes = match format {
         GraphFormat::Dot => dot.into_bytes(),
-        GraphFormat::Svg => render_svg(&dot).map_err(|e| match e {
-            SvgError::NotInstalled => GraphFailure::NoGraphviz(NO_GRAPHVIZ.into()),
-            SvgError::Failed(message) => GraphFailure::Message(message),
+        drawing => render(&dot, drawing).map_err(|e| match e {
+            RenderError::NotInstalled => GraphFailure::NoGraphviz(no_graphviz(drawing)),
+            RenderError::Failed(message) => GraphFailure::Message(message),
         })?,
     };
     match output {
@@ -134,34 +190,47 @@ fn run_inner(args: &GraphArgs) -> Result<(), GraphFailure> {
     }
 }
 
-/// The message printed when Graphviz is missing.
-pub const NO_GRAPHVIZ: &str =
-    "Graphviz's `dot` program was not found on PATH, and SVG output needs it.\n  \
-     help: install the `graphviz` package (Debian/Ubuntu: `apt-get install graphviz`; \
-     Fedora: `dnf install graphviz`; macOS: `brew install graphviz`), \
-     or write DOT with `--format dot` and render it elsewhere";
+/// The message printed when Graphviz is missing and `format` needs it.
+pub fn no_graphviz(format: GraphFormat) -> String {
+    format!(
+        "Graphviz's `dot` program was not found on PATH, and {} output needs it.\n  \
+         help: install the `graphviz` package (Debian/Ubuntu: `apt-get install graphviz`; \
+         Fedora: `dnf install graphviz`; macOS: `brew install graphviz`), \
+         or write DOT (`-o FILE.dot`, or `--format dot`) and render it elsewhere",
+        format.name().to_uppercase()
+    )
+}
 
-/// Why SVG rendering failed.
+/// Why rendering with Graphviz failed.
 #[derive(Debug)]
-pub enum SvgError {
+pub enum RenderError {
     /// `dot` is not on PATH.
     NotInstalled,
     /// `dot` ran and failed (its message).
     Failed(String),
 }
 
-/// Renders DOT text to SVG with Graphviz `dot -Tsvg`.
-pub fn render_svg(dot: &str) -> Result<Vec<u8>, SvgError> {
+/// Renders DOT text with Graphviz `dot -T<format>` (for [`GraphFormat::Dot`], the text).
+pub fn render(dot: &str, format: GraphFormat) -> Result<Vec<u8>, RenderError> {
+    if format == GraphFormat::Dot {
+        return Ok(dot.as_bytes().to_vec());
+    }
     let mut child = match Command::new("dot")
-        .arg("-Tsvg")
+        .arg(format!("-T{}", format.name()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
     {
         Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SvgError::NotInstalled),
-        Err(e) => return Err(SvgError::Failed(format!("cannot run Graphviz `dot`: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RenderError::NotInstalled)
+        }
+        Err(e) => {
+            return Err(RenderError::Failed(format!(
+                "cannot run Graphviz `dot`: {e}"
+            )))
+        }
     };
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let text = dot.to_owned();
@@ -169,17 +238,19 @@ pub fn render_svg(dot: &str) -> Result<Vec<u8>, SvgError> {
     let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
     let output = child
         .wait_with_output()
-        .map_err(|e| SvgError::Failed(format!("Graphviz `dot` failed: {e}")))?;
+        .map_err(|e| RenderError::Failed(format!("Graphviz `dot` failed: {e}")))?;
     let written = writer.join();
     if !output.status.success() {
-        return Err(SvgError::Failed(format!(
+        return Err(RenderError::Failed(format!(
             "Graphviz `dot` failed ({}): {}",
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
     if let Ok(Err(e)) = written {
-        return Err(SvgError::Failed(format!("cannot feed Graphviz `dot`: {e}")));
+        return Err(RenderError::Failed(format!(
+            "cannot feed Graphviz `dot`: {e}"
+        )));
     }
     Ok(output.stdout)
 }
@@ -535,5 +606,27 @@ mod tests {
         assert_eq!(html("<a & b>"), "&lt;a &amp; b&gt;");
         assert_eq!(cluster_of("a.b[2].c"), "a.b[2]");
         assert_eq!(cluster_of("x[3]"), "");
+    }
+
+    #[test]
+    fn the_extension_chooses_the_format_and_contradictions_are_refused() {
+        let choose = |format, path: &str| choose_format(format, Some(Path::new(path)));
+        assert_eq!(choose(None, "p.dot"), Ok(GraphFormat::Dot));
+        assert_eq!(choose(None, "p.GV"), Ok(GraphFormat::Dot));
+        assert_eq!(choose(None, "p.svg"), Ok(GraphFormat::Svg));
+        assert_eq!(choose(None, "p1.png"), Ok(GraphFormat::Png));
+        assert_eq!(choose(None, "p.Pdf"), Ok(GraphFormat::Pdf));
+        assert_eq!(choose(None, "/dev/null"), Ok(GraphFormat::Dot));
+        assert_eq!(choose(Some(GraphFormat::Svg), "-"), Ok(GraphFormat::Svg));
+        assert_eq!(choose_format(None, None), Ok(GraphFormat::Dot));
+        assert_eq!(
+            choose(Some(GraphFormat::Dot), "p.txt"),
+            Ok(GraphFormat::Dot)
+        );
+        let unknown = choose(None, "p.jpg").unwrap_err();
+        assert!(unknown.contains("unknown extension `.jpg`"), "{unknown}");
+        assert!(unknown.contains(".svg, .png and .pdf"), "{unknown}");
+        let contradiction = choose(Some(GraphFormat::Dot), "p1.png").unwrap_err();
+        assert!(contradiction.contains("--format is dot"), "{contradiction}");
     }
 }

@@ -61,7 +61,7 @@ pub enum Command {
     /// Check the functor laws on a problem: compose-then-GD = GD-then-compose, and
     /// distributed steps = central steps.
     Laws(laws::LawsArgs),
-    /// Draw a composite's undirected wiring diagram (DOT, or SVG with Graphviz).
+    /// Draw a composite's undirected wiring diagram (DOT, or SVG, PNG or PDF with Graphviz).
     Graph(graph::GraphArgs),
     /// Explain a composite in words and tables: state space, gather/scatter, communication, update.
     Explain(explain::ExplainArgs),

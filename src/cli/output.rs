@@ -316,7 +316,10 @@ fn flatten_json(value: &Value, out: &mut Vec<f64>) -> Result<(), String> {
 
 /// Human-readable lines `name = value` for the summary: long vectors, matrices and
 /// families are shortened to their first `max_entries` entries and a count. Families are
-/// gathered from consecutive members.
+/// gathered from consecutive members: members with consecutive increasing indices print as
+/// `x[1..=3] = [a, b, c] (3 members)`, any others (`x[1]`, `x[3]`, `x[5]`) with each
+/// member's index, `x[1] = a, x[3] = b, x[5] = c (3 members)`, so no value is read as
+/// another member's.
 pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: usize) -> String {
     let entry = |v: &NamedVariable<'_>| -> String {
         let shown: Vec<String> = v
@@ -354,20 +357,42 @@ pub fn values_text(variables: &[NamedVariable<'_>], state: &[f64], max_entries: 
             j += 1;
         }
         let members = &variables[i..j];
-        let shown: Vec<String> = members.iter().take(max_entries).map(entry).collect();
         let more = if members.len() > max_entries {
             ", ..."
         } else {
             ""
         };
-        out.push_str(&format!(
-            "  {}[{}..={}] = [{}{more}] ({} members)\n",
-            v.name().base,
-            members[0].name().index.unwrap_or(0),
-            members[members.len() - 1].name().index.unwrap_or(0),
-            shown.join(", "),
-            members.len()
-        ));
+        let first = members[0].name().index.unwrap_or(0);
+        let last = members[members.len() - 1].name().index.unwrap_or(0);
+        let consecutive = members
+            .iter()
+            .enumerate()
+            .all(|(k, m)| m.name().index == first.checked_add(k as i64));
+        if consecutive {
+            let shown: Vec<String> = members.iter().take(max_entries).map(entry).collect();
+            out.push_str(&format!(
+                "  {}[{first}..={last}] = [{}{more}] ({} members)\n",
+                v.name().base,
+                shown.join(", "),
+                members.len()
+            ));
+        } else {
+            let shown: Vec<String> = members
+                .iter()
+                .take(max_entries)
+                .map(|m| format!("{} = {}", m.name(), entry(m)))
+                .collect();
+            let count = if members.len() > max_entries {
+                format!(
+                    "{} members, the last {}",
+                    members.len(),
+                    members[members.len() - 1].name()
+                )
+            } else {
+                format!("{} members", members.len())
+            };
+            out.push_str(&format!("  {}{more} ({count})\n", shown.join(", ")));
+        }
         i = j;
     }
     out
@@ -392,6 +417,37 @@ pub fn format_number(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::lower::lower_text;
+
+    #[test]
+    fn a_sparse_or_unordered_family_shows_each_members_index() {
+        let text = "
+            objective f(a: real; k: real) { minimize (a - k)^2; }
+            composite c() {
+                f(x[1]; 0); f(x[3]; 1); f(x[5]; 2);
+                g: f(y[2]; 7); h: f(y[1]; 8);
+                for i in 0..3 { d: f(z[i]; 4); }
+            }";
+        let (_, problem) = lower_text(text, None).unwrap();
+        let state: Vec<f64> = (0..problem.variable_count()).map(|k| k as f64).collect();
+        let shown = values_text(&problem.top_level_variables(), &state, 8);
+        assert!(
+            shown.contains("  x[1] = 0, x[3] = 1, x[5] = 2 (3 members)\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("  y[2] = 3, y[1] = 4 (2 members)\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("  z[0..=2] = [5, 6, 7] (3 members)\n"),
+            "{shown}"
+        );
+        let cut = values_text(&problem.top_level_variables(), &state, 2);
+        assert!(
+            cut.contains("  x[1] = 0, x[3] = 1, ... (3 members, the last x[5])\n"),
+            "{cut}"
+        );
+    }
 
     #[test]
     fn zero_never_prints_as_minus_zero() {

@@ -130,7 +130,9 @@ pub fn plot_format(path: &Path) -> Result<PlotFormat, String> {
 
 /// Draws objective and gradient norm per step into `path` (SVG or PNG by extension), one
 /// panel each, titled `title`, on log scales. An objective that reaches zero or below is
-/// drawn as its gap to the lowest value seen (the axis says so).
+/// drawn as its gap to the lowest value seen (the axis says so). With `maximised`, the
+/// objective (as written) was maximised: its axis says so, and an objective that is not
+/// positive throughout is drawn as its gap to the highest value seen.
 ///
 /// The picture is drawn in memory (PNG: into a scratch file of a unique name in the temporary
 /// folder, as the PNG encoder writes files) and then written like every output
@@ -139,6 +141,7 @@ pub fn write_plot(
     output: &OutputFile<'_>,
     title: &str,
     recorder: &PlotRecorder,
+    maximised: bool,
 ) -> Result<(), String> {
     register_font();
     let format = plot_format(output.path)?;
@@ -149,7 +152,7 @@ pub fn write_plot(
             let mut text = String::new();
             {
                 let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
-                draw(&root, title, &samples)
+                draw(&root, title, &samples, maximised)
                     .and_then(|_| root.present().map_err(|e| e.to_string()))?;
             }
             Ok(text.into_bytes())
@@ -170,7 +173,7 @@ pub fn write_plot(
                 .map_err(|e| e.to_string())
                 .and_then(|_| {
                     let root = BitMapBackend::new(&scratch, size).into_drawing_area();
-                    draw(&root, title, &samples)
+                    draw(&root, title, &samples, maximised)
                         .and_then(|_| root.present().map_err(|e| e.to_string()))
                 })
                 .and_then(|_| std::fs::read(&scratch).map_err(|e| e.to_string()));
@@ -182,13 +185,15 @@ pub fn write_plot(
     output.write(&bytes)
 }
 
-/// A named curve of (step, value) points and its colour.
-type Series = (&'static str, Vec<(u64, f64)>, RGBColor);
+/// A named curve of (step, value) points, its colour, and whether it was maximised (then a
+/// curve that is not positive throughout is drawn as its gap to the highest value).
+type Series = (&'static str, Vec<(u64, f64)>, RGBColor, bool);
 
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     samples: &[(u64, f64, f64)],
+    maximised: bool,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
@@ -200,23 +205,38 @@ where
     let last_step = samples.last().map(|s| s.0).unwrap_or(0).max(1);
     let series: [Series; 2] = [
         (
-            "objective",
+            if maximised {
+                "objective (maximised)"
+            } else {
+                "objective"
+            },
             samples.iter().map(|s| (s.0, s.1)).collect(),
             RGBColor(31, 119, 180),
+            maximised,
         ),
         (
             "gradient norm",
             samples.iter().map(|s| (s.0, s.2)).collect(),
             RGBColor(214, 39, 40),
+            false,
         ),
     ];
-    for (panel, (name, points, color)) in panels.iter().zip(series) {
+    for (panel, (name, points, color, maximised)) in panels.iter().zip(series) {
         let finite: Vec<(u64, f64)> = points.into_iter().filter(|p| p.1.is_finite()).collect();
         let positive = !finite.is_empty() && finite.iter().all(|p| p.1 > 0.0);
         // An objective that reaches zero or below is drawn as its gap to the lowest value
         // seen, F(x_k) - min F, which a log scale can show (the minimum itself drops out).
         let (points, label) = if positive || finite.is_empty() {
             (finite, format!("{name} (log scale)"))
+        } else if maximised {
+            // Maximised: the gap to the highest value seen, max F - F(x_k).
+            let highest = finite.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+            let gaps: Vec<(u64, f64)> = finite
+                .iter()
+                .map(|p| (p.0, highest - p.1))
+                .filter(|p| p.1 > 0.0)
+                .collect();
+            (gaps, format!("({highest:.6e}) - {name} (log scale)"))
         } else {
             let lowest = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
             let gaps: Vec<(u64, f64)> = finite

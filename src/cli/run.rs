@@ -7,7 +7,7 @@ use super::settings::{Overrides, Settings};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
 use crate::diagnostic::Report;
-use crate::lower::{lower, NamedVariable, Problem};
+use crate::lower::{lower, Goal, NamedVariable, Problem};
 use crate::run::backend::Backend;
 use crate::run::executor::Executor;
 use crate::run::method::{Method, StepStats};
@@ -93,7 +93,8 @@ pub struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Also report inner junctions and every private variable (`label.var`).
+    /// Also report inner junctions and every private variable (`label.var`) on stdout
+    /// (`--output` always writes them).
     #[arg(long)]
     pub all: bool,
     /// Write one CSV row per step (step, objective, gradient norm).
@@ -493,7 +494,8 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let mut lost = observer.finish();
     if let (Some(output), Some(recorder)) = (args.output_file("--plot"), &observer.plot) {
         let title = format!("{}: {}", args.file.display(), settings.method.describe());
-        if let Err(message) = super::plot::write_plot(&output, &title, recorder) {
+        let maximised = problem.goal() == Goal::Maximize;
+        if let Err(message) = super::plot::write_plot(&output, &title, recorder, maximised) {
             lost.push(message);
         }
     }
@@ -526,9 +528,21 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     };
     if let Some(output) = args.output_file("--output") {
         let fields = report.output_fields();
+        // Every variable (inner junctions and private `label.var` too, whatever `--all`
+        // says), so that `--init` from the file restarts the run from where it ended.
+        let every;
+        let saved: &[NamedVariable<'_>] = if args.all {
+            &variables
+        } else {
+            every = problem.all_variables();
+            &every
+        };
         let object = WithValues {
             fields: &fields,
-            values: report.values_view(),
+            values: ValuesView {
+                variables: saved,
+                state: &state.values,
+            },
         };
         if let Err(message) = output.write_with(|file| {
             serde_json::to_writer_pretty(&mut *file, &object).map_err(std::io::Error::from)?;
@@ -620,6 +634,12 @@ impl RunReport<'_> {
         }
     }
 
+    /// The final objective as the user wrote it (`maximize f` reports `f`, not `-f`).
+    fn objective(&self) -> f64 {
+        self.problem
+            .objective_as_written(self.outcome.evaluation.objective)
+    }
+
     fn values_view(&self) -> ValuesView<'_, '_> {
         ValuesView {
             variables: self.variables,
@@ -651,7 +671,8 @@ impl RunReport<'_> {
             "evaluations": self.outcome.evaluations,
             "steps": self.state.step,
             "stop_reason": self.outcome.stop_reason.as_str(),
-            "objective": finite_or_null(self.outcome.evaluation.objective),
+            "objective": finite_or_null(self.objective()),
+            "goal": self.problem.goal().as_str(),
             "gradient_norm": finite_or_null(self.outcome.evaluation.gradient_norm),
             "seconds": self.seconds,
             "compile_seconds": self.compile_seconds,
@@ -727,10 +748,12 @@ impl RunReport<'_> {
                 self.outcome.stop_reason.describe()
             )),
         }
-        out.push_str(&format!(
-            "objective      {:.12e}\n",
-            self.outcome.evaluation.objective
-        ));
+        let goal = match self.problem.goal() {
+            Goal::Minimize => "",
+            Goal::Maximize => " (maximised)",
+            Goal::Mixed => " (minimised: the maximize boxes' objectives enter negated)",
+        };
+        out.push_str(&format!("objective      {:.12e}{goal}\n", self.objective()));
         out.push_str(&format!(
             "gradient norm  {:.6e}\n",
             self.outcome.evaluation.gradient_norm
@@ -1015,12 +1038,10 @@ impl Observer for RunObserver<'_> {
         if !self.leader {
             return Ok(true);
         }
+        // Every report shows the objective as written (`maximize f` reports `f`).
+        let objective = self.problem.objective_as_written(info.evaluation.objective);
         if let Some(plot) = &mut self.plot {
-            plot.record(
-                info.step,
-                info.evaluation.objective,
-                info.evaluation.gradient_norm,
-            );
+            plot.record(info.step, objective, info.evaluation.gradient_norm);
         }
         if let Some(writer) = &mut self.trace {
             use std::fmt::Write as _;
@@ -1029,17 +1050,18 @@ impl Observer for RunObserver<'_> {
                 self.line,
                 "{},{:e},{:e},{:e},{}",
                 info.step,
-                info.evaluation.objective,
+                objective,
                 info.evaluation.gradient_norm,
                 info.step_size,
                 info.evaluations
             );
             if self.args.trace_boxes {
                 for b in 0..self.problem.diagram.box_count() {
+                    let value = info.executor.box_value(b).unwrap_or(f64::NAN);
                     let _ = write!(
                         self.line,
                         ",{:e}",
-                        info.executor.box_value(b).unwrap_or(f64::NAN)
+                        self.problem.box_value_as_written(b, value)
                     );
                 }
             }
@@ -1057,7 +1079,7 @@ impl Observer for RunObserver<'_> {
             if info.step % 16 == 0 {
                 bar.set_message(format!(
                     "objective {:.6e}  |grad| {:.3e}",
-                    info.evaluation.objective, info.evaluation.gradient_norm
+                    objective, info.evaluation.gradient_norm
                 ));
             }
         }

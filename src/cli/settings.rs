@@ -156,6 +156,10 @@ pub fn resolve(flags: &Overrides<'_>, solve: Option<&Solve>) -> Result<Settings,
             return Err(format!("--{flag} must be a non-negative number"));
         }
     }
+    // `rel_tolerance = 0` turns the rule off: two bitwise-equal objectives in a row (a
+    // plateau reached to the last bit, long before the gradient is small) must not stop a
+    // run whose user asked for no relative stopping rule.
+    let rel_tolerance = rel_tolerance.filter(|&v| v > 0.0);
     Ok(Settings {
         method,
         schedule,

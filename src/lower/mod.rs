@@ -80,6 +80,29 @@ pub struct Problem {
     pub memory_estimate_bytes: u64,
 }
 
+/// What a composite's run does with its objective (see [`Problem::goal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// Every box minimises: the sum is minimised.
+    Minimize,
+    /// Every box maximises: the sum is maximised (by minimising its negation).
+    Maximize,
+    /// Some boxes minimise, some maximise: the minimised boxes' values minus the maximised
+    /// boxes' values is minimised.
+    Mixed,
+}
+
+impl Goal {
+    /// `minimize`, `maximize` or `mixed`, as in `--format json`'s `goal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Minimize => "minimize",
+            Goal::Maximize => "maximize",
+            Goal::Mixed => "mixed",
+        }
+    }
+}
+
 /// A named piece of the composite's state, for output: a junction of the flat diagram, or
 /// a box's private variable (`label.var`). Its name, shape and coordinates are looked up
 /// on demand, so the list of a million junctions costs three words per junction.
@@ -189,6 +212,35 @@ impl Problem {
             counted(self.diagram.box_count(), "box"),
             counted(self.box_types.len(), "box type")
         )
+    }
+
+    /// The composite's goal: [`Goal::Maximize`] when every box maximises, then the solver
+    /// minimises the negated sum and reports turn it back; [`Goal::Minimize`] when every
+    /// box minimises; [`Goal::Mixed`] otherwise (the sum of the minimised boxes' values
+    /// and the maximised boxes' negated values is minimised, and reported as such).
+    pub fn goal(&self) -> Goal {
+        let maximize = |t: &BoxType| t.sense == crate::check::program::Sense::Maximize;
+        if !self.box_types.is_empty() && self.box_types.iter().all(maximize) {
+            Goal::Maximize
+        } else if self.box_types.iter().any(maximize) {
+            Goal::Mixed
+        } else {
+            Goal::Minimize
+        }
+    }
+
+    /// The composite objective as the user wrote it, from the value the solver minimises:
+    /// negated back when every box maximises ([`Problem::goal`]), unchanged otherwise.
+    pub fn objective_as_written(&self, minimised: f64) -> f64 {
+        match self.goal() {
+            Goal::Maximize => 0.0 - minimised,
+            Goal::Minimize | Goal::Mixed => minimised,
+        }
+    }
+
+    /// Box `b`'s objective as written, from the value its compiled objective computes.
+    pub fn box_value_as_written(&self, b: usize, computed: f64) -> f64 {
+        self.box_types[self.box_type_of[b] as usize].as_written(computed)
     }
 
     /// The box types as compiled objectives (for the run stage's plan).
@@ -512,6 +564,29 @@ fn port_shapes_of(program: &Program, box_type: &BoxType) -> Vec<Shape> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_maximised_composite_reports_the_objective_as_written() {
+        let max = "objective l(m: real) { maximize -(m - 2)^2; } composite c() { l(m); l(m); }";
+        let (_, problem) = lower_text(max, None).unwrap();
+        assert_eq!(problem.goal(), Goal::Maximize);
+        assert_eq!(problem.objective_as_written(0.8525), -0.8525);
+        assert_eq!(problem.box_value_as_written(1, 0.5), -0.5);
+        // Zero stays +0 (never printed as -0).
+        assert!(problem.objective_as_written(-0.0).is_sign_positive());
+        let mixed = "objective l(m: real) { maximize -(m - 2)^2; }
+                     objective q(m: real) { minimize m^2; }
+                     composite c() { l(m); q(m); }";
+        let (_, problem) = lower_text(mixed, None).unwrap();
+        assert_eq!(problem.goal(), Goal::Mixed);
+        assert_eq!(problem.objective_as_written(0.5), 0.5);
+        assert_eq!(problem.box_value_as_written(0, 0.5), -0.5);
+        assert_eq!(problem.box_value_as_written(1, 0.5), 0.5);
+        let min = "objective q(m: real) { minimize m^2; } composite c() { q(m); }";
+        let (_, problem) = lower_text(min, None).unwrap();
+        assert_eq!(problem.goal(), Goal::Minimize);
+        assert_eq!(problem.objective_as_written(0.5), 0.5);
+    }
 
     const NESTED: &str = "
         objective f(a: real, b: real) { var v: real = 0.5; minimize (a - b)^2 + v^2; }

@@ -20,6 +20,20 @@ pub struct BoxType {
     pub port_len: usize,
     /// The private variables: name, shape, offset in the decision vector, initial value.
     pub private: Vec<PrivateVariable>,
+    /// `minimize` or `maximize`, as written: `compiled` computes the negation for `maximize`,
+    /// and reports turn its values back into the objective as written.
+    pub sense: Sense,
+}
+
+impl BoxType {
+    /// The value of the objective as written (`maximize f` reports `f`) from the value
+    /// `compiled` computes (`-f` for `maximize`). Zero stays `+0`.
+    pub fn as_written(&self, computed: f64) -> f64 {
+        match self.sense {
+            Sense::Minimize => computed,
+            Sense::Maximize => 0.0 - computed,
+        }
+    }
 }
 
 /// A private variable of a box type.
@@ -110,6 +124,7 @@ pub fn compile_box_type(
         compiled: std::sync::Arc::new(compiled),
         port_len,
         private,
+        sense: objective.sense,
     })
 }
 
