@@ -24,6 +24,23 @@
 //! `run::norm`) and the chunks' objectives are then all-gathered, each number computed by
 //! exactly one rank, and every rank adds them up in the serial order.
 //!
+//! **Reductions of the methods' vectors** (line searches' `g . d`, lbfgs's dot products).
+//! They are summed in the same fixed blocks as the norm, each block by the rank that sums
+//! its norm block, which therefore needs correct entries of the method's vectors on the
+//! whole block, not only where its boxes touch it. So a rank keeps its vectors current on
+//! its *state runs*: the coordinates its boxes touch and every coordinate of its norm
+//! blocks. On the extra coordinates it has the assembled gradient (received in the exchange
+//! above; zero where no box touches), and it runs the method's update there too (the fused
+//! rule, `Executor::finish_rank`, and the methods' own passes over
+//! `Executor::local_runs`): a per-coordinate update of correct entries gives correct
+//! entries, and every rank starts from the whole initial state. Each block's partials are
+//! then computed by one rank from correct entries and all-gathered, and every rank adds
+//! them in block order (`Executor::reduce`), as the serial backend does: one all-gather of
+//! a few numbers per block owner per reduction. A trial point's objective
+//! (`Executor::evaluate_value`) needs no exchange: each rank evaluates its boxes at the
+//! trial point (its state runs hold it where its boxes read) and the chunks' objectives are
+//! all-gathered, one reduction per trial.
+//!
 //! Everything here is a pure function of the plan and the number of ranks, so every rank
 //! computes every other rank's counts itself, and `catopt explain` can predict the bytes
 //! exchanged per step without running anything.
@@ -68,9 +85,6 @@ pub struct RankSchedule {
     ranks: usize,
     /// Every rank's chunk range (contiguous, in rank order).
     pub(crate) chunk_ranges: Vec<Range<usize>>,
-    /// Coordinates this rank updates: those its boxes touch (rank 0 also takes the ones no
-    /// box touches, whose gradient is zero), as sorted runs.
-    pub(crate) update_runs: Vec<Range<usize>>,
     /// Per rank: the coordinates whose final values it reports to rank 0 (those it touches
     /// first; rank 0 also the untouched ones), as sorted runs.
     pub(crate) owned_runs: Vec<Vec<Range<usize>>>,
@@ -86,6 +100,10 @@ pub struct RankSchedule {
     pub(crate) add_sources: Vec<Source>,
     /// Per rank: the norm blocks whose partial sum it computes, ascending.
     pub(crate) norm_blocks: Vec<Vec<u32>>,
+    /// Coordinates whose method vectors this rank keeps current and updates: those its
+    /// boxes touch (rank 0 also takes the ones no box touches, whose gradient is zero) and
+    /// every coordinate of its norm blocks, as sorted runs (see "Reductions" in the module doc).
+    pub(crate) state_runs: Vec<Range<usize>>,
 }
 
 /// Per-step traffic of a distributed plan, in numbers (8-byte floats) and bytes.
@@ -472,6 +490,22 @@ impl RankSchedule {
             push_run(&mut owned_runs[reporter], g);
         }
 
+        // The state runs: the update runs merged with this rank's norm blocks.
+        let mut state_runs: Vec<Range<usize>> = Vec::with_capacity(update_runs.len());
+        {
+            let blocks = norm_blocks[rank].iter().map(|&b| {
+                let start = b as usize * SUM_BLOCK;
+                start..(start + SUM_BLOCK).min(apex)
+            });
+            let mut all: Vec<Range<usize>> = update_runs.iter().cloned().chain(blocks).collect();
+            all.sort_unstable_by_key(|r| r.start);
+            for run in all {
+                match state_runs.last_mut() {
+                    Some(last) if last.end >= run.start => last.end = last.end.max(run.end),
+                    _ => state_runs.push(run),
+                }
+            }
+        }
         let gather_numbers = (0..ranks)
             .map(|r| 1 + chunk_ranges[r].len() + norm_blocks[r].len())
             .collect();
@@ -490,7 +524,6 @@ impl RankSchedule {
             rank,
             ranks,
             chunk_ranges,
-            update_runs,
             owned_runs,
             send_items,
             send_counts,
@@ -498,6 +531,7 @@ impl RankSchedule {
             assembly,
             add_sources,
             norm_blocks,
+            state_runs,
         };
         (schedule, traffic)
     }
