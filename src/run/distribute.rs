@@ -585,6 +585,8 @@ mod tests {
         outcome: Outcome,
         box_values: Vec<u64>,
         bytes_per_step: Option<f64>,
+        scalars: Vec<u64>,
+        value_evaluations: u64,
     }
 
     fn bits(values: &[f64]) -> Vec<u64> {
@@ -617,7 +619,7 @@ mod tests {
                 Ok(true)
             }
         }
-        let mut method = by_name(method.0, method.1).unwrap();
+        let mut method = test_method(problem, method);
         let method = &mut *method;
         let outcome = match interrupt {
             None => solve(executor, method, stop, &mut state, &mut NoObserver),
@@ -643,7 +645,31 @@ mod tests {
                 .collect(),
             outcome,
             bytes_per_step,
+            scalars: bits(&state.scalars),
+            value_evaluations: executor.value_evaluations(),
         }
+    }
+
+    /// `by_name`, and for the line searches' choices: `armijo/adam` (direction = adam),
+    /// `armijo/variables` (groups = variables, the problem's groups).
+    fn test_method(problem: &Problem, method: TestMethod) -> Box<dyn crate::run::method::Method> {
+        use crate::method_spec::{resolve_method, Given, Schedule};
+        let (name, choice) = match method.0.split_once('/') {
+            Some((name, choice)) => (name, Some(choice)),
+            None => return by_name(method.0, method.1).unwrap(),
+        };
+        let mut given: Vec<(&str, Given<'_>)> = method
+            .1
+            .iter()
+            .map(|&(p, v)| (p, Given::Number(v)))
+            .collect();
+        given.push(match choice {
+            Some("adam") => ("direction", Given::Name("adam")),
+            _ => ("groups", Given::Name("variables")),
+        });
+        let config = resolve_method(name, &given).unwrap();
+        let context = crate::run::method::MethodContext::for_problem(problem);
+        crate::run::method::build_with(&config, Schedule::Constant, &context).unwrap()
     }
 
     fn serial(problem: &Problem, method: TestMethod, steps: u64) -> Finished {
@@ -696,6 +722,12 @@ mod tests {
         assert_eq!(ranked.values, serial.values, "{what}: values");
         assert_eq!(ranked.velocity, serial.velocity, "{what}: velocity");
         assert_eq!(ranked.box_values, serial.box_values, "{what}: box values");
+        assert_eq!(ranked.scalars, serial.scalars, "{what}: scalars");
+        assert_eq!(
+            ranked.value_evaluations, serial.value_evaluations,
+            "{what}: value evaluations"
+        );
+        assert_eq!(ranked.outcome.message, serial.outcome.message, "{what}");
         assert_eq!(
             ranked.outcome.stop_reason, serial.outcome.stop_reason,
             "{what}"
@@ -837,6 +869,72 @@ mod tests {
         assert_eq!(traffic.exchange_numbers.iter().sum::<usize>(), 4);
     }
 
+    /// The line searches' methods, as `test_method` reads them.
+    const LINE_SEARCHES: [TestMethod; 5] = [
+        ("armijo", &[("lr", 0.5)]),
+        ("armijo/adam", &[("lr", 0.05)]),
+        ("armijo/variables", &[("lr", 0.5)]),
+        ("lbfgs", &[]),
+        ("lbfgs", &[("memory", 2.0)]),
+    ];
+
+    /// Norm blocks spread over ranks: box `g` on the even coordinates, `h` on the odd ones,
+    /// and a chain on the first 300; with 2 or 3 ranks, some rank sums a norm block whose
+    /// coordinates it partly does not touch (it receives their gradient only).
+    const SPREAD: &str = "
+        objective f(x: real, y: real) { minimize (x - y)^2 + 0.1 * x^4; }
+        objective g(x: real) { var p: real = 0.2; minimize sin(x) + (x - p)^2 + p^2; }
+        objective h(x: real) { minimize cos(x) + 2 * x^2; }
+        composite c() {
+            for i in 0..600 { g(z[2 * i]); }
+            for i in 0..600 { h(z[2 * i + 1]); }
+            for i in 0..300 { f(z[i], z[i + 1]); }
+        }
+        solve c { method = gd(lr = 0.01); init z = 0.5; }";
+
+    #[test]
+    fn line_searches_give_the_serial_bits_on_ranks() {
+        let spread = problem(SPREAD);
+        let plan = Plan::for_problem(&spread).unwrap();
+        assert!(RankSchedule::traffic(&plan, 2).norm_transfers > 0);
+        assert!(RankSchedule::traffic(&plan, 3).norm_transfers > 0);
+        for (text, ranks, steps) in [
+            (SPREAD, &[2, 3][..], 12),
+            (INTERLEAVED, &[3][..], 12),
+            (MATRICES, &[2, 4, 9][..], 12),
+            (CHAIN, &[3][..], 4),
+        ] {
+            let p = problem(text);
+            for method in LINE_SEARCHES {
+                let reference = serial(&p, method, steps);
+                assert!(reference.value_evaluations >= steps, "{}", method.0);
+                for &ranks in ranks {
+                    let ranked = distributed(&p, ranks, method, steps, None);
+                    // (Compare before printing: the vectors are long.)
+                    let what = format!("{} on {ranks} ranks", method.0);
+                    assert!(ranked.values == reference.values, "{what}: values differ");
+                    assert_same(&reference, &ranked, &what);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn line_searches_give_the_serial_bits_on_threads() {
+        for text in [SPREAD, INTERLEAVED, MATRICES, CHAIN] {
+            let p = problem(text);
+            for method in LINE_SEARCHES {
+                let reference = serial(&p, method, 6);
+                for threads in [2, 3, 7] {
+                    let threaded = threaded(&p, threads, method, 6);
+                    let what = format!("{} on {threads} threads", method.0);
+                    assert!(threaded.values == reference.values, "{what}: values differ");
+                    assert_same(&reference, &threaded, &what);
+                }
+            }
+        }
+    }
+
     fn random_problem() -> impl Strategy<Value = String> {
         let boxes = prop::collection::vec((0usize..3, 0usize..6, 0usize..6), 1..14);
         (boxes, 0usize..700).prop_map(|(boxes, chain)| {
@@ -896,6 +994,20 @@ mod tests {
             let reference = serial(&p, method, 4);
             let threaded = threaded(&p, threads, method, 4);
             assert_same(&reference, &threaded, &format!("{threads} threads"));
+        }
+
+        #[test]
+        fn random_composites_give_the_serial_bits_with_line_searches(
+            text in random_problem(),
+            workers in 1usize..5,
+            which in 0usize..5,
+        ) {
+            let p = problem(&text);
+            let method = LINE_SEARCHES[which];
+            let reference = serial(&p, method, 5);
+            assert_same(&reference, &threaded(&p, workers, method, 5), &format!("{workers} threads"));
+            let ranked = distributed(&p, workers, method, 5, None);
+            assert_same(&reference, &ranked, &format!("{workers} ranks"));
         }
 
         #[test]
