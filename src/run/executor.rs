@@ -216,7 +216,7 @@ impl Executor {
         });
         let local_runs = match &rank {
             Some(rank) => rank.schedule.state_runs.clone(),
-            None => vec![0..plan.apex],
+            None => std::iter::once(0..plan.apex).collect(),
         };
         Executor {
             evaluations: 0,

@@ -160,12 +160,14 @@ impl UpdateRule for MomentsRule {
     }
 }
 
+/// For `direction = adam`: `m'`, `s'`, `1 - beta1^t`, `1 - beta2^t`, `eps`.
+type AdamTerms<'a> = (&'a [f64], &'a [f64], f64, f64, f64);
+
 /// The search direction at one coordinate: `test` (in the sufficient-decrease test and the
 /// trial point) and `update` (in the accepted step).
 struct Direction<'a> {
     gradient: &'a [f64],
-    /// For `direction = adam`: `m'`, `s'`, `1 - beta1^t`, `1 - beta2^t`, `eps`.
-    adam: Option<(&'a [f64], &'a [f64], f64, f64, f64)>,
+    adam: Option<AdamTerms<'a>>,
 }
 
 impl Direction<'_> {
@@ -283,7 +285,7 @@ impl Method for Armijo {
         });
         let f = evaluation.objective;
         let c = self.c;
-        let in_search = |i: usize| searched.is_none_or(|s| group_of[i] as usize == s);
+        let in_search = |i: usize| searched.map_or(true, |s| group_of[i] as usize == s);
         let mut eta = first_eta;
         let mut tries = 0;
         loop {
@@ -417,7 +419,7 @@ mod tests {
             } else {
                 p.grow * eta_prev[searched.unwrap_or(0)]
             };
-            let in_search = |i: usize| searched.is_none_or(|s| group(i) == s);
+            let in_search = |i: usize| searched.map_or(true, |s| group(i) == s);
             let mut b = 0.0;
             for i in 0..n {
                 if in_search(i) {

@@ -224,7 +224,7 @@ impl Method for Lbfgs {
                 })]
             })[0]
         };
-        if !(gd > 0.0) {
+        if gd.is_nan() || gd <= 0.0 {
             self.direction = d;
             return Err(MethodStop::NoProgress(format!(
                 "lbfgs: the direction is not a descent direction (g . d = {gd:e} with {} \
