@@ -355,6 +355,13 @@ impl Executor {
         Some(8.0 * total / evaluations.max(1) as f64)
     }
 
+    /// Numbers this rank handed to the transport in value-only evaluations and reductions
+    /// (line searches), weighted by receivers: traffic that
+    /// [`Executor::bytes_sent_per_evaluation`] leaves out. `None` unless distributed.
+    pub fn line_search_numbers_sent(&self) -> Option<u64> {
+        self.rank.as_ref().map(|r| r.extra_numbers_sent)
+    }
+
     /// The plan.
     pub fn plan(&self) -> &Arc<Plan> {
         &self.plan
