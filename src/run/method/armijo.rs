@@ -1,6 +1,7 @@
 //! `armijo(lr = 1, c = 0.1, shrink = 0.5, grow = 2, direction = gd, groups = all)`: a
 //! backtracking line search on the composite objective (Vaswani et al. 2019; Adam-SLS and
-//! the per-group split of Kenneweg et al. 2023), as LANGUAGE.md writes it:
+//! the per-group split of Kenneweg et al. 2023), as the language specifies it
+//! (docs/language.md, "Methods"; the registry entry in `crate::method_spec`):
 //!
 //! `eta <- grow * eta_prev` (`eta = lr` at step 0); while `F(x - eta d) > F(x) - c eta (g . d)`
 //! and fewer than 100 tries, `eta <- shrink * eta`; then `x <- x - eta d`.
@@ -388,7 +389,7 @@ mod tests {
         groups: Option<(Vec<usize>, usize)>,
     }
 
-    /// LANGUAGE.md's armijo, written out with plain loops over `Vec`s.
+    /// The language's armijo, written out with plain loops over `Vec`s.
     fn reference_armijo(r: &Reference, p: &Params, steps: u64) -> Vec<f64> {
         let mut x = r.problem.initial_values.clone();
         let n = x.len();
