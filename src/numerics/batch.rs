@@ -142,6 +142,70 @@ impl CompiledObjective {
         values: &mut [f64],
         gradient: &mut [f64],
     ) {
+        self.batch_at(ws, batch, x, input_offsets, values, Some(gradient));
+    }
+
+    /// The values of [`batch_value_and_gradient`](Self::batch_value_and_gradient) without
+    /// the gradient: the forward pass only, with the same bits (line searches' trial
+    /// points). No allocation.
+    ///
+    /// ```
+    /// use catopt::numerics::{BinaryOp, ExprBuilder, Shape};
+    /// let mut builder = ExprBuilder::new(2);
+    /// let a = builder.input(0, Shape::Scalar);
+    /// let b = builder.input(1, Shape::Scalar);
+    /// let f = builder.binary(BinaryOp::Mul, a, b).unwrap();
+    /// let objective = builder.compile(f).unwrap();
+    /// let mut ws = objective.batch_workspace(4);
+    /// let mut values = [0.0; 3];
+    /// objective.batch_value(&mut ws, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &mut values);
+    /// assert_eq!(values, [4.0, 10.0, 18.0]);
+    /// ```
+    pub fn batch_value(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        values: &mut [f64],
+    ) {
+        assert_eq!(
+            x.len(),
+            self.plan.num_inputs * batch,
+            "x has the wrong length"
+        );
+        let mut offsets = std::mem::take(&mut ws.x_offsets);
+        offsets.clear();
+        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
+        self.batch_at(ws, batch, x, &offsets, values, None);
+        ws.x_offsets = offsets;
+    }
+
+    /// [`batch_value`](Self::batch_value) reading each input from its own place, as
+    /// [`batch_value_and_gradient_at`](Self::batch_value_and_gradient_at) does.
+    pub fn batch_value_at(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: &[usize],
+        values: &mut [f64],
+    ) {
+        self.batch_at(ws, batch, x, input_offsets, values, None);
+    }
+
+    /// The checks and the tiles of both entry points; the backward pass only when a
+    /// gradient buffer is given.
+    fn batch_at(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: &[usize],
+        values: &mut [f64],
+        gradient: Option<&mut [f64]>,
+    ) {
+        let backward = gradient.is_some();
+        let gradient = gradient.unwrap_or_default();
         let plan = &*self.plan;
         assert!(plan.batchable, "the objective is not batchable");
         assert!(
@@ -162,9 +226,8 @@ impl CompiledObjective {
             "an input reaches past the end of x"
         );
         assert_eq!(values.len(), batch, "values has the wrong length");
-        assert_eq!(
-            gradient.len(),
-            plan.num_inputs * batch,
+        assert!(
+            !backward || gradient.len() == plan.num_inputs * batch,
             "gradient has the wrong length"
         );
         let mut start = 0;
@@ -175,7 +238,7 @@ impl CompiledObjective {
                 len: TILE.min(batch - start),
                 x_offsets: input_offsets,
             };
-            self.run_tile(ws, &tile, x, values, gradient);
+            self.run_tile(ws, &tile, x, values, gradient, backward);
             start += tile.len;
         }
     }
@@ -190,17 +253,18 @@ impl CompiledObjective {
         x: &[f64],
         values: &mut [f64],
         gradient: &mut [f64],
+        backward: bool,
     ) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2 (checked just above), and the caller,
                 // `batch_value_and_gradient_at`, checked the slices as `run_tile_body` asks.
-                unsafe { self.run_tile_avx2(ws, tile, x, values, gradient) };
+                unsafe { self.run_tile_avx2(ws, tile, x, values, gradient, backward) };
                 return;
             }
         }
-        self.run_tile_body(ws, tile, x, values, gradient);
+        self.run_tile_body(ws, tile, x, values, gradient, backward);
     }
 
     /// [`run_tile_body`](Self::run_tile_body) compiled for AVX2.
@@ -216,11 +280,12 @@ impl CompiledObjective {
         x: &[f64],
         values: &mut [f64],
         gradient: &mut [f64],
+        backward: bool,
     ) {
-        self.run_tile_body(ws, tile, x, values, gradient);
+        self.run_tile_body(ws, tile, x, values, gradient, backward);
     }
 
-    /// One tile, forward and backward. Safe to call only after the checks of
+    /// One tile, forward and (if `backward`) backward. Safe to call only after the checks of
     /// [`batch_value_and_gradient_at`](Self::batch_value_and_gradient_at), which its raw
     /// pointers rely on (a private function: that is its only caller, through `run_tile`).
     #[inline(always)]
@@ -231,6 +296,7 @@ impl CompiledObjective {
         x: &[f64],
         values: &mut [f64],
         gradient: &mut [f64],
+        backward: bool,
     ) {
         let plan = &*self.plan;
         let stride = ws.max_batch.min(TILE);
@@ -318,6 +384,9 @@ impl CompiledObjective {
             }
         }
 
+        if !backward {
+            return;
+        }
         // Reverse.
         for range in &plan.zero_ranges {
             for input in range.clone() {
@@ -489,5 +558,44 @@ mod tests {
             assert_eq!(&gradient[8..], &[1.0, 2.0, 3.0, 4.0]);
             gradient.fill(f64::NAN);
         }
+    }
+
+    #[test]
+    fn the_forward_only_pass_gives_the_values_of_the_full_pass() {
+        use crate::numerics::UnaryOp;
+        // f(a, b) = exp(sin(a) * b) + a * a - b, over more boxes than one tile.
+        let mut builder = ExprBuilder::new(2);
+        let a = builder.input(0, Shape::Scalar);
+        let b = builder.input(1, Shape::Scalar);
+        let s = builder.unary(UnaryOp::Sin, a);
+        let p = builder.binary(BinaryOp::Mul, s, b).unwrap();
+        let e = builder.unary(UnaryOp::Exp, p);
+        let q = builder.binary(BinaryOp::Mul, a, a).unwrap();
+        let t = builder.binary(BinaryOp::Add, e, q).unwrap();
+        let f = builder.binary(BinaryOp::Sub, t, b).unwrap();
+        let objective = builder.compile(f).unwrap();
+        assert!(objective.is_batchable());
+        let batch = 1000;
+        let z: Vec<f64> = (0..batch + 1)
+            .map(|i| (i as f64 * 0.37).sin() * 3.0)
+            .collect();
+        let mut ws = objective.batch_workspace(batch);
+        let (mut full, mut gradient) = (vec![0.0; batch], vec![0.0; 2 * batch]);
+        objective.batch_value_and_gradient_at(
+            &mut ws,
+            batch,
+            &z,
+            &[0, 1],
+            &mut full,
+            &mut gradient,
+        );
+        let mut forward = vec![f64::NAN; batch];
+        objective.batch_value_at(&mut ws, batch, &z, &[0, 1], &mut forward);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&forward), bits(&full));
+        let x: Vec<f64> = z[..batch].iter().chain(&z[1..]).copied().collect();
+        let mut copied = vec![f64::NAN; batch];
+        objective.batch_value(&mut ws, batch, &x, &mut copied);
+        assert_eq!(bits(&copied), bits(&full));
     }
 }

@@ -24,6 +24,23 @@
 //! `run::norm`) and the chunks' objectives are then all-gathered, each number computed by
 //! exactly one rank, and every rank adds them up in the serial order.
 //!
+//! **Reductions of the methods' vectors** (line searches' `g . d`, lbfgs's dot products).
+//! They are summed in the same fixed blocks as the norm, each block by the rank that sums
+//! its norm block, which therefore needs correct entries of the method's vectors on the
+//! whole block, not only where its boxes touch it. So a rank keeps its vectors current on
+//! its *state runs*: the coordinates its boxes touch and every coordinate of its norm
+//! blocks. On the extra coordinates it has the assembled gradient (received in the exchange
+//! above; zero where no box touches), and it runs the method's update there too (the fused
+//! rule, `Executor::finish_rank`, and the methods' own passes over
+//! `Executor::local_runs`): a per-coordinate update of correct entries gives correct
+//! entries, and every rank starts from the whole initial state. Each block's partials are
+//! then computed by one rank from correct entries and all-gathered, and every rank adds
+//! them in block order (`Executor::reduce`), as the serial backend does: one all-gather of
+//! a few numbers per block owner per reduction. A trial point's objective
+//! (`Executor::evaluate_value`) needs no exchange: each rank evaluates its boxes at the
+//! trial point (its state runs hold it where its boxes read) and the chunks' objectives are
+//! all-gathered, one reduction per trial.
+//!
 //! Everything here is a pure function of the plan and the number of ranks, so every rank
 //! computes every other rank's counts itself, and `catopt explain` can predict the bytes
 //! exchanged per step without running anything.
@@ -68,9 +85,6 @@ pub struct RankSchedule {
     ranks: usize,
     /// Every rank's chunk range (contiguous, in rank order).
     pub(crate) chunk_ranges: Vec<Range<usize>>,
-    /// Coordinates this rank updates: those its boxes touch (rank 0 also takes the ones no
-    /// box touches, whose gradient is zero), as sorted runs.
-    pub(crate) update_runs: Vec<Range<usize>>,
     /// Per rank: the coordinates whose final values it reports to rank 0 (those it touches
     /// first; rank 0 also the untouched ones), as sorted runs.
     pub(crate) owned_runs: Vec<Vec<Range<usize>>>,
@@ -86,6 +100,10 @@ pub struct RankSchedule {
     pub(crate) add_sources: Vec<Source>,
     /// Per rank: the norm blocks whose partial sum it computes, ascending.
     pub(crate) norm_blocks: Vec<Vec<u32>>,
+    /// Coordinates whose method vectors this rank keeps current and updates: those its
+    /// boxes touch (rank 0 also takes the ones no box touches, whose gradient is zero) and
+    /// every coordinate of its norm blocks, as sorted runs (see "Reductions" in the module doc).
+    pub(crate) state_runs: Vec<Range<usize>>,
 }
 
 /// Per-step traffic of a distributed plan, in numbers (8-byte floats) and bytes.
@@ -472,6 +490,22 @@ impl RankSchedule {
             push_run(&mut owned_runs[reporter], g);
         }
 
+        // The state runs: the update runs merged with this rank's norm blocks.
+        let mut state_runs: Vec<Range<usize>> = Vec::with_capacity(update_runs.len());
+        {
+            let blocks = norm_blocks[rank].iter().map(|&b| {
+                let start = b as usize * SUM_BLOCK;
+                start..(start + SUM_BLOCK).min(apex)
+            });
+            let mut all: Vec<Range<usize>> = update_runs.iter().cloned().chain(blocks).collect();
+            all.sort_unstable_by_key(|r| r.start);
+            for run in all {
+                match state_runs.last_mut() {
+                    Some(last) if last.end >= run.start => last.end = last.end.max(run.end),
+                    _ => state_runs.push(run),
+                }
+            }
+        }
         let gather_numbers = (0..ranks)
             .map(|r| 1 + chunk_ranges[r].len() + norm_blocks[r].len())
             .collect();
@@ -490,7 +524,6 @@ impl RankSchedule {
             rank,
             ranks,
             chunk_ranges,
-            update_runs,
             owned_runs,
             send_items,
             send_counts,
@@ -498,6 +531,7 @@ impl RankSchedule {
             assembly,
             add_sources,
             norm_blocks,
+            state_runs,
         };
         (schedule, traffic)
     }
@@ -551,6 +585,8 @@ mod tests {
         outcome: Outcome,
         box_values: Vec<u64>,
         bytes_per_step: Option<f64>,
+        scalars: Vec<u64>,
+        value_evaluations: u64,
     }
 
     fn bits(values: &[f64]) -> Vec<u64> {
@@ -583,7 +619,7 @@ mod tests {
                 Ok(true)
             }
         }
-        let mut method = by_name(method.0, method.1).unwrap();
+        let mut method = test_method(problem, method);
         let method = &mut *method;
         let outcome = match interrupt {
             None => solve(executor, method, stop, &mut state, &mut NoObserver),
@@ -609,7 +645,31 @@ mod tests {
                 .collect(),
             outcome,
             bytes_per_step,
+            scalars: bits(&state.scalars),
+            value_evaluations: executor.value_evaluations(),
         }
+    }
+
+    /// `by_name`, and for the line searches' choices: `armijo/adam` (direction = adam),
+    /// `armijo/variables` (groups = variables, the problem's groups).
+    fn test_method(problem: &Problem, method: TestMethod) -> Box<dyn crate::run::method::Method> {
+        use crate::method_spec::{resolve_method, Given, Schedule};
+        let (name, choice) = match method.0.split_once('/') {
+            Some((name, choice)) => (name, Some(choice)),
+            None => return by_name(method.0, method.1).unwrap(),
+        };
+        let mut given: Vec<(&str, Given<'_>)> = method
+            .1
+            .iter()
+            .map(|&(p, v)| (p, Given::Number(v)))
+            .collect();
+        given.push(match choice {
+            Some("adam") => ("direction", Given::Name("adam")),
+            _ => ("groups", Given::Name("variables")),
+        });
+        let config = resolve_method(name, &given).unwrap();
+        let context = crate::run::method::MethodContext::for_problem(problem);
+        crate::run::method::build_with(&config, Schedule::Constant, &context).unwrap()
     }
 
     fn serial(problem: &Problem, method: TestMethod, steps: u64) -> Finished {
@@ -662,6 +722,12 @@ mod tests {
         assert_eq!(ranked.values, serial.values, "{what}: values");
         assert_eq!(ranked.velocity, serial.velocity, "{what}: velocity");
         assert_eq!(ranked.box_values, serial.box_values, "{what}: box values");
+        assert_eq!(ranked.scalars, serial.scalars, "{what}: scalars");
+        assert_eq!(
+            ranked.value_evaluations, serial.value_evaluations,
+            "{what}: value evaluations"
+        );
+        assert_eq!(ranked.outcome.message, serial.outcome.message, "{what}");
         assert_eq!(
             ranked.outcome.stop_reason, serial.outcome.stop_reason,
             "{what}"
@@ -803,6 +869,72 @@ mod tests {
         assert_eq!(traffic.exchange_numbers.iter().sum::<usize>(), 4);
     }
 
+    /// The line searches' methods, as `test_method` reads them.
+    const LINE_SEARCHES: [TestMethod; 5] = [
+        ("armijo", &[("lr", 0.5)]),
+        ("armijo/adam", &[("lr", 0.05)]),
+        ("armijo/variables", &[("lr", 0.5)]),
+        ("lbfgs", &[]),
+        ("lbfgs", &[("memory", 2.0)]),
+    ];
+
+    /// Norm blocks spread over ranks: box `g` on the even coordinates, `h` on the odd ones,
+    /// and a chain on the first 300; with 2 or 3 ranks, some rank sums a norm block whose
+    /// coordinates it partly does not touch (it receives their gradient only).
+    const SPREAD: &str = "
+        objective f(x: real, y: real) { minimize (x - y)^2 + 0.1 * x^4; }
+        objective g(x: real) { var p: real = 0.2; minimize sin(x) + (x - p)^2 + p^2; }
+        objective h(x: real) { minimize cos(x) + 2 * x^2; }
+        composite c() {
+            for i in 0..600 { g(z[2 * i]); }
+            for i in 0..600 { h(z[2 * i + 1]); }
+            for i in 0..300 { f(z[i], z[i + 1]); }
+        }
+        solve c { method = gd(lr = 0.01); init z = 0.5; }";
+
+    #[test]
+    fn line_searches_give_the_serial_bits_on_ranks() {
+        let spread = problem(SPREAD);
+        let plan = Plan::for_problem(&spread).unwrap();
+        assert!(RankSchedule::traffic(&plan, 2).norm_transfers > 0);
+        assert!(RankSchedule::traffic(&plan, 3).norm_transfers > 0);
+        for (text, ranks, steps) in [
+            (SPREAD, &[2, 3][..], 12),
+            (INTERLEAVED, &[3][..], 12),
+            (MATRICES, &[2, 4, 9][..], 12),
+            (CHAIN, &[3][..], 4),
+        ] {
+            let p = problem(text);
+            for method in LINE_SEARCHES {
+                let reference = serial(&p, method, steps);
+                assert!(reference.value_evaluations >= steps, "{}", method.0);
+                for &ranks in ranks {
+                    let ranked = distributed(&p, ranks, method, steps, None);
+                    // (Compare before printing: the vectors are long.)
+                    let what = format!("{} on {ranks} ranks", method.0);
+                    assert!(ranked.values == reference.values, "{what}: values differ");
+                    assert_same(&reference, &ranked, &what);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn line_searches_give_the_serial_bits_on_threads() {
+        for text in [SPREAD, INTERLEAVED, MATRICES, CHAIN] {
+            let p = problem(text);
+            for method in LINE_SEARCHES {
+                let reference = serial(&p, method, 6);
+                for threads in [2, 3, 7] {
+                    let threaded = threaded(&p, threads, method, 6);
+                    let what = format!("{} on {threads} threads", method.0);
+                    assert!(threaded.values == reference.values, "{what}: values differ");
+                    assert_same(&reference, &threaded, &what);
+                }
+            }
+        }
+    }
+
     fn random_problem() -> impl Strategy<Value = String> {
         let boxes = prop::collection::vec((0usize..3, 0usize..6, 0usize..6), 1..14);
         (boxes, 0usize..700).prop_map(|(boxes, chain)| {
@@ -862,6 +994,20 @@ mod tests {
             let reference = serial(&p, method, 4);
             let threaded = threaded(&p, threads, method, 4);
             assert_same(&reference, &threaded, &format!("{threads} threads"));
+        }
+
+        #[test]
+        fn random_composites_give_the_serial_bits_with_line_searches(
+            text in random_problem(),
+            workers in 1usize..5,
+            which in 0usize..5,
+        ) {
+            let p = problem(&text);
+            let method = LINE_SEARCHES[which];
+            let reference = serial(&p, method, 5);
+            assert_same(&reference, &threaded(&p, workers, method, 5), &format!("{workers} threads"));
+            let ranked = distributed(&p, workers, method, 5, None);
+            assert_same(&reference, &ranked, &format!("{workers} ranks"));
         }
 
         #[test]

@@ -96,6 +96,13 @@ pub struct Executor {
     rank: Option<RankState>,
     /// Evaluations so far.
     evaluations: u64,
+    /// Value-only evaluations (line-search trials) so far.
+    value_evaluations: u64,
+    /// The coordinates this process keeps the method's vectors current on (all of them,
+    /// unless distributed: then the rank's state runs), as sorted runs.
+    local_runs: Vec<Range<usize>>,
+    /// The per-block partials of the last [`Executor::reduce`], `N` per block.
+    reduce_partials: Vec<f64>,
     /// The result of the last evaluation.
     last: Evaluation,
 }
@@ -112,6 +119,17 @@ struct RankState {
     numbers_sent: u64,
     /// Time this rank spent in the transport's calls during evaluations (waiting included).
     communication: std::time::Duration,
+    /// All-gather counts of a value-only evaluation: each rank's chunks' objectives.
+    value_counts: Vec<usize>,
+    /// Its receive buffer.
+    value_receive: Vec<f64>,
+    /// A reduction's send and receive buffers (sized at the first reduction).
+    reduce_send: Vec<f64>,
+    reduce_receive: Vec<f64>,
+    /// A reduction's all-gather counts.
+    reduce_counts: Vec<usize>,
+    /// Numbers this rank handed to the transport in value-only evaluations and reductions.
+    extra_numbers_sent: u64,
 }
 
 impl Executor {
@@ -176,7 +194,16 @@ impl Executor {
             let gather_counts: Vec<usize> = (0..schedule.ranks())
                 .map(|q| 1 + schedule.chunk_ranges[q].len() + schedule.norm_blocks[q].len())
                 .collect();
+            let value_counts: Vec<usize> = (0..schedule.ranks())
+                .map(|q| schedule.chunk_ranges[q].len())
+                .collect();
             RankState {
+                value_receive: vec![0.0; value_counts.iter().sum()],
+                value_counts,
+                reduce_send: Vec::new(),
+                reduce_receive: Vec::new(),
+                reduce_counts: Vec::with_capacity(schedule.ranks()),
+                extra_numbers_sent: 0,
                 send: vec![0.0; schedule.send_items.len()],
                 receive: vec![0.0; schedule.receive_counts.iter().sum()],
                 gather_send: Vec::with_capacity(gather_counts[schedule.rank()]),
@@ -187,8 +214,15 @@ impl Executor {
                 communication: std::time::Duration::ZERO,
             }
         });
+        let local_runs = match &rank {
+            Some(rank) => rank.schedule.state_runs.clone(),
+            None => std::iter::once(0..plan.apex).collect(),
+        };
         Executor {
             evaluations: 0,
+            value_evaluations: 0,
+            local_runs,
+            reduce_partials: Vec::new(),
             last: Evaluation {
                 objective: f64::NAN,
                 gradient_norm: f64::NAN,
@@ -321,6 +355,13 @@ impl Executor {
         Some(8.0 * total / evaluations.max(1) as f64)
     }
 
+    /// Numbers this rank handed to the transport in value-only evaluations and reductions
+    /// (line searches), weighted by receivers: traffic that
+    /// [`Executor::bytes_sent_per_evaluation`] leaves out. `None` unless distributed.
+    pub fn line_search_numbers_sent(&self) -> Option<u64> {
+        self.rank.as_ref().map(|r| r.extra_numbers_sent)
+    }
+
     /// The plan.
     pub fn plan(&self) -> &Arc<Plan> {
         &self.plan
@@ -368,13 +409,17 @@ impl Executor {
         let reads = if next.is_empty() { &[][..] } else { current };
         let update = Update::new(rule, reads, next, self.plan.apex);
         if self.rank.is_some() {
-            self.sweep(state, Update::new(&NoUpdate, &[], &mut [], self.plan.apex));
+            self.sweep(
+                state,
+                Update::new(&NoUpdate, &[], &mut [], self.plan.apex),
+                false,
+            );
             self.exchange();
             self.finish_rank(update);
             self.share_scalars();
         } else {
             // The sweep finishes most blocks of the gradient as soon as they are complete.
-            self.sweep(state, update);
+            self.sweep(state, update, false);
             self.finish(update);
             self.interrupt_requested = self
                 .interrupt_flag
@@ -390,9 +435,131 @@ impl Executor {
         self.last
     }
 
-    /// How many evaluations this executor has done.
+    /// How many evaluations (value and gradient) this executor has done.
     pub fn evaluations(&self) -> u64 {
         self.evaluations
+    }
+
+    /// How many value-only evaluations ([`Executor::evaluate_value`]) it has done.
+    pub fn value_evaluations(&self) -> u64 {
+        self.value_evaluations
+    }
+
+    /// The composite objective at `point` (a line search's trial point) without the
+    /// gradient: each box's value (the forward pass only), summed per chunk and over chunks
+    /// in plan order exactly as [`Executor::evaluate`] sums them, so the result has the bits
+    /// of a full evaluation's objective at `point`. No scatter-add and no norm; on a
+    /// distributed backend no gradient exchange either, only the all-gather of the chunks'
+    /// objectives (one reduction). `point` need be current only on [`Executor::local_runs`]
+    /// (a rank reads its boxes' coordinates only). Leaves [`Executor::gradient`],
+    /// [`Executor::last_evaluation`] and the recorded box values as they were.
+    ///
+    /// # Panics
+    /// If `point`'s length is not the plan's apex.
+    pub fn evaluate_value(&mut self, point: &[f64]) -> f64 {
+        let apex = self.plan.apex;
+        self.sweep(point, Update::new(&NoUpdate, &[], &mut [], apex), true);
+        if let Some(rank) = self.rank.as_mut() {
+            let transport = self.backend.transport().expect("distributed backend");
+            let schedule = &rank.schedule;
+            let mine = schedule.chunk_ranges[schedule.rank()].clone();
+            let started = std::time::Instant::now();
+            transport.all_gather(
+                &self.chunk_objective[mine.clone()],
+                &mut rank.value_receive,
+                &rank.value_counts,
+            );
+            rank.communication += started.elapsed();
+            rank.extra_numbers_sent += (mine.len() * (schedule.ranks() - 1)) as u64;
+            let mut at = 0;
+            for q in 0..schedule.ranks() {
+                let chunks = schedule.chunk_ranges[q].clone();
+                self.chunk_objective[chunks.clone()]
+                    .copy_from_slice(&rank.value_receive[at..at + chunks.len()]);
+                at += chunks.len();
+            }
+        }
+        self.value_evaluations += 1;
+        self.chunk_objective.iter().sum()
+    }
+
+    /// The coordinates on which this process keeps a method's vectors current, as sorted
+    /// runs: every coordinate, unless distributed; then the rank's state runs (the
+    /// coordinates its boxes touch and those of the norm blocks it sums,
+    /// [`crate::run::distribute`]). A method's own per-coordinate passes run over these;
+    /// the fused update ([`Executor::evaluate_and_update`]) writes exactly these.
+    pub fn local_runs(&self) -> &[Range<usize>] {
+        &self.local_runs
+    }
+
+    /// `N` sums over all coordinates with the same bits on every backend:
+    /// `partials(range, gradient)` gives the `N` partial sums of one block of [`SUM_BLOCK`]
+    /// coordinates, given the composite gradient of the last evaluation (sum its terms
+    /// with [`crate::run::lanes::fixed_order_fold`]-like fixed-order loops, reading only
+    /// the block's entries, which are current there), and the blocks' partials are added in
+    /// block order from `0.0`. Serial and threads compute every block (threads in parallel
+    /// on large plans); on a distributed backend each block is computed by the rank that
+    /// sums its norm block and the partials are all-gathered (one collective call: every
+    /// rank must make it).
+    pub fn reduce<const N: usize>(
+        &mut self,
+        partials: impl Fn(Range<usize>, &[f64]) -> [f64; N] + Sync + Send,
+    ) -> [f64; N] {
+        let gradient = &self.gradient[..];
+        let apex = self.plan.apex;
+        let blocks = apex.div_ceil(SUM_BLOCK);
+        if self.reduce_partials.len() < blocks * N {
+            self.reduce_partials.resize(blocks * N, 0.0);
+        }
+        let block_range = |b: usize| b * SUM_BLOCK..((b + 1) * SUM_BLOCK).min(apex);
+        match self.rank.as_mut() {
+            Some(rank) => {
+                let transport = self.backend.transport().expect("distributed backend");
+                let schedule = &rank.schedule;
+                rank.reduce_send.clear();
+                for &b in &schedule.norm_blocks[schedule.rank()] {
+                    rank.reduce_send
+                        .extend_from_slice(&partials(block_range(b as usize), gradient));
+                }
+                rank.reduce_counts.clear();
+                rank.reduce_counts
+                    .extend(schedule.norm_blocks.iter().map(|b| b.len() * N));
+                let counts = &rank.reduce_counts;
+                let total: usize = counts.iter().sum();
+                if rank.reduce_receive.len() < total {
+                    rank.reduce_receive.resize(total, 0.0);
+                }
+                let started = std::time::Instant::now();
+                transport.all_gather(&rank.reduce_send, &mut rank.reduce_receive[..total], counts);
+                rank.communication += started.elapsed();
+                rank.extra_numbers_sent += (rank.reduce_send.len() * (schedule.ranks() - 1)) as u64;
+                let mut at = 0;
+                for blocks in &schedule.norm_blocks {
+                    for &b in blocks {
+                        let b = b as usize;
+                        self.reduce_partials[b * N..(b + 1) * N]
+                            .copy_from_slice(&rank.reduce_receive[at..at + N]);
+                        at += N;
+                    }
+                }
+            }
+            None => {
+                let shared = SharedSlice::new(&mut self.reduce_partials[..blocks * N]);
+                let parallel = self.parallel && blocks >= 64;
+                self.backend.for_each(parallel, blocks, |b| {
+                    let sums = partials(block_range(b), gradient);
+                    // SAFETY: each task writes its own block's `N` entries, in bounds.
+                    unsafe { shared.range(b * N..(b + 1) * N) }.copy_from_slice(&sums);
+                });
+            }
+        }
+        let mut sums = [0.0; N];
+        for block in self.reduce_partials[..blocks * N].chunks_exact(N) {
+            for (sum, &p) in sums.iter_mut().zip(block) {
+                *sum += p;
+            }
+        }
+        sums
     }
 
     /// The result of the last evaluation (NaN before the first).
@@ -404,7 +571,14 @@ impl Executor {
     /// gradients; then deferred contributions are added worker by worker. On a distributed
     /// backend, this rank's worker only, and the deferred contributions wait for the
     /// exchange.
-    fn sweep<R: UpdateRule + ?Sized>(&mut self, state: &[f64], update: Update<'_, R>) {
+    ///
+    /// `value_only`: the chunks' objectives only (no gradient, no deferred phase).
+    fn sweep<R: UpdateRule + ?Sized>(
+        &mut self,
+        state: &[f64],
+        update: Update<'_, R>,
+        value_only: bool,
+    ) {
         assert_eq!(state.len(), self.plan.apex, "state length");
         let plan: &Plan = &self.plan;
         let blocks = &self.blocks;
@@ -429,6 +603,7 @@ impl Executor {
                 blocks,
                 update,
                 norm_partials,
+                value_only,
             };
             // SAFETY: `worker.chunks` is range `w` of the partition the deferrals and the
             // block schedule were computed for (`Executor::new`), and each worker runs once
@@ -443,6 +618,9 @@ impl Executor {
         }
         self.backend
             .for_each(self.parallel, workers.len(), sweep_worker);
+        if value_only {
+            return;
+        }
         for worker in workers.iter().skip(1) {
             let worker = worker.lock().unwrap_or_else(|e| e.into_inner());
             for (&g, &value) in worker
@@ -502,7 +680,8 @@ impl Executor {
         }
     }
 
-    /// Distributed backend: the proposal on this rank's coordinates and the sums of
+    /// Distributed backend: the proposal on this rank's coordinates (its state runs: where
+    /// its boxes touch and its norm blocks) and the sums of
     /// squares of its norm blocks, in one pass in coordinate order (each block's proposal
     /// right before its sum, while its gradient is in cache).
     fn finish_rank<R: UpdateRule + ?Sized>(&mut self, update: Update<'_, R>) {
@@ -511,7 +690,7 @@ impl Executor {
         };
         let schedule = &rank.schedule;
         let gradient = &self.gradient;
-        let runs = &schedule.update_runs;
+        let runs = &schedule.state_runs;
         let mut run_index = 0;
         let mut done_until = 0;
         // Proposes every coordinate of the update runs below `limit` not proposed yet.

@@ -66,6 +66,27 @@ pub(crate) fn fixed_order_fold(values: &[f64], term: impl Fn(f64) -> f64) -> f64
         + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 }
 
+/// [`fixed_order_fold`] of `term(j)` for `j` in `0..len` (terms that read several vectors,
+/// such as a dot product's `a[j] * b[j]`): the same lanes and order, so the same bits as
+/// `fixed_order_fold` over the terms written out.
+#[inline(always)]
+pub(crate) fn fixed_order_fold_indexed(len: usize, term: impl Fn(usize) -> f64) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let full = len - len % 8;
+    let mut j = 0;
+    while j < full {
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            *lane += term(j + k);
+        }
+        j += 8;
+    }
+    for (k, lane) in lanes.iter_mut().enumerate().take(len - full) {
+        *lane += term(full + k);
+    }
+    ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+}
+
 /// `target[j] = base + contributions[j]` where `base` is `0.0` (`first`: the coordinate's
 /// first contribution) or `target[j]`. Four entries at a time, each group read before it
 /// is written, so that the loop vectorises even though `target` may come from a raw
@@ -206,5 +227,20 @@ mod tests {
         assert_eq!(fixed_order_sum(&values), 500500.0);
         assert_eq!(sum_of_squares(&[3.0, 4.0]), 25.0);
         assert_eq!(fixed_order_sum(&[]), 0.0);
+    }
+
+    #[test]
+    fn the_indexed_fold_sums_in_the_order_of_the_fold() {
+        let a: Vec<f64> = (0..53).map(|i| (i as f64 * 0.7).sin() * 1e3).collect();
+        let b: Vec<f64> = (0..53).map(|i| (i as f64 * 1.3).cos() / 7.0).collect();
+        for len in [0, 1, 7, 8, 9, 16, 53] {
+            let terms: Vec<f64> = (0..len).map(|j| a[j] * b[j]).collect();
+            let indexed = fixed_order_fold_indexed(len, |j| a[j] * b[j]);
+            assert_eq!(
+                indexed.to_bits(),
+                fixed_order_fold(&terms, |v| v).to_bits(),
+                "{len}"
+            );
+        }
     }
 }

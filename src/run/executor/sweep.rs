@@ -21,6 +21,9 @@ pub(super) struct SweepContext<'a, R: ?Sized> {
     pub(super) blocks: &'a BlockSchedule,
     pub(super) update: Update<'a, R>,
     pub(super) norm_partials: SharedSlice<'a>,
+    /// Only the boxes' values (a line search's trial point): no gradient, scatter-add,
+    /// box values or block finishing.
+    pub(super) value_only: bool,
 }
 
 impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
@@ -91,6 +94,29 @@ impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
             let local_gradient = &mut scratch.gradient[..slots];
             let values = &mut scratch.values[..count];
             let inputs = &mut scratch.inputs[..slots];
+            if self.value_only {
+                match (scratch.batch.as_mut(), chunk.layout) {
+                    (Some(batch), Layout::PerInputRuns { offset }) => {
+                        let offsets = &plan.input_bases[offset..offset + group.arity()];
+                        group
+                            .objective
+                            .batch_value_at(batch, count, self.state, offsets, values);
+                    }
+                    (Some(batch), _) => {
+                        self.gather(chunk, inputs);
+                        group.objective.batch_value(batch, count, inputs, values);
+                    }
+                    (None, _) => {
+                        self.gather(chunk, inputs);
+                        if let Some(single) = scratch.single.as_mut() {
+                            values[0] = group.objective.value(single, inputs);
+                        }
+                    }
+                }
+                // The same sum as the full evaluation's, of the same values.
+                objectives[c - chunks.start] = fixed_order_fold(values, |v| v);
+                continue;
+            }
             match (scratch.batch.as_mut(), chunk.layout) {
                 (Some(batch), Layout::PerInputRuns { offset }) => {
                     // Each input is a run of the state: the kernel reads it in place.

@@ -13,8 +13,12 @@
 //! parameters and classes are [`crate::method_spec`]; [`build`] maps a resolved
 //! [`MethodConfig`] to its implementation.
 
+mod armijo;
 mod gd;
+mod lbfgs;
 mod momentum;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use gd::GdRule;
 
@@ -154,6 +158,94 @@ pub trait Method {
 
     /// The step sizes used and the line-search trials so far (in this process's run).
     fn stats(&self) -> StepStats;
+
+    /// What the method keeps beyond its vectors and scalars (lbfgs's pairs), by name, so
+    /// that checkpoints can save it: each entry a list of numbers (a vector of the iterate's
+    /// length, or a few scalars). On a distributed backend, vectors of the iterate's length
+    /// are current on [`Executor::local_runs`] only: collect them on rank 0 as the state
+    /// vectors are. Empty by default.
+    fn memory(&self) -> Vec<(String, Vec<f64>)> {
+        Vec::new()
+    }
+
+    /// Takes back what [`Method::memory`] gave (from a checkpoint), replacing the method's
+    /// memory.
+    ///
+    /// # Errors
+    /// If the entries are not what this method's `memory` gives (names, lengths).
+    fn restore_memory(&mut self, memory: &[(String, Vec<f64>)]) -> Result<(), String> {
+        match memory.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(format!(
+                "`{}` keeps no memory, but `{name}` was given",
+                self.config().name()
+            )),
+        }
+    }
+}
+
+/// What a method may need to know of the problem besides its parameters, given by the
+/// caller (who has the lowered problem: [`MethodContext::for_problem`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MethodContext {
+    /// Coordinate groups for per-group step sizes (`armijo(groups = variables)`), in order;
+    /// every coordinate in exactly one. Empty when unknown.
+    pub groups: Vec<CoordinateGroup>,
+}
+
+/// A named set of coordinates (a junction family, or all private variables).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CoordinateGroup {
+    /// The family's base name (`x` for `x[0]`, `x[1]`, ...), or `private`.
+    pub name: String,
+    /// Its coordinates, ascending.
+    pub coordinates: Vec<usize>,
+}
+
+impl MethodContext {
+    /// The groups of `problem`: one per junction family (junctions grouped by their base
+    /// name, in order of first appearance), then one for every private variable (and any
+    /// coordinate of no named variable).
+    pub fn for_problem(problem: &crate::lower::Problem) -> MethodContext {
+        let junctions = problem.diagram.junction_count();
+        let mut group_of = vec![u32::MAX; problem.variable_count()];
+        let mut names: Vec<String> = Vec::new();
+        let mut index: std::collections::HashMap<String, u32> = Default::default();
+        for (k, variable) in problem.all_variables().iter().enumerate() {
+            if k >= junctions {
+                break; // private variables: the last group
+            }
+            let base = variable.name().base.to_string();
+            let group = *index.entry(base.clone()).or_insert_with(|| {
+                names.push(base);
+                (names.len() - 1) as u32
+            });
+            for &c in variable.coordinates() {
+                group_of[c] = group;
+            }
+        }
+        let mut groups: Vec<CoordinateGroup> = names
+            .into_iter()
+            .map(|name| CoordinateGroup {
+                name,
+                coordinates: Vec::new(),
+            })
+            .collect();
+        let mut private = Vec::new();
+        for (c, &g) in group_of.iter().enumerate() {
+            match groups.get_mut(g as usize) {
+                Some(group) => group.coordinates.push(c),
+                None => private.push(c),
+            }
+        }
+        if !private.is_empty() {
+            groups.push(CoordinateGroup {
+                name: "private".into(),
+                coordinates: private,
+            });
+        }
+        MethodContext { groups }
+    }
 }
 
 /// The implementation of a resolved method, with its schedule.
@@ -162,6 +254,19 @@ pub trait Method {
 /// If the method is in the registry but has no implementation here yet, or it takes no
 /// schedule and one other than `constant` is given.
 pub fn build(config: &MethodConfig, schedule: Schedule) -> Result<Box<dyn Method>, String> {
+    build_with(config, schedule, &MethodContext::default())
+}
+
+/// [`build`] with what the method needs to know of the problem (`armijo(groups =
+/// variables)` needs its coordinate groups).
+///
+/// # Errors
+/// As [`build`], and if the method needs something `context` lacks.
+pub fn build_with(
+    config: &MethodConfig,
+    schedule: Schedule,
+    context: &MethodContext,
+) -> Result<Box<dyn Method>, String> {
     if !config.spec.takes_schedule && !schedule.is_constant() {
         return Err(format!(
             "`{}` takes no step-size schedule (it chooses its own steps); remove `schedule = {}`",
@@ -173,6 +278,8 @@ pub fn build(config: &MethodConfig, schedule: Schedule) -> Result<Box<dyn Method
     Ok(match config.name() {
         "gd" => Box::new(gd::Gd::new(config, schedule)),
         "momentum" => Box::new(momentum::Momentum::new(config, schedule)),
+        "armijo" => Box::new(armijo::Armijo::new(config, context)?),
+        "lbfgs" => Box::new(lbfgs::Lbfgs::new(config)),
         other => return Err(format!("the method `{other}` is not implemented yet")),
     })
 }
@@ -211,7 +318,7 @@ mod tests {
             let config = resolve_method(spec.name, &given).unwrap();
             let method = build(&config, Schedule::Constant);
             // Methods of the registry still to come (issue 14 is in progress).
-            const NOT_YET: &[&str] = &["nesterov", "agd", "adam", "armijo", "lbfgs"];
+            const NOT_YET: &[&str] = &["nesterov", "agd", "adam"];
             assert_eq!(
                 method.is_ok(),
                 !NOT_YET.contains(&spec.name),
