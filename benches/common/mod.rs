@@ -180,6 +180,7 @@ impl CatoptRun {
             current_scalars: &self.scalars,
             next: &mut next[..count],
             next_scalars: &mut self.next_scalars,
+            stops_here: &|_| false,
         };
         let evaluation = self.method.propose(&mut context).expect("a step");
         std::mem::swap(&mut self.values, &mut self.next_values);

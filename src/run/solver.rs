@@ -32,6 +32,28 @@ pub struct StopRule {
     pub rel_tolerance: Option<f64>,
 }
 
+impl StopRule {
+    /// Which rule stops the run at `evaluation` of step `step` (`previous`: the objective
+    /// of the step before), if one does. Interruptions are the solver's own business.
+    pub fn reason(
+        &self,
+        evaluation: &Evaluation,
+        previous: Option<f64>,
+        step: u64,
+    ) -> Option<StopReason> {
+        if self.tolerance.is_some_and(|t| evaluation.gradient_norm <= t) {
+            return Some(StopReason::GradientTolerance);
+        }
+        if let (Some(rel), Some(previous)) = (self.rel_tolerance, previous) {
+            let change = (evaluation.objective - previous).abs();
+            if change <= rel * previous.abs().max(f64::MIN_POSITIVE) {
+                return Some(StopReason::ObjectiveTolerance);
+            }
+        }
+        (step >= self.max_steps).then_some(StopReason::MaxSteps)
+    }
+}
+
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -280,7 +302,9 @@ pub fn solve(
     let mut start_objective: Option<f64> = None;
     let mut rising: u64 = 0;
     loop {
-        let evaluations_before = executor.evaluations();
+        let evaluations_before = executor.evaluations() + executor.value_evaluations();
+        let (step, previous_objective) = (state.step, state.previous_objective);
+        let stops_here = |e: &Evaluation| stop.reason(e, previous_objective, step).is_some();
         let proposed = {
             let mut current: [&[f64]; MAX_VECTORS] = [&[]; MAX_VECTORS];
             current[0] = &state.values;
@@ -300,10 +324,12 @@ pub fn solve(
                 current_scalars: &state.scalars,
                 next: &mut next[..count],
                 next_scalars: &mut proposal.scalars,
+                stops_here: &stops_here,
             };
             method.propose(&mut context)
         };
-        let step_evaluations = executor.evaluations() - evaluations_before;
+        let step_evaluations =
+            executor.evaluations() + executor.value_evaluations() - evaluations_before;
         evaluations += step_evaluations;
         let evaluation = match proposed {
             Ok(evaluation) => evaluation,
@@ -408,20 +434,8 @@ pub fn solve(
             step_size: method.stats().last_step_size,
             evaluations: step_evaluations,
         })? && !executor.interrupt_requested();
-        let reason = if stop
-            .tolerance
-            .is_some_and(|t| evaluation.gradient_norm <= t)
-        {
-            Some(StopReason::GradientTolerance)
-        } else if let (Some(rel), Some(previous)) = (stop.rel_tolerance, state.previous_objective) {
-            let change = (evaluation.objective - previous).abs();
-            (change <= rel * previous.abs().max(f64::MIN_POSITIVE))
-                .then_some(StopReason::ObjectiveTolerance)
-        } else {
-            None
-        };
-        let reason = reason
-            .or((state.step >= stop.max_steps).then_some(StopReason::MaxSteps))
+        let reason = stop
+            .reason(&evaluation, state.previous_objective, state.step)
             .or((!keep_going).then_some(StopReason::Interrupted));
         if let Some(stop_reason) = reason {
             let evaluation = if at == 0 {

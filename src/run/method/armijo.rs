@@ -227,6 +227,9 @@ impl Method for Armijo {
         if !evaluation.objective.is_finite() || !evaluation.gradient_norm.is_finite() {
             return Ok(evaluation); // the solver stops (divergence)
         }
+        if (context.stops_here)(&evaluation) {
+            return Ok(evaluation); // no step follows: no trials
+        }
         if self.runs.is_empty() {
             self.runs = context.executor.local_runs().to_vec();
         }

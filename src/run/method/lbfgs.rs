@@ -160,6 +160,11 @@ impl Method for Lbfgs {
         if !evaluation.objective.is_finite() || !evaluation.gradient_norm.is_finite() {
             return Ok(evaluation); // the solver stops (divergence)
         }
+        if (context.stops_here)(&evaluation) {
+            // No step follows: no trials. The pair of this step is added on a resumed run
+            // (the memory is tagged with its step).
+            return Ok(evaluation);
+        }
         if self.runs.is_empty() {
             self.runs = executor.local_runs().to_vec();
         }

@@ -113,6 +113,9 @@ pub struct StepContext<'c, 'v> {
     pub next: &'c mut [&'v mut [f64]],
     /// Receive the proposed scalars.
     pub next_scalars: &'c mut [f64],
+    /// Whether the solver stops at this evaluation whatever is proposed (a tolerance is
+    /// met, or the step budget is used up): a line search then skips its trials.
+    pub stops_here: &'c dyn Fn(&Evaluation) -> bool,
 }
 
 impl StepContext<'_, '_> {
