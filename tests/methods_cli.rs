@@ -8,8 +8,10 @@ use cli_common::{catopt, temp_dir};
 use serde_json::Value;
 use std::path::Path;
 
-/// The chain `sum_i 0.5 (x[i] - x[i+1])^2 + 0.5 (x[i] - 1)^2 + 0.1 x[i+1]^2`, from 0.
+/// The chain `sum_i 0.5 (x[i] - x[i+1])^2 + 0.5 (x[i] - 1)^2 + 0.1 x[i+1]^2`, from 0.3.
 const BOXES: usize = 6;
+/// Every variable's initial value.
+const START: f64 = 0.3;
 
 fn file(dir: &Path, solve: &str) -> String {
     let path = dir.join("chain.opt");
@@ -18,7 +20,7 @@ fn file(dir: &Path, solve: &str) -> String {
         format!(
             "objective q(a: real, b: real) {{ minimize 0.5 * (a - b)^2 + 0.5 * (a - 1)^2 + 0.1 * b^2; }}
              composite chain() {{ for i in 0..{BOXES} {{ q(x[i], x[i + 1]); }} }}
-             solve chain {{ {solve} init x = 0; }}\n"
+             solve chain {{ {solve} init x = 0.3; }}\n"
         ),
     )
     .unwrap();
@@ -72,7 +74,7 @@ impl Schedule {
 
 /// `nesterov(lr, beta)`: x' = y - eta g(y); y = x' + beta (x' - x); x = x'.
 fn nesterov(lr: f64, beta: f64, schedule: Schedule, steps: u64) -> Vec<f64> {
-    let mut x = vec![0.0; BOXES + 1];
+    let mut x = vec![START; BOXES + 1];
     let mut y = x.clone();
     for k in 0..steps {
         let eta = schedule.eta(lr, k);
@@ -88,7 +90,7 @@ fn nesterov(lr: f64, beta: f64, schedule: Schedule, steps: u64) -> Vec<f64> {
 
 /// `agd(lr, mu, gamma0)` in the estimating-sequence form.
 fn agd(lr: f64, mu: f64, gamma0: f64, schedule: Schedule, steps: u64) -> Vec<f64> {
-    let mut x = vec![0.0; BOXES + 1];
+    let mut x = vec![START; BOXES + 1];
     let mut v = x.clone();
     let mut y = x.clone();
     let mut gamma = gamma0;
