@@ -46,7 +46,7 @@ fn gradient(x: &[f64]) -> Vec<f64> {
     g
 }
 
-/// A step-size schedule as LANGUAGE.md's table writes it.
+/// A step-size schedule as docs/language.md's table writes it.
 #[derive(Clone, Copy)]
 enum Schedule {
     Log(u64),

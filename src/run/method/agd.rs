@@ -1,5 +1,5 @@
 //! `agd(lr, mu = 0, gamma0 = 1/lr)`: accelerated gradient descent in the estimating-sequence
-//! form of Mishkin, Pilanci and Schmidt (2024), as LANGUAGE.md writes it:
+//! form of Mishkin, Pilanci and Schmidt (2024), as docs/language.md writes it:
 //!
 //! ```text
 //! alpha_k in (0,1) solves  alpha^2 = eta_k ((1 - alpha) gamma_k + alpha mu)

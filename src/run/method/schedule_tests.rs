@@ -1,6 +1,6 @@
 //! The step-size schedules as the methods read them: every schedule with every method that
 //! takes one, against the reference implementations of [`super::testing`] (which compute
-//! `eta_k` from LANGUAGE.md's table themselves).
+//! `eta_k` from docs/language.md's table themselves).
 
 use super::testing::{
     assert_close, catopt_run, quadratic, rosenbrock_chain, Reference, ROSENBROCK_LR,

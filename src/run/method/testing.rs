@@ -1,9 +1,8 @@
 //! Test support for the methods: problems written as `.opt` text together with a
 //! hand-written objective and gradient, straightforward reference implementations of the
-//! methods and schedules (plain loops over `Vec<f64>`, written from LANGUAGE.md and nothing
-//! else of catopt), catopt's run of the same (lowered, planned and solved as `catopt run`
-//! does), and a checkpoint round trip in the middle of a run.
-
+//! methods and schedules (plain loops over `Vec<f64>`, written from docs/language.md and
+//! nothing else of catopt), catopt's run of the same (lowered, planned and solved as
+//! `catopt run` does), and a checkpoint round trip in the middle of a run.
 use crate::cli::checkpoint::{
     checkpoint_bytes, parse_checkpoint, validate, Fingerprint, MethodRecord, StateLayout,
 };
@@ -190,7 +189,7 @@ pub(super) fn rosenbrock_chain(boxes: usize) -> TestProblem {
     }
 }
 
-/// `eta_k` of a schedule, written from LANGUAGE.md's table.
+/// `eta_k` of a schedule, written from docs/language.md's table.
 fn step_size(schedule: Schedule, lr: f64, k: u64) -> f64 {
     match schedule {
         Schedule::Constant => lr,
@@ -225,7 +224,7 @@ pub(super) struct Ended {
     pub step_sizes: (f64, f64),
 }
 
-/// A method as LANGUAGE.md writes it, on plain vectors.
+/// A method as docs/language.md writes it, on plain vectors.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Reference {
     /// `x <- x - eta_k g`.
