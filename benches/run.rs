@@ -5,7 +5,10 @@
 //! - `w2`: chains of N = 1e3, 1e5, 1e6 Rosenbrock boxes, seconds per step;
 //! - `w2_compile`: parse + check + lower + plan of the N-box file (catopt's `compile_seconds`),
 //!   and the stages of the 1e6-box compile;
-//! - `w3`: W1 and W2 (N = 1e6) on the threads backend with 1 and 2 workers.
+//! - `w3`: W1 and W2 (N = 1e6) on the threads backend with 1 and 2 workers;
+//! - `methods`: seconds per step of `nesterov` and `agd` beside `gd` on W1 and W2 (N = 1e6)
+//!   (issue 14's goal: within 1.15x of gd); run them together, e.g. `cargo bench --bench
+//!   run -- methods/w2`, as the machine's speed drifts.
 //!
 //! Every solver is first run for the reference number of steps and its final objective
 //! compared with the JAX reference (1e-9 relative); a wrong result aborts the benchmark.
@@ -178,11 +181,69 @@ fn w3(c: &mut Criterion) {
     group.finish();
 }
 
+/// The methods of `methods`, with their parameters besides `lr`.
+const METHODS: [(&str, &[(&str, f64)]); 3] = [
+    ("gd", &[]),
+    ("nesterov", &[("beta", 0.9)]),
+    ("agd", &[("mu", 0.0)]),
+];
+
+/// `run` (checked with gd) switched to the method `name`, run for `steps` steps and checked
+/// to make progress (these methods have no JAX reference; their iterates are checked in the
+/// unit tests), then restarted.
+fn with_checked_method(
+    run: CatoptRun,
+    name: &str,
+    params: &[(&str, f64)],
+    steps: usize,
+) -> CatoptRun {
+    let lr = run.learning_rate;
+    let mut all = vec![("lr", lr)];
+    all.extend_from_slice(params);
+    let mut run = run.with_method(name, &all);
+    let initial = run.objective();
+    for _ in 0..steps {
+        run.step();
+    }
+    let last = run.objective();
+    assert!(
+        last.is_finite() && last < initial,
+        "{name}: objective {initial} -> {last}"
+    );
+    run.restart();
+    run
+}
+
+fn methods(c: &mut Criterion) {
+    let mut group = c.benchmark_group("methods");
+    group.sample_size(20);
+    for (name, params) in METHODS {
+        let mut run = None;
+        group.bench_function(BenchmarkId::new("w1", name), |b| {
+            let run = run.get_or_insert_with(|| {
+                with_checked_method(checked_w1(Backend::serial()), name, params, W1_STEPS)
+            });
+            b.iter(|| black_box(run.step()))
+        });
+    }
+    for (name, params) in METHODS {
+        let mut run = None;
+        group.bench_function(BenchmarkId::new("w2_1000000", name), |b| {
+            let run = run.get_or_insert_with(|| {
+                let gd = checked_w2(1_000_000, Backend::serial());
+                with_checked_method(gd, name, params, W2_STEPS)
+            });
+            b.iter(|| black_box(run.step()))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(5));
-    targets = w1, w2, w2_compile, w3
+    targets = w1, w2, w2_compile, w3, methods
 }
 criterion_main!(benches);

@@ -582,10 +582,10 @@ mod tests {
     struct Finished {
         values: Vec<u64>,
         velocity: Vec<u64>,
+        scalars: Vec<u64>,
         outcome: Outcome,
         box_values: Vec<u64>,
         bytes_per_step: Option<f64>,
-        scalars: Vec<u64>,
         value_evaluations: u64,
     }
 
@@ -640,12 +640,12 @@ mod tests {
         Finished {
             values: bits(&state.values),
             velocity: state.vectors.iter().flat_map(|v| bits(v)).collect(),
+            scalars: bits(&state.scalars),
             box_values: (0..problem.diagram.box_count())
                 .map(|b| executor.box_value(b).unwrap().to_bits())
                 .collect(),
             outcome,
             bytes_per_step,
-            scalars: bits(&state.scalars),
             value_evaluations: executor.value_evaluations(),
         }
     }
@@ -721,8 +721,8 @@ mod tests {
     fn assert_same(serial: &Finished, ranked: &Finished, what: &str) {
         assert_eq!(ranked.values, serial.values, "{what}: values");
         assert_eq!(ranked.velocity, serial.velocity, "{what}: velocity");
-        assert_eq!(ranked.box_values, serial.box_values, "{what}: box values");
         assert_eq!(ranked.scalars, serial.scalars, "{what}: scalars");
+        assert_eq!(ranked.box_values, serial.box_values, "{what}: box values");
         assert_eq!(
             ranked.value_evaluations, serial.value_evaluations,
             "{what}: value evaluations"
@@ -792,6 +792,60 @@ mod tests {
                 &distributed(&p, ranks, method, 9, None),
                 &format!("{ranks} ranks"),
             );
+        }
+    }
+
+    /// The look-ahead methods (gradient at y, not at the reported x).
+    const LOOK_AHEAD: [TestMethod; 3] = [
+        ("nesterov", &[("lr", 0.01), ("beta", 0.9)]),
+        ("agd", &[("lr", 0.01)]),
+        ("agd", &[("lr", 0.01), ("mu", 0.5)]),
+    ];
+
+    #[test]
+    fn ranks_and_threads_give_the_serial_bits_with_look_ahead_methods() {
+        for text in [INTERLEAVED, MATRICES] {
+            let p = problem(text);
+            for method in LOOK_AHEAD {
+                let reference = serial(&p, method, 9);
+                for ranks in [2, 3, 5] {
+                    assert_same(
+                        &reference,
+                        &distributed(&p, ranks, method, 9, None),
+                        &format!("{method:?}, {ranks} ranks"),
+                    );
+                }
+                for threads in [2, 3] {
+                    assert_same(
+                        &reference,
+                        &threaded(&p, threads, method, 9),
+                        &format!("{method:?}, {threads} threads"),
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_look_ahead_divergence_is_found_in_the_same_box_at_the_same_step() {
+        let p = problem(MATRICES);
+        for method in [
+            ("nesterov", &[("lr", 3.0)][..]),
+            ("agd", &[("lr", 3.0), ("mu", 0.1)][..]),
+        ] {
+            let reference = serial(&p, method, 500);
+            assert_eq!(
+                reference.outcome.stop_reason,
+                crate::run::solver::StopReason::Diverged,
+                "{method:?}"
+            );
+            for ranks in [2, 3] {
+                assert_same(
+                    &reference,
+                    &distributed(&p, ranks, method, 500, None),
+                    &format!("{method:?}, {ranks} ranks"),
+                );
+            }
         }
     }
 
@@ -984,9 +1038,12 @@ mod tests {
             text in random_problem(),
             threads in 1usize..=8,
             momentum: bool,
+            look_ahead in prop::option::of(0usize..LOOK_AHEAD.len()),
         ) {
             let p = problem(&text);
-            let method: TestMethod = if momentum {
+            let method: TestMethod = if let Some(m) = look_ahead {
+                LOOK_AHEAD[m]
+            } else if momentum {
                 ("momentum", &[("lr", 0.01), ("beta", 0.5)])
             } else {
                 ("gd", &[("lr", 0.01)])
@@ -1014,9 +1071,13 @@ mod tests {
         fn random_composites_give_the_serial_bits_on_any_number_of_ranks(
             text in random_problem(),
             ranks in 1usize..5,
+            look_ahead in prop::option::of(0usize..LOOK_AHEAD.len()),
         ) {
             let p = problem(&text);
-            let method: TestMethod = ("momentum", &[("lr", 0.01), ("beta", 0.5)]);
+            let method: TestMethod = match look_ahead {
+                Some(m) => LOOK_AHEAD[m],
+                None => ("momentum", &[("lr", 0.01), ("beta", 0.5)]),
+            };
             let reference = serial(&p, method, 4);
             let ranked = distributed(&p, ranks, method, 4, None);
             assert_same(&reference, &ranked, &format!("{ranks} ranks"));

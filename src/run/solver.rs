@@ -41,7 +41,10 @@ impl StopRule {
         previous: Option<f64>,
         step: u64,
     ) -> Option<StopReason> {
-        if self.tolerance.is_some_and(|t| evaluation.gradient_norm <= t) {
+        if self
+            .tolerance
+            .is_some_and(|t| evaluation.gradient_norm <= t)
+        {
             return Some(StopReason::GradientTolerance);
         }
         if let (Some(rel), Some(previous)) = (self.rel_tolerance, previous) {

@@ -13,12 +13,19 @@
 //! parameters and classes are [`crate::method_spec`]; [`build`] maps a resolved
 //! [`MethodConfig`] to its implementation.
 
+mod agd;
 mod armijo;
+mod fused_map;
 mod gd;
 mod lbfgs;
 mod momentum;
+mod nesterov;
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod testing;
 
 pub use gd::GdRule;
 
@@ -281,6 +288,8 @@ pub fn build_with(
     Ok(match config.name() {
         "gd" => Box::new(gd::Gd::new(config, schedule)),
         "momentum" => Box::new(momentum::Momentum::new(config, schedule)),
+        "nesterov" => Box::new(nesterov::Nesterov::new(config, schedule)),
+        "agd" => Box::new(agd::Agd::new(config, schedule)),
         "armijo" => Box::new(armijo::Armijo::new(config, context)?),
         "lbfgs" => Box::new(lbfgs::Lbfgs::new(config)),
         other => return Err(format!("the method `{other}` is not implemented yet")),
@@ -321,7 +330,7 @@ mod tests {
             let config = resolve_method(spec.name, &given).unwrap();
             let method = build(&config, Schedule::Constant);
             // Methods of the registry still to come (issue 14 is in progress).
-            const NOT_YET: &[&str] = &["nesterov", "agd", "adam"];
+            const NOT_YET: &[&str] = &["adam"];
             assert_eq!(
                 method.is_ok(),
                 !NOT_YET.contains(&spec.name),
