@@ -13,6 +13,7 @@
 //! parameters and classes are [`crate::method_spec`]; [`build`] maps a resolved
 //! [`MethodConfig`] to its implementation.
 
+mod adam;
 mod gd;
 mod momentum;
 
@@ -173,6 +174,7 @@ pub fn build(config: &MethodConfig, schedule: Schedule) -> Result<Box<dyn Method
     Ok(match config.name() {
         "gd" => Box::new(gd::Gd::new(config, schedule)),
         "momentum" => Box::new(momentum::Momentum::new(config, schedule)),
+        "adam" => Box::new(adam::Adam::new(config, schedule)),
         other => return Err(format!("the method `{other}` is not implemented yet")),
     })
 }
@@ -211,7 +213,7 @@ mod tests {
             let config = resolve_method(spec.name, &given).unwrap();
             let method = build(&config, Schedule::Constant);
             // Methods of the registry still to come (issue 14 is in progress).
-            const NOT_YET: &[&str] = &["nesterov", "agd", "adam", "armijo", "lbfgs"];
+            const NOT_YET: &[&str] = &["nesterov", "agd", "armijo", "lbfgs"];
             assert_eq!(
                 method.is_ok(),
                 !NOT_YET.contains(&spec.name),
