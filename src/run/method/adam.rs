@@ -37,7 +37,8 @@ impl Adam {
         }
     }
 
-    /// Step `k`'s rule: `eta_k` and the bias corrections `1 - beta^t`, computed once.
+    /// Step `k`'s rule: `eta_k` and the bias corrections `1 - beta^t` (as reciprocals),
+    /// computed once.
     fn rule(&self, k: u64) -> AdamRule {
         let t = (k + 1) as f64;
         AdamRule {
@@ -45,8 +46,8 @@ impl Adam {
             beta1: self.beta1,
             beta2: self.beta2,
             eps: self.eps,
-            correction1: 1.0 - self.beta1.powf(t),
-            correction2: 1.0 - self.beta2.powf(t),
+            inverse_correction1: 1.0 / (1.0 - self.beta1.powf(t)),
+            inverse_correction2: 1.0 / (1.0 - self.beta2.powf(t)),
         }
     }
 }
@@ -58,19 +59,25 @@ struct AdamRule {
     beta1: f64,
     beta2: f64,
     eps: f64,
-    /// `1 - beta1^t`.
-    correction1: f64,
-    /// `1 - beta2^t`.
-    correction2: f64,
+    /// `1 / (1 - beta1^t)`.
+    inverse_correction1: f64,
+    /// `1 / (1 - beta2^t)`.
+    inverse_correction2: f64,
 }
 
 impl AdamRule {
     /// `(x', m', s')` of one coordinate (no fused multiply-add: the same bits everywhere).
+    /// The bias corrections are applied as the reciprocals computed once per step: per
+    /// coordinate one division and one square root, where the literal
+    /// `(m / c1) / (sqrt(s / c2) + eps)` takes three divisions (the results differ by
+    /// rounding only).
     #[inline(always)]
     fn coordinate(&self, x: f64, m: f64, s: f64, g: f64) -> (f64, f64, f64) {
         let m = self.beta1 * m + (1.0 - self.beta1) * g;
         let s = self.beta2 * s + (1.0 - self.beta2) * (g * g);
-        let x = x - self.eta * (m / self.correction1) / ((s / self.correction2).sqrt() + self.eps);
+        let m_hat = m * self.inverse_correction1;
+        let s_hat = s * self.inverse_correction2;
+        let x = x - self.eta * m_hat / (s_hat.sqrt() + self.eps);
         (x, m, s)
     }
 }
@@ -90,22 +97,26 @@ impl UpdateRule for AdamRule {
         let (next_first, next_second) = (&mut next_first[..len], &mut next_second[..len]);
         // Four coordinates at a time, each group read before it is written (as
         // `lanes::map2_lanes`), so that the loop vectorises.
-        let whole = len - len % 4;
-        for j in (0..whole).step_by(4) {
-            let lanes: [(f64, f64, f64); 4] = std::array::from_fn(|i| {
-                self.coordinate(values[j + i], first[j + i], second[j + i], gradient[j + i])
-            });
-            for (i, (x, m, s)) in lanes.into_iter().enumerate() {
-                next_values[j + i] = x;
-                next_first[j + i] = m;
-                next_second[j + i] = s;
+        let mut outputs = next_values
+            .chunks_exact_mut(4)
+            .zip(next_first.chunks_exact_mut(4))
+            .zip(next_second.chunks_exact_mut(4));
+        let mut inputs = values
+            .chunks_exact(4)
+            .zip(first.chunks_exact(4))
+            .zip(second.chunks_exact(4))
+            .zip(gradient.chunks_exact(4));
+        for (((nx, nm), ns), (((x, m), s), g)) in (&mut outputs).zip(&mut inputs) {
+            let lanes: [(f64, f64, f64); 4] =
+                std::array::from_fn(|i| self.coordinate(x[i], m[i], s[i], g[i]));
+            for i in 0..4 {
+                (nx[i], nm[i], ns[i]) = lanes[i];
             }
         }
+        let whole = len - len % 4;
         for j in whole..len {
-            let (x, m, s) = self.coordinate(values[j], first[j], second[j], gradient[j]);
-            next_values[j] = x;
-            next_first[j] = m;
-            next_second[j] = s;
+            (next_values[j], next_first[j], next_second[j]) =
+                self.coordinate(values[j], first[j], second[j], gradient[j]);
         }
     }
 }
