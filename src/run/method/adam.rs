@@ -1,5 +1,5 @@
-//! `adam(lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8)` (Kingma and Ba 2015), as LANGUAGE.md
-//! writes it, with `t = k + 1`:
+//! `adam(lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8)` (Kingma and Ba 2015), as
+//! docs/language.md writes it, with `t = k + 1`:
 //! `m <- beta1 m + (1-beta1) g; s <- beta2 s + (1-beta2) g^2;
 //!  x <- x - eta_k (m / (1-beta1^t)) / (sqrt(s / (1-beta2^t)) + eps)` (m0 = s0 = 0).
 //!
