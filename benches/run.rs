@@ -9,6 +9,9 @@
 //! - `methods`: seconds per step of `nesterov` and `agd` beside `gd` on W1 and W2 (N = 1e6)
 //!   (issue 14's goal: within 1.15x of gd); run them together, e.g. `cargo bench --bench
 //!   run -- methods/w2`, as the machine's speed drifts.
+//! - `adam`: seconds per step of `adam` next to `gd` on W1 and W2 (N = 1e3, 1e5, 1e6), in
+//!   the same invocation (the goal: adam within 1.15x of gd); W1's adam run is checked
+//!   against optax's (`bench/reference/adam_w1.py`).
 //!
 //! Every solver is first run for the reference number of steps and its final objective
 //! compared with the JAX reference (1e-9 relative); a wrong result aborts the benchmark.
@@ -214,6 +217,18 @@ fn with_checked_method(
     run
 }
 
+/// catopt's W1 run with Adam, checked against optax's and restarted.
+fn checked_w1_adam() -> CatoptRun {
+    let mut run = CatoptRun::compile(&w1_file(), Backend::serial(), W1_ADAM_LR)
+        .with_method("adam", &[("lr", W1_ADAM_LR)]);
+    for _ in 0..W1_STEPS {
+        run.step();
+    }
+    check_close("catopt W1 adam", run.objective(), W1_ADAM_FINAL_OBJECTIVE);
+    run.restart();
+    run
+}
+
 fn methods(c: &mut Criterion) {
     let mut group = c.benchmark_group("methods");
     group.sample_size(20);
@@ -239,11 +254,47 @@ fn methods(c: &mut Criterion) {
     group.finish();
 }
 
+fn adam(c: &mut Criterion) {
+    let mut group = c.benchmark_group("adam");
+    let mut gd = None;
+    group.bench_function("w1/gd", |b| {
+        let run = gd.get_or_insert_with(|| checked_w1(Backend::serial()));
+        b.iter(|| black_box(run.step()))
+    });
+    drop(gd);
+    let mut adam = None;
+    group.bench_function("w1/adam", |b| {
+        let run = adam.get_or_insert_with(checked_w1_adam);
+        b.iter(|| black_box(run.step()))
+    });
+    drop(adam);
+    for boxes in CHAIN_LENGTHS {
+        if boxes >= 1_000_000 {
+            group.sample_size(20);
+        }
+        let mut gd = None;
+        group.bench_with_input(BenchmarkId::new("w2/gd", boxes), &boxes, |b, &boxes| {
+            let run = gd.get_or_insert_with(|| checked_w2(boxes, Backend::serial()));
+            b.iter(|| black_box(run.step()))
+        });
+        drop(gd);
+        let mut adam = None;
+        group.bench_with_input(BenchmarkId::new("w2/adam", boxes), &boxes, |b, &boxes| {
+            let run = adam.get_or_insert_with(|| {
+                CatoptRun::compile(&w2_file(boxes), Backend::serial(), W2_ADAM_LR)
+                    .with_method("adam", &[("lr", W2_ADAM_LR)])
+            });
+            b.iter(|| black_box(run.step()))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(5));
-    targets = w1, w2, w2_compile, w3, methods
+    targets = w1, w2, w2_compile, w3, methods, adam
 }
 criterion_main!(benches);

@@ -212,3 +212,62 @@ fn method_and_schedule_flags_override_the_solve_block() {
     let expected = nesterov(0.2, 0.9, Schedule::InvSqrt, 10);
     check(&json, "nesterov", "inv_sqrt", 10, &expected);
 }
+
+/// lbfgs keeps its pairs inside the method: a checkpoint holds them, and a resumed run
+/// continues with the same bits as a straight one.
+#[test]
+fn lbfgs_resumes_from_a_checkpoint_with_its_pairs() {
+    let dir = std::env::temp_dir().join(format!("catopt-lbfgs-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("chain.opt");
+    std::fs::write(
+        &file,
+        "objective rosen(a: real, b: real) { minimize 100 * (b - a^2)^2 + (1 - a)^2; }\n\
+         composite chain() { for i in 0..50 { rosen(x[i], x[i + 1]); } }\n\
+         solve chain { method = lbfgs(memory = 5); steps = 60; init x = -1.2; }\n",
+    )
+    .unwrap();
+    let checkpoint = dir.join("ck");
+    let run = |extra: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_catopt"))
+            .arg("run")
+            .arg(&file)
+            .args([
+                "--backend",
+                "serial",
+                "--format",
+                "json",
+                "--quiet",
+                "--force",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let straight = run(&[]);
+    let ck = checkpoint.to_str().unwrap();
+    run(&[
+        "--steps",
+        "25",
+        "--checkpoint",
+        ck,
+        "--checkpoint-every",
+        "25",
+    ]);
+    let header = std::fs::read(&checkpoint).unwrap();
+    assert!(
+        String::from_utf8_lossy(&header).contains("\"s.0\""),
+        "the checkpoint holds the pairs"
+    );
+    let resumed = run(&["--resume", ck]);
+    assert_eq!(resumed["steps"], straight["steps"]);
+    assert_eq!(resumed["values"], straight["values"]);
+    assert_eq!(resumed["objective"], straight["objective"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

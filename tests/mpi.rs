@@ -411,3 +411,61 @@ fn ctrl_c_stops_every_rank_at_the_same_step_and_rank_zero_reports() {
     let values: Value = serde_json::from_str(&std::fs::read_to_string(&marker).unwrap()).unwrap();
     assert!(values["step"].as_u64().unwrap() > 0);
 }
+
+/// The run's results on 1, 2 and 3 ranks equal the serial ones (the traffic of a line
+/// search depends on its trials, so it is not compared with the prediction).
+fn compare_results_with_serial(file: &str, extra: &[&str]) {
+    let mut args = vec!["run", file, "--format", "json", "--quiet"];
+    args.extend_from_slice(extra);
+    let reference = serial(&args);
+    assert!(
+        reference.status.success(),
+        "serial run of {file} {extra:?} failed"
+    );
+    let reference = json(&reference);
+    for ranks in 1..=3 {
+        let output = mpirun(ranks, &args);
+        assert!(
+            output.status.success(),
+            "{file} {extra:?} on {ranks} ranks: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            results(&json(&output)),
+            results(&reference),
+            "{file} {extra:?} on {ranks} ranks differs from the serial backend"
+        );
+    }
+}
+
+#[test]
+fn every_method_gives_the_serial_bits_under_mpi() {
+    let _job = one_job_at_a_time();
+    for method in [
+        "nesterov(lr = 0.05, beta = 0.8)",
+        "agd(lr = 0.05, mu = 0.1)",
+        "adam(lr = 0.05)",
+        "armijo(direction = adam, groups = variables)",
+        "lbfgs(memory = 5)",
+    ] {
+        compare_results_with_serial(
+            "examples/three_quadratics.opt",
+            &["--method", method, "--steps", "60"],
+        );
+    }
+    compare_results_with_serial(
+        "examples/rosenbrock_chain.opt",
+        &["--method", "lbfgs", "--steps", "40"],
+    );
+    compare_results_with_serial(
+        "examples/rosenbrock_chain.opt",
+        &[
+            "--method",
+            "gd(lr = 0.001)",
+            "--schedule",
+            "cosine(10)",
+            "--steps",
+            "30",
+        ],
+    );
+}

@@ -28,6 +28,13 @@ pub const W1_FINAL_OBJECTIVE: f64 = 0.87081278483;
 pub const W1_LR: f64 = 0.05;
 /// W1: number of steps of the reference run.
 pub const W1_STEPS: usize = 200;
+/// W1 with Adam: the step size of `bench/reference/adam_w1.py` (optax.adam, other
+/// parameters at their defaults, W1_STEPS steps).
+pub const W1_ADAM_LR: f64 = 0.01;
+/// W1 with Adam: the optax reference's objective after W1_STEPS steps.
+pub const W1_ADAM_FINAL_OBJECTIVE: f64 = 0.447280965456;
+/// W2 with Adam: the step size (no external reference; timing only).
+pub const W2_ADAM_LR: f64 = 1e-3;
 /// W2: step size.
 pub const W2_LR: f64 = 1e-4;
 /// W2: number of steps of the reference run.

@@ -19,6 +19,9 @@ use crate::lower::Problem;
 use crate::method_spec::{MethodConfig, Schedule, Value};
 use crate::run::method::Method;
 
+/// A method's own memory entries ([`Method::memory`]), by name.
+pub type MethodMemory = Vec<(String, Vec<f64>)>;
+
 /// The names of the state a method keeps: its vectors (`values` first) and scalars.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StateLayout {
@@ -170,6 +173,10 @@ pub struct Header {
     /// The method's scalars (agd's gamma, a line search's last step), as bits.
     #[serde(default)]
     pub scalars: Vec<(String, u64)>,
+    /// The method's own memory (lbfgs's pairs) in the payload after the state vectors, in
+    /// order.
+    #[serde(default)]
+    pub memory: Vec<VectorRecord>,
 }
 
 /// A checkpoint read from bytes: its header and its vectors.
@@ -179,6 +186,8 @@ pub struct ParsedCheckpoint {
     pub header: Header,
     /// The vectors, in the header's order.
     pub vectors: Vec<Vec<f64>>,
+    /// The method's memory entries, in the header's order.
+    pub memory: Vec<(String, Vec<f64>)>,
 }
 
 /// What a problem and a method look like in a checkpoint (everything but the state).
@@ -239,6 +248,7 @@ pub fn checkpoint_bytes(
     fingerprint: &Fingerprint,
     method: StateLayout,
     state: &SolverState,
+    memory: &[(String, Vec<f64>)],
 ) -> Vec<u8> {
     let n = state.values.len();
     let vectors: Vec<(&str, &[f64])> = method
@@ -268,12 +278,23 @@ pub fn checkpoint_bytes(
             .zip(&state.scalars)
             .map(|(&name, v)| (name.to_string(), v.to_bits()))
             .collect(),
+        memory: memory
+            .iter()
+            .map(|(name, v)| VectorRecord {
+                name: name.clone(),
+                len: v.len() as u64,
+            })
+            .collect(),
     };
     let mut bytes = format!("{MAGIC}{VERSION}\n").into_bytes();
     bytes.extend(serde_json::to_vec(&header).unwrap_or_default());
     bytes.push(b'\n');
     bytes.reserve(8 * n * vectors.len() + TRAILER_LEN);
-    for (_, vector) in &vectors {
+    for vector in vectors
+        .iter()
+        .map(|(_, v)| *v)
+        .chain(memory.iter().map(|(_, v)| &v[..]))
+    {
         for v in vector.iter() {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
@@ -325,7 +346,7 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<ParsedCheckpoint, String> {
         .map_err(|e| format!("the checkpoint's header is not valid: {e}"))?;
     let payload = &rest[header_end + 1..];
     let mut total: u64 = 0;
-    for v in &header.vectors {
+    for v in header.vectors.iter().chain(&header.memory) {
         total = total
             .checked_add(v.len)
             .ok_or("the checkpoint's vector lengths overflow")?;
@@ -345,7 +366,21 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<ParsedCheckpoint, String> {
         .iter()
         .map(|v| numbers.by_ref().take(v.len as usize).collect())
         .collect();
-    Ok(ParsedCheckpoint { header, vectors })
+    let memory = header
+        .memory
+        .iter()
+        .map(|v| {
+            (
+                v.name.clone(),
+                numbers.by_ref().take(v.len as usize).collect(),
+            )
+        })
+        .collect();
+    Ok(ParsedCheckpoint {
+        header,
+        vectors,
+        memory,
+    })
 }
 
 /// Names the first difference between two lists of runs (boxes or variables).
@@ -565,9 +600,13 @@ pub fn read_checkpoint(
     problem: &Problem,
     method: StateLayout,
     record: MethodRecord,
-) -> Result<SolverState, String> {
+    memory_bytes_per_variable: u64,
+) -> Result<(SolverState, MethodMemory), String> {
     let fingerprint = Fingerprint::of(problem, record);
-    let bytes = read_bounded(path, "--resume checkpoint", fingerprint.size_limit())?;
+    let limit = fingerprint.size_limit().saturating_add(
+        memory_bytes_per_variable.saturating_mul(fingerprint.variable_count as u64),
+    );
+    let bytes = read_bounded(path, "--resume checkpoint", limit)?;
     let refuse = |message: String| {
         format!(
             "cannot resume from {}: {message}\n  help: resume with the file, composite and \
@@ -575,8 +614,10 @@ pub fn read_checkpoint(
             path.display()
         )
     };
-    let parsed = parse_checkpoint(&bytes).map_err(refuse)?;
-    validate(parsed, &fingerprint, method).map_err(refuse)
+    let mut parsed = parse_checkpoint(&bytes).map_err(refuse)?;
+    let memory = std::mem::take(&mut parsed.memory);
+    let state = validate(parsed, &fingerprint, method).map_err(refuse)?;
+    Ok((state, memory))
 }
 
 #[cfg(test)]
@@ -652,7 +693,7 @@ composite c() { for i in 0..3 { f(a[i]); } g(b); h: f(b); }
     #[test]
     fn a_checkpoint_round_trips_exactly() {
         let (problem, method, state) = sample();
-        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state, &[]);
         let back = resume(&bytes, &problem, &method).unwrap();
         assert!(same(&back, &state));
         assert!(bytes.len() as u64 <= fingerprint(&problem, &method).size_limit());
@@ -669,18 +710,18 @@ composite c() { for i in 0..3 { f(a[i]); } g(b); h: f(b); }
     fn a_short_velocity_with_a_valid_checksum_is_refused() {
         let (problem, method, mut state) = sample();
         state.vectors[0].pop();
-        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state, &[]);
         let error = resume(&bytes, &problem, &method).unwrap_err();
         assert!(error.contains("velocity"), "{error}");
         state.vectors[0].clear();
-        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state, &[]);
         assert!(resume(&bytes, &problem, &method).is_err());
     }
 
     #[test]
     fn another_method_or_parameter_is_named() {
         let (problem, method, state) = sample();
-        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state, &[]);
         let other = recorded(
             "momentum",
             &[("lr", 0.2), ("beta", 0.5)],
@@ -706,7 +747,7 @@ composite c() { for i in 0..3 { f(a[i]); } g(b); h: f(b); }
     #[test]
     fn swapped_boxes_are_named() {
         let (problem, method, state) = sample();
-        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
+        let bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state, &[]);
         let (_, swapped) =
             crate::lower::lower_text(&PROBLEM.replace("g(b); h: f(b);", "h: f(b); g(b);"), None)
                 .unwrap();
@@ -740,7 +781,7 @@ composite c() { for i in 0..3 { f(a[i]); } g(b); h: f(b); }
             cut in prop::option::of(any::<prop::sample::Index>()),
         ) {
             let (problem, method, state) = sample();
-            let mut bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state);
+            let mut bytes = checkpoint_bytes(&fingerprint(&problem, &method), method.layout, &state, &[]);
             for (at, byte) in edits {
                 let i = at.index(bytes.len());
                 bytes[i] = byte;

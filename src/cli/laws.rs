@@ -1,22 +1,17 @@
-//! `catopt laws FILE`: checks the functor laws on the user's own problem.
+//! `catopt laws FILE`: checks the functor laws on the user's own problem, and the laws of
+//! its method by the method's class (see [`crate::laws::methods`]).
 
 use super::run::{load_problem_with, Failure};
+use super::settings::{resolve, Overrides};
 use super::{EXIT_BAD_INPUT, EXIT_LAW_FAILED, EXIT_OK};
-use crate::category::{euler, gradient_flow, iterate};
-use crate::laws::check::{relative_deviation, same_bits};
+use crate::check::program::Solve;
+use crate::laws::methods::{check_per_box, check_runtime_vs_central, MethodChoice, MethodProblem};
 use crate::laws::{
     check_distributed_vs_central, check_gd_naturality, check_increments_vs_central, LawReport,
 };
 use crate::lower::Problem;
-use crate::run::backend::Backend;
-use crate::run::executor::Executor;
-use crate::run::plan::Plan;
-use crate::run::solver::{solve, NoObserver, SolverState, StopRule};
-use crate::run::transport::LocalRanks;
 use clap::Args;
 use std::path::PathBuf;
-use std::rc::Rc;
-use std::sync::Arc;
 
 /// The arguments of `catopt laws`.
 #[derive(Args, Debug, Clone)]
@@ -35,9 +30,17 @@ pub struct LawsArgs {
     /// Steps of the distributed and central runs compared.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// The step size of those runs (default: the solve block's, else 1e-3).
+    /// The step size of those runs (overrides the method's `lr`; default: the solve
+    /// block's, else 1e-3).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// The method whose laws are checked, written as in a solve block or `catopt run
+    /// --method`: `adam` or 'adam(lr = 0.01)' (default: the solve block's, else gd).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// The step-size schedule of the method's runs, as `catopt run --schedule`.
+    #[arg(long)]
+    pub schedule: Option<String>,
     /// Random points have coordinates uniform in [-radius, radius).
     #[arg(long, default_value_t = 0.5)]
     pub radius: f64,
@@ -60,41 +63,47 @@ pub fn run(args: &LawsArgs) -> i32 {
                 return EXIT_BAD_INPUT;
             }
         };
-    let lr = args
-        .lr
-        .or_else(|| {
-            program
-                .solves
-                .iter()
-                .find(|s| s.composite == problem.composite_id)
-                .and_then(|s| s.method.as_ref())
-                .and_then(|m| {
-                    m.params.iter().find_map(|(p, v)| match v {
-                        crate::method_spec::GivenValue::Number(v) if p == "lr" => Some(*v),
-                        _ => None,
-                    })
-                })
-        })
-        .unwrap_or(1e-3);
+    let solve = program
+        .solves
+        .iter()
+        .find(|s| s.composite == problem.composite_id);
+    let method = match method_of(args, solve, &problem) {
+        Ok(method) => method,
+        Err(message) => {
+            crate::warn_line!("error: {message}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    // The category core's laws are gradient descent's: with the method's lr, if it has one.
+    let lr = method.config.learning_rate().unwrap_or(DEFAULT_LR);
     super::render::print_stdout(&format!(
-        "catopt laws {}: {}, lr = {lr}\n",
+        "catopt laws {}: {}\nmethod {} (class {}); gradient-descent laws with lr = {lr}\n",
         args.file.display(),
-        problem.describe()
+        problem.describe(),
+        method.describe(),
+        method.config.spec.class.as_str(),
     ));
-    match check_all(&problem, args, lr) {
-        Ok(reports) => {
+    match check_all(&problem, args, lr, &method) {
+        Ok(checks) => {
             let mut failed = false;
-            for report in &reports {
+            for (report, kind) in &checks {
                 failed |= !report.passed;
-                super::render::print_stdout(&format!(
-                    "{}  {:<40} max deviation {:.3e} (tolerance {:.0e}, {} samples)\n      {}\n",
-                    if report.passed { "PASS" } else { "FAIL" },
-                    report.name,
-                    report.max_deviation,
-                    report.tolerance,
-                    report.samples,
-                    report.detail
-                ));
+                let line = match kind {
+                    Kind::Law => format!(
+                        "{}  {:<40} max deviation {:.3e} (tolerance {:.0e}, {} samples)\n      {}\n",
+                        if report.passed { "PASS" } else { "FAIL" },
+                        report.name,
+                        report.max_deviation,
+                        report.tolerance,
+                        report.samples,
+                        report.detail
+                    ),
+                    Kind::Measurement => format!(
+                        "DIFF  {:<40} relative difference {:.3e} (reported, not a law)\n      {}\n",
+                        report.name, report.max_deviation, report.detail
+                    ),
+                };
+                super::render::print_stdout(&line);
             }
             if failed {
                 EXIT_LAW_FAILED
@@ -109,8 +118,55 @@ pub fn run(args: &LawsArgs) -> i32 {
     }
 }
 
-/// Every law check on `problem`.
-pub fn check_all(problem: &Problem, args: &LawsArgs, lr: f64) -> Result<Vec<LawReport>, String> {
+/// The step size when neither the solve block, `--method` nor `--lr` gives one.
+const DEFAULT_LR: f64 = 1e-3;
+
+/// The method of the laws: the solve block's, overridden by `--method`, `--lr`,
+/// `--schedule` (as `catopt run` resolves them); `lr = 1e-3` when none is given.
+fn method_of(
+    args: &LawsArgs,
+    solve: Option<&Solve>,
+    problem: &Problem,
+) -> Result<MethodChoice, String> {
+    let flags = |lr: Option<f64>| Overrides {
+        method: args.method.as_deref(),
+        lr,
+        schedule: args.schedule.as_deref(),
+        steps: Some(args.steps as u64),
+        ..Overrides::default()
+    };
+    let settings = resolve(&flags(args.lr), solve).or_else(|error| match args.lr {
+        // No step size anywhere: the default, if the method takes one.
+        None => resolve(&flags(Some(DEFAULT_LR)), solve).map_err(|_| error),
+        Some(_) => Err(error),
+    })?;
+    let context = crate::run::method::MethodContext::for_problem(problem);
+    // Refused before anything is printed: a method that cannot be built.
+    crate::run::method::build_with(&settings.method, settings.schedule, &context)?;
+    Ok(MethodChoice {
+        config: settings.method,
+        schedule: settings.schedule,
+        context,
+    })
+}
+
+/// Whether a report is a law (may fail) or a measurement (reported only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A law: exit code 1 if it fails.
+    Law,
+    /// A measured difference, not a law.
+    Measurement,
+}
+
+/// Every law check on `problem`: gradient descent's laws of the category core (with step
+/// size `lr`), then the laws of `method` by its class ([`crate::laws::methods`]).
+pub fn check_all(
+    problem: &Problem,
+    args: &LawsArgs,
+    lr: f64,
+    method: &MethodChoice,
+) -> Result<Vec<(LawReport, Kind)>, String> {
     let diagram = &problem.diagram;
     let types = &problem.open_box_types;
     let type_of = &problem.box_type_of;
@@ -126,12 +182,13 @@ pub fn check_all(problem: &Problem, args: &LawsArgs, lr: f64) -> Result<Vec<LawR
         args.tolerance,
     )
     .map_err(|e| e.to_string())?;
-    reports.push(naturality);
-    reports.push(
+    reports.push((naturality, Kind::Law));
+    reports.push((
         check_distributed_vs_central(diagram, types, type_of, start, lr, args.steps)
             .map_err(|e| e.to_string())?,
-    );
-    reports.push(
+        Kind::Law,
+    ));
+    reports.push((
         check_increments_vs_central(
             diagram,
             types,
@@ -142,111 +199,14 @@ pub fn check_all(problem: &Problem, args: &LawsArgs, lr: f64) -> Result<Vec<LawR
             args.tolerance,
         )
         .map_err(|e| e.to_string())?,
-    );
-    reports.push(runtime_matches_central(
-        problem,
-        lr,
-        args.steps,
-        args.tolerance,
-    )?);
-    Ok(reports)
-}
-
-/// The compiled runtime (plan, batched kernels, serial and threaded backends, and the
-/// distributed backend's algorithm with ranks as threads) against central gradient descent
-/// on the composite objective of the category core.
-fn runtime_matches_central(
-    problem: &Problem,
-    lr: f64,
-    steps: usize,
-    tolerance: f64,
-) -> Result<LawReport, String> {
-    let central = iterate(
-        &euler(gradient_flow(&problem.composite), lr),
-        &problem.initial_values,
-        steps,
-    );
-    let plan = Arc::new(Plan::for_problem(problem).map_err(|e| e.to_string())?);
-    let bitwise = plan.is_in_box_order();
-    let mut max_deviation = 0.0f64;
-    let mut runs = Vec::new();
-    let stop = StopRule {
-        max_steps: steps as u64,
-        tolerance: None,
-        rel_tolerance: None,
-    };
-    let run = |backend: Backend| -> Result<Vec<f64>, String> {
-        let mut executor = Executor::new(plan.clone(), backend);
-        let mut state = SolverState::new(problem.initial_values.clone());
-        let mut method = crate::run::method::by_name("gd", &[("lr", lr)])?;
-        solve(
-            &mut executor,
-            &mut *method,
-            stop,
-            &mut state,
-            &mut NoObserver,
-        )?;
-        executor.collect_on_first_rank(&mut state.values);
-        Ok(state.values)
-    };
-    // The distributed backend's algorithm, with ranks as threads of this process.
-    let on_ranks = |ranks: usize| -> Result<Vec<f64>, String> {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = LocalRanks::new(ranks)
-                .into_iter()
-                .map(|transport| scope.spawn(|| run(Backend::Distributed(Rc::new(transport)))))
-                .collect();
-            let mut results = handles
-                .into_iter()
-                .map(|h| h.join().map_err(|_| "a rank failed".to_string())?);
-            results.next().unwrap_or_else(|| Err("no rank".into()))
-        })
-    };
-    let finals: Vec<(&str, Vec<f64>)> = vec![
-        ("serial", run(Backend::serial())?),
-        ("threads(2)", run(Backend::threads(2)?)?),
-        ("threads(3)", run(Backend::threads(3)?)?),
-        ("ranks(2)", on_ranks(2)?),
-        ("ranks(3)", on_ranks(3)?),
-    ];
-    for (name, values) in finals {
-        let state = SolverState::new(values);
-        let deviation = if bitwise {
-            central
-                .iter()
-                .zip(&state.values)
-                .map(|(a, b)| {
-                    if same_bits(*a, *b) {
-                        0.0
-                    } else {
-                        (a - b).abs().max(f64::MIN_POSITIVE)
-                    }
-                })
-                .fold(0.0, f64::max)
-        } else {
-            relative_deviation(&central, &state.values)
-        };
-        max_deviation = max_deviation.max(deviation);
-        runs.push(name);
+        Kind::Law,
+    ));
+    let compiled = MethodProblem::of_problem(problem);
+    let steps = args.steps as u64;
+    for report in check_runtime_vs_central(&compiled, method, start, steps, args.tolerance)? {
+        reports.push((report, Kind::Law));
     }
-    let allowed = if bitwise { 0.0 } else { tolerance };
-    Ok(LawReport {
-        name: format!(
-            "runtime = central ({})",
-            if bitwise { "bitwise" } else { "to rounding" }
-        ),
-        passed: max_deviation <= allowed,
-        max_deviation,
-        tolerance: allowed,
-        samples: steps,
-        detail: format!(
-            "{steps} steps of the compiled plan on the {} backends against central gradient descent{}",
-            runs.join(", "),
-            if bitwise {
-                ""
-            } else {
-                "; box types interleave, so the plan sums in type-grouped order"
-            }
-        ),
-    })
+    let (per_box, is_law) = check_per_box(&compiled, method, start, steps, args.tolerance)?;
+    reports.push((per_box, if is_law { Kind::Law } else { Kind::Measurement }));
+    Ok(reports)
 }

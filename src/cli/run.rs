@@ -304,7 +304,11 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
             limit as f64 / f64::from(1u32 << 30)
         )));
     }
-    let method = crate::run::method::build(&settings.method, settings.schedule)?;
+    let mut method = crate::run::method::build_with(
+        &settings.method,
+        settings.schedule,
+        &crate::run::method::MethodContext::for_problem(&problem),
+    )?;
     // The typed program is no longer needed: free it before the plan is built.
     drop(program);
     // Starting point: initial values, then --init, then --resume.
@@ -323,12 +327,17 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
             .map_err(|e| format!("--init file {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.resume {
-        state = super::checkpoint::read_checkpoint(
+        let memory;
+        (state, memory) = super::checkpoint::read_checkpoint(
             path,
             &problem,
             StateLayout::of(&*method),
             MethodRecord::of(&settings.method, &settings.schedule),
+            settings.method.state_bytes_per_variable(),
         )?;
+        method
+            .restore_memory(&memory)
+            .map_err(|e| format!("cannot resume from {}: {e}", path.display()))?;
     }
     let plan = Plan::for_problem(&problem).map_err(|e| e.to_string())?;
     Ok(Prepared {
@@ -473,6 +482,14 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     for vector in &mut state.vectors {
         executor.collect_on_first_rank(vector);
     }
+    // The method's own memory (lbfgs's pairs), for a checkpoint at the end.
+    let mut memory = method.memory();
+    for (_, vector) in memory
+        .iter_mut()
+        .filter(|(_, v)| v.len() == state.values.len())
+    {
+        executor.collect_on_first_rank(vector);
+    }
     let bytes_per_step = executor.bytes_sent_per_evaluation(outcome.evaluations);
     let communication_seconds = executor.communication_seconds();
     let steps_done = state.step - start_step;
@@ -500,7 +517,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         }
     }
     if outcome.stop_reason == StopReason::Interrupted || interrupted.load(Ordering::SeqCst) {
-        if let Err(message) = observer.write_checkpoint(&state) {
+        if let Err(message) = observer.write_checkpoint(&state, &memory) {
             lost.push(message);
         }
     }
@@ -1009,14 +1026,18 @@ impl<'a> RunObserver<'a> {
     }
 
     /// Writes the checkpoint (atomically): on failure the previous one stays in place.
-    fn write_checkpoint(&mut self, state: &SolverState) -> Result<(), String> {
+    fn write_checkpoint(
+        &mut self,
+        state: &SolverState,
+        memory: &[(String, Vec<f64>)],
+    ) -> Result<(), String> {
         let Some(output) = self.args.output_file("--checkpoint") else {
             return Ok(());
         };
         let fingerprint = self.fingerprint.get_or_insert_with(|| {
             super::checkpoint::Fingerprint::of(self.problem, self.record.clone())
         });
-        let bytes = super::checkpoint::checkpoint_bytes(fingerprint, self.layout, state);
+        let bytes = super::checkpoint::checkpoint_bytes(fingerprint, self.layout, state, memory);
         output.write(&bytes)?;
         self.checkpoint_written = true;
         Ok(())
@@ -1084,7 +1105,7 @@ impl Observer for RunObserver<'_> {
             }
         }
         if self.checkpoint_due(info.step) {
-            match self.write_checkpoint(info.state) {
+            match self.write_checkpoint(info.state, info.memory) {
                 Ok(()) => self.checkpoint_error = None,
                 Err(message) => {
                     if self.checkpoint_error.is_none() {

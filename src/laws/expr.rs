@@ -98,6 +98,55 @@ impl Expr {
         &self.nodes
     }
 
+    /// The same expression built with the numerics module's [`ExprBuilder`] and compiled,
+    /// for the runtime (plans, executors, methods). Its reverse mode is the numerics
+    /// module's, so its gradient may differ from [`Expr`]'s own in the last bits.
+    ///
+    /// [`ExprBuilder`]: crate::numerics::ExprBuilder
+    ///
+    /// # Errors
+    /// If the numerics module refuses the expression (it should not: every node is scalar).
+    pub fn compile(&self) -> Result<crate::numerics::CompiledObjective, String> {
+        use crate::numerics::{BinaryOp as B, ExprBuilder, NodeId, Shape, UnaryOp as U};
+        let mut builder = ExprBuilder::new(self.dimension);
+        let mut ids: Vec<NodeId> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let id = match *node {
+                Node::Input(i) => builder.input(i, Shape::Scalar),
+                Node::Constant(c) => builder.scalar(c),
+                Node::Unary(UnaryOp::Square, a) => builder
+                    .binary(B::Mul, ids[a], ids[a])
+                    .map_err(|e| e.to_string())?,
+                Node::Unary(op, a) => {
+                    let op = match op {
+                        UnaryOp::Neg => U::Neg,
+                        UnaryOp::Sin => U::Sin,
+                        UnaryOp::Cos => U::Cos,
+                        UnaryOp::Tanh => U::Tanh,
+                        UnaryOp::Sigmoid => U::Sigmoid,
+                        UnaryOp::Softplus => U::Softplus,
+                        UnaryOp::Exp => U::Exp,
+                        UnaryOp::Square => unreachable!("handled above"),
+                    };
+                    builder.unary(op, ids[a])
+                }
+                Node::Binary(op, a, b) => {
+                    let op = match op {
+                        BinaryOp::Add => B::Add,
+                        BinaryOp::Sub => B::Sub,
+                        BinaryOp::Mul => B::Mul,
+                    };
+                    builder
+                        .binary(op, ids[a], ids[b])
+                        .map_err(|e| e.to_string())?
+                }
+            };
+            ids.push(id);
+        }
+        let output = *ids.last().expect("non-empty");
+        builder.compile(output).map_err(|e| e.to_string())
+    }
+
     fn forward(&self, x: &[f64], values: &mut Vec<f64>) -> f64 {
         assert_eq!(
             x.len(),

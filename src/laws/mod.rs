@@ -7,9 +7,15 @@
 //!   distributed vs central runs), each returning a [`LawReport`]; no printing.
 //! - [`expr`]: small random smooth expression trees with their own reverse mode.
 //! - [`Quadratic`]: `x' P x + a' x + c`, the form of the reference problems.
+//! - [`methods`]: the laws of a method by its class (runtime = central for any method, the
+//!   per-box variant against the composite method), on compiled composites.
+//! - [`per_box`]: the per-box variant of a method (each box runs the method alone on its
+//!   own objective; the increments are added on junctions).
 
 pub mod check;
 pub mod expr;
+pub mod methods;
+pub mod per_box;
 mod quadratic;
 pub mod strategy;
 

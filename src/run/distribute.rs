@@ -865,6 +865,26 @@ mod tests {
     }
 
     #[test]
+    fn threads_and_ranks_give_the_serial_bits_with_adam() {
+        let method: TestMethod = ("adam", &[("lr", 0.01), ("beta1", 0.8), ("beta2", 0.99)]);
+        for text in [CHAIN, INTERLEAVED, MATRICES] {
+            let p = problem(text);
+            let reference = serial(&p, method, 9);
+            for threads in [2, 3] {
+                let threaded = threaded(&p, threads, method, 9);
+                assert_same(&reference, &threaded, &format!("{threads} threads"));
+            }
+            for ranks in [2, 3, 5] {
+                assert_same(
+                    &reference,
+                    &distributed(&p, ranks, method, 9, None),
+                    &format!("{ranks} ranks"),
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_divergence_is_found_in_the_same_box_at_the_same_step() {
         let p = problem(MATRICES);
         let method: TestMethod = ("gd", &[("lr", 3.0)]);
@@ -1065,6 +1085,19 @@ mod tests {
             assert_same(&reference, &threaded(&p, workers, method, 5), &format!("{workers} threads"));
             let ranked = distributed(&p, workers, method, 5, None);
             assert_same(&reference, &ranked, &format!("{workers} ranks"));
+        }
+
+        #[test]
+        fn random_composites_give_the_serial_bits_with_adam(
+            text in random_problem(),
+            threads in 1usize..=8,
+            ranks in 1usize..5,
+        ) {
+            let p = problem(&text);
+            let method: TestMethod = ("adam", &[("lr", 0.01)]);
+            let reference = serial(&p, method, 4);
+            assert_same(&reference, &threaded(&p, threads, method, 4), &format!("{threads} threads"));
+            assert_same(&reference, &distributed(&p, ranks, method, 4, None), &format!("{ranks} ranks"));
         }
 
         #[test]

@@ -190,6 +190,9 @@ pub struct StepInfo<'a> {
     pub step_size: f64,
     /// Evaluations done at this iterate (1 for a fused step; more with a line search).
     pub evaluations: u64,
+    /// The method's own memory ([`Method::memory`]: lbfgs's pairs), complete on rank 0,
+    /// when the observer asked for the full state at this step; empty otherwise.
+    pub memory: &'a [(String, Vec<f64>)],
 }
 
 /// Observes a run: traces, progress bars, checkpoints. Returning `false` asks the run to
@@ -423,10 +426,20 @@ pub fn solve(
                 }),
             });
         }
-        if executor.is_distributed() && observer.wants_full_state(state.step) {
-            executor.collect_on_first_rank(&mut state.values);
-            for v in &mut state.vectors {
-                executor.collect_on_first_rank(v);
+        let mut memory = Vec::new();
+        if observer.wants_full_state(state.step) {
+            memory = method.memory();
+            if executor.is_distributed() {
+                executor.collect_on_first_rank(&mut state.values);
+                for v in &mut state.vectors {
+                    executor.collect_on_first_rank(v);
+                }
+                for (_, v) in memory
+                    .iter_mut()
+                    .filter(|(_, v)| v.len() == state.values.len())
+                {
+                    executor.collect_on_first_rank(v);
+                }
             }
         }
         let keep_going = observer.observe(&StepInfo {
@@ -436,6 +449,7 @@ pub fn solve(
             state,
             step_size: method.stats().last_step_size,
             evaluations: step_evaluations,
+            memory: &memory,
         })? && !executor.interrupt_requested();
         let reason = stop
             .reason(&evaluation, state.previous_objective, state.step)

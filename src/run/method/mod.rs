@@ -13,6 +13,7 @@
 //! parameters and classes are [`crate::method_spec`]; [`build`] maps a resolved
 //! [`MethodConfig`] to its implementation.
 
+mod adam;
 mod agd;
 mod armijo;
 mod fused_map;
@@ -256,6 +257,35 @@ impl MethodContext {
         }
         MethodContext { groups }
     }
+
+    /// The groups seen from one box whose local coordinate `i` is global coordinate
+    /// `phi[i]` (a box's own variables, for the per-box variant of `catopt laws`): each
+    /// group keeps the box's coordinates in it, as local indices; groups the box does not
+    /// touch are left out.
+    pub fn restricted(&self, phi: &[usize]) -> MethodContext {
+        let mut group_of = std::collections::HashMap::new();
+        for (g, group) in self.groups.iter().enumerate() {
+            for &c in &group.coordinates {
+                group_of.insert(c, g);
+            }
+        }
+        let mut groups: Vec<CoordinateGroup> = Vec::new();
+        let mut local_of_group: std::collections::HashMap<usize, usize> = Default::default();
+        for (i, global) in phi.iter().enumerate() {
+            let Some(&g) = group_of.get(global) else {
+                continue;
+            };
+            let k = *local_of_group.entry(g).or_insert_with(|| {
+                groups.push(CoordinateGroup {
+                    name: self.groups[g].name.clone(),
+                    coordinates: Vec::new(),
+                });
+                groups.len() - 1
+            });
+            groups[k].coordinates.push(i);
+        }
+        MethodContext { groups }
+    }
 }
 
 /// The implementation of a resolved method, with its schedule.
@@ -288,6 +318,7 @@ pub fn build_with(
     Ok(match config.name() {
         "gd" => Box::new(gd::Gd::new(config, schedule)),
         "momentum" => Box::new(momentum::Momentum::new(config, schedule)),
+        "adam" => Box::new(adam::Adam::new(config, schedule)),
         "nesterov" => Box::new(nesterov::Nesterov::new(config, schedule)),
         "agd" => Box::new(agd::Agd::new(config, schedule)),
         "armijo" => Box::new(armijo::Armijo::new(config, context)?),
@@ -330,7 +361,7 @@ mod tests {
             let config = resolve_method(spec.name, &given).unwrap();
             let method = build(&config, Schedule::Constant);
             // Methods of the registry still to come (issue 14 is in progress).
-            const NOT_YET: &[&str] = &["adam"];
+            const NOT_YET: &[&str] = &[];
             assert_eq!(
                 method.is_ok(),
                 !NOT_YET.contains(&spec.name),

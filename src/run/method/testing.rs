@@ -417,7 +417,7 @@ pub(super) fn assert_resumes_bit_for_bit(
     run_from(&lowered, &config, schedule, &mut first, k);
     let layout = StateLayout::of(&*build(&config, schedule).unwrap());
     let fingerprint = Fingerprint::of(&lowered, MethodRecord::of(&config, &schedule));
-    let bytes = checkpoint_bytes(&fingerprint, layout, &first);
+    let bytes = checkpoint_bytes(&fingerprint, layout, &first, &[]);
     let parsed = parse_checkpoint(&bytes).unwrap();
     let names: Vec<&str> = parsed.header.vectors.iter().map(|v| &*v.name).collect();
     assert_eq!(names, layout.vectors, "the checkpoint holds every vector");
