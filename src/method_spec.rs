@@ -773,6 +773,17 @@ pub fn resolve_method(
     Ok(MethodConfig { spec, values })
 }
 
+/// [`resolve_method`] with numbers only, the error as one message (tests, examples, library
+/// users): `resolve_numeric("momentum", &[("lr", 0.1), ("beta", 0.5)])`.
+pub fn resolve_numeric(name: &str, params: &[(&str, f64)]) -> Result<MethodConfig, String> {
+    let given: Vec<(&str, Given<'_>)> =
+        params.iter().map(|&(p, v)| (p, Given::Number(v))).collect();
+    resolve_method(name, &given).map_err(|e| {
+        let (message, hint) = e.message_and_hint();
+        format!("{message}; {hint}")
+    })
+}
+
 /// Resolves a schedule from its name and parameters (named, or positional in order).
 pub fn resolve_schedule(
     name: &str,

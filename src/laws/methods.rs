@@ -144,14 +144,7 @@ impl MethodChoice {
     /// # Errors
     /// As [`crate::method_spec::resolve_method`], as a message.
     pub fn by_name(name: &str, params: &[(&str, f64)]) -> Result<MethodChoice, String> {
-        let given: Vec<_> = params
-            .iter()
-            .map(|&(p, v)| (p, crate::method_spec::Given::Number(v)))
-            .collect();
-        let config = crate::method_spec::resolve_method(name, &given).map_err(|e| {
-            let (message, hint) = e.message_and_hint();
-            format!("{message}; {hint}")
-        })?;
+        let config = crate::method_spec::resolve_numeric(name, params)?;
         Ok(MethodChoice {
             context: MethodContext::default(),
             config,

@@ -274,6 +274,22 @@ pub enum DivergenceCause {
     },
 }
 
+/// The evaluation to report at the final `values`: `evaluation` itself when the method
+/// takes its gradient there, else one more evaluation (counted).
+fn at_values(
+    executor: &mut Executor,
+    state: &SolverState,
+    at: usize,
+    evaluation: Evaluation,
+    evaluations: &mut u64,
+) -> Evaluation {
+    if at == 0 {
+        return evaluation;
+    }
+    *evaluations += 1;
+    executor.evaluate(&state.values)
+}
+
 /// Runs the optimiser from `state` until a stop rule fires. On return, `state` holds the
 /// final iterate; after a divergence, the last iterate whose objective and gradient were
 /// finite (and `state.step` is its step).
@@ -404,12 +420,7 @@ pub fn solve(
                 &state.vectors[at - 1]
             };
             let grew_most = executor.box_that_grew_most(&start_point, point);
-            let evaluation = if at == 0 {
-                evaluation
-            } else {
-                evaluations += 1;
-                executor.evaluate(&state.values)
-            };
+            let evaluation = at_values(executor, state, at, evaluation, &mut evaluations);
             return Ok(Outcome {
                 stop_reason: StopReason::Diverged,
                 evaluation,
@@ -455,12 +466,7 @@ pub fn solve(
             .reason(&evaluation, state.previous_objective, state.step)
             .or((!keep_going).then_some(StopReason::Interrupted));
         if let Some(stop_reason) = reason {
-            let evaluation = if at == 0 {
-                evaluation
-            } else {
-                evaluations += 1;
-                executor.evaluate(&state.values)
-            };
+            let evaluation = at_values(executor, state, at, evaluation, &mut evaluations);
             return Ok(Outcome {
                 stop_reason,
                 evaluation,

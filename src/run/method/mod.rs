@@ -333,15 +333,10 @@ pub fn build_with(
 /// # Errors
 /// As [`crate::method_spec::resolve_method`] and [`build`], as a message.
 pub fn by_name(name: &str, params: &[(&str, f64)]) -> Result<Box<dyn Method>, String> {
-    let given: Vec<(&str, crate::method_spec::Given<'_>)> = params
-        .iter()
-        .map(|&(p, v)| (p, crate::method_spec::Given::Number(v)))
-        .collect();
-    let config = crate::method_spec::resolve_method(name, &given).map_err(|e| {
-        let (message, hint) = e.message_and_hint();
-        format!("{message}; {hint}")
-    })?;
-    build(&config, Schedule::Constant)
+    build(
+        &crate::method_spec::resolve_numeric(name, params)?,
+        Schedule::Constant,
+    )
 }
 
 #[cfg(test)]
