@@ -490,7 +490,10 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     {
         executor.collect_on_first_rank(vector);
     }
-    let bytes_per_step = executor.bytes_sent_per_evaluation(outcome.evaluations);
+    // Per gradient evaluation, as `catopt explain --ranks N` predicts (a line search's value-only
+    // trials are counted apart).
+    let bytes_per_step =
+        executor.bytes_sent_per_evaluation(outcome.evaluations - executor.value_evaluations());
     let communication_seconds = executor.communication_seconds();
     let steps_done = state.step - start_step;
     let exit_code = if matches!(
