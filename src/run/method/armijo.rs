@@ -295,15 +295,7 @@ impl Method for Armijo {
                     gradient: executor.gradient(),
                     adam,
                 };
-                for run in &self.runs {
-                    for i in run.clone() {
-                        trial[i] = if in_search(i) {
-                            x[i] - eta * direction.test(i)
-                        } else {
-                            x[i]
-                        };
-                    }
-                }
+                move_searched(trial, x, &self.runs, &in_search, eta, |i| direction.test(i));
             }
             let value = executor.evaluate_value(trial);
             self.stats.trials += 1;
@@ -328,15 +320,9 @@ impl Method for Armijo {
                 gradient: executor.gradient(),
                 adam,
             };
-            for run in &self.runs {
-                for i in run.clone() {
-                    trial[i] = if in_search(i) {
-                        x[i] - eta * direction.update(i)
-                    } else {
-                        x[i]
-                    };
-                }
-            }
+            move_searched(trial, x, &self.runs, &in_search, eta, |i| {
+                direction.update(i)
+            });
         }
         let next_scalars = &mut *context.next_scalars;
         match searched {
@@ -348,6 +334,27 @@ impl Method for Armijo {
         }
         self.stats.record(eta);
         Ok(evaluation)
+    }
+}
+
+/// `trial = x - eta d` on the searched coordinates of `runs`, `x` elsewhere: the trial point
+/// of the test (with the test direction) and the accepted step (with the update's).
+fn move_searched(
+    trial: &mut [f64],
+    x: &[f64],
+    runs: &[Range<usize>],
+    in_search: &impl Fn(usize) -> bool,
+    eta: f64,
+    d: impl Fn(usize) -> f64,
+) {
+    for run in runs {
+        for i in run.clone() {
+            trial[i] = if in_search(i) {
+                x[i] - eta * d(i)
+            } else {
+                x[i]
+            };
+        }
     }
 }
 
