@@ -8,6 +8,7 @@
 //! the gradient, so each box running its own Adam and adding the increments on junctions is
 //! a different algorithm (`catopt laws` shows by how much).
 
+use super::fused_map::map_lanes;
 use super::{Block, Method, MethodStop, StepContext, StepStats, UpdateRule};
 use crate::method_spec::{MethodConfig, Schedule};
 use crate::run::executor::Evaluation;
@@ -72,13 +73,13 @@ impl AdamRule {
     /// `(m / c1) / (sqrt(s / c2) + eps)` takes three divisions (the results differ by
     /// rounding only).
     #[inline(always)]
-    fn coordinate(&self, x: f64, m: f64, s: f64, g: f64) -> (f64, f64, f64) {
+    fn coordinate(&self, x: f64, m: f64, s: f64, g: f64) -> [f64; 3] {
         let m = self.beta1 * m + (1.0 - self.beta1) * g;
         let s = self.beta2 * s + (1.0 - self.beta2) * (g * g);
         let m_hat = m * self.inverse_correction1;
         let s_hat = s * self.inverse_correction2;
         let x = x - self.eta * m_hat / (s_hat.sqrt() + self.eps);
-        (x, m, s)
+        [x, m, s]
     }
 }
 
@@ -87,37 +88,12 @@ impl UpdateRule for AdamRule {
     fn apply(&self, block: Block<'_>) {
         let [values, first, second, ..] = block.current;
         let [next_values, next_first, next_second, ..] = block.next;
-        let len = next_values.len();
-        let (values, first, second, gradient) = (
-            &values[..len],
-            &first[..len],
-            &second[..len],
-            &block.gradient[..len],
+        map_lanes(
+            [next_values, next_first, next_second],
+            [values, first, second, block.gradient],
+            block.stream,
+            |[x, m, s, g]| self.coordinate(x, m, s, g),
         );
-        let (next_first, next_second) = (&mut next_first[..len], &mut next_second[..len]);
-        // Four coordinates at a time, each group read before it is written (as
-        // `lanes::map2_lanes`), so that the loop vectorises.
-        let mut outputs = next_values
-            .chunks_exact_mut(4)
-            .zip(next_first.chunks_exact_mut(4))
-            .zip(next_second.chunks_exact_mut(4));
-        let mut inputs = values
-            .chunks_exact(4)
-            .zip(first.chunks_exact(4))
-            .zip(second.chunks_exact(4))
-            .zip(gradient.chunks_exact(4));
-        for (((nx, nm), ns), (((x, m), s), g)) in (&mut outputs).zip(&mut inputs) {
-            let lanes: [(f64, f64, f64); 4] =
-                std::array::from_fn(|i| self.coordinate(x[i], m[i], s[i], g[i]));
-            for i in 0..4 {
-                (nx[i], nm[i], ns[i]) = lanes[i];
-            }
-        }
-        let whole = len - len % 4;
-        for j in whole..len {
-            (next_values[j], next_first[j], next_second[j]) =
-                self.coordinate(values[j], first[j], second[j], gradient[j]);
-        }
     }
 }
 
@@ -370,7 +346,7 @@ mod tests {
                 stream: false,
             });
             for i in 0..len {
-                let (ex, em, es) = rule.coordinate(x[i], m[i], s[i], g[i]);
+                let [ex, em, es] = rule.coordinate(x[i], m[i], s[i], g[i]);
                 assert_eq!(
                     (nx[i].to_bits(), nm[i].to_bits(), ns[i].to_bits()),
                     (ex.to_bits(), em.to_bits(), es.to_bits()),

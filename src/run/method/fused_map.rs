@@ -1,5 +1,5 @@
 //! Element-wise maps of several vectors to several vectors, for the update rules that read
-//! and write more than one vector per coordinate (`nesterov`, `agd`): four coordinates at a
+//! and write more than one vector per coordinate (`nesterov`, `agd`, `adam`): four coordinates at a
 //! time, every input read before any output is stored (so the loop vectorises although the
 //! outputs come from raw pointers), optionally with non-temporal stores. The values written
 //! are the same either way; only the stores differ.
