@@ -21,6 +21,7 @@ mod data;
 pub mod estimate;
 mod objective;
 pub mod program;
+pub mod sampling;
 mod solve;
 
 pub use program::Program;
@@ -293,7 +294,10 @@ pub fn summary(program: &Program) -> String {
         let data: Vec<String> = o
             .data_params
             .iter()
-            .map(|p| format!("{}: {}", p.name, p.shape))
+            .map(|p| {
+                let mark = if p.sampled { " sample" } else { "" };
+                format!("{}: {}{mark}", p.name, p.shape)
+            })
             .collect();
         let header = if data.is_empty() {
             ports.join(", ")
@@ -351,6 +355,9 @@ pub fn summary(program: &Program) -> String {
         }
         if let Some(seed) = s.seed {
             parts.push(format!("seed = {seed}"));
+        }
+        if let Some(sampling) = &s.sampling {
+            parts.push(sampling.to_string());
         }
         if !s.inits.is_empty() {
             parts.push(format!("{} init lines", s.inits.len()));

@@ -84,6 +84,7 @@ impl Checker<'_> {
                 data_params.push(DataParam {
                     name: p.name.name.clone(),
                     shape: shape.unwrap_or(Shape::Scalar),
+                    sampled: p.sample.is_some(),
                     span: p.name.span,
                 });
             }
@@ -227,6 +228,10 @@ impl Checker<'_> {
                     )),
                 );
             }
+        }
+        if data_params.len() == item.data_params.len() {
+            let shapes: Vec<Shape> = data_params.iter().map(|p| p.shape).collect();
+            self.sampled_params(item, &shapes);
         }
         if self.error_count() > errors_before {
             return None;

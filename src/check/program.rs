@@ -123,6 +123,8 @@ pub struct DataParam {
     pub name: String,
     /// Its declared shape.
     pub shape: Shape,
+    /// Marked `sample`: its rows are drawn in minibatches when the solve block sets `batch`.
+    pub sampled: bool,
     /// Where it is declared.
     pub span: Span,
 }
@@ -597,6 +599,12 @@ impl BoxCalls {
         run.nth(b - run.start)
     }
 
+    /// What each run of boxes instantiates, a run at a time (an objective or composite
+    /// may come more than once).
+    pub fn callees(&self) -> impl Iterator<Item = Callee> + '_ {
+        self.runs.iter().map(|run| run.first.callee)
+    }
+
     /// Every box's call, in order.
     pub fn iter(&self) -> impl Iterator<Item = BoxCall> + '_ {
         self.runs.iter().enumerate().flat_map(move |(k, run)| {
@@ -695,6 +703,31 @@ pub struct Solve {
     pub seed: Option<u64>,
     /// `init TARGET = VALUE;` lines, in order.
     pub inits: Vec<Init>,
+    /// `batch = B;` with `sampling` and `full_every`: minibatches of the sampled data
+    /// (`None`: every step uses the full data).
+    pub sampling: Option<Sampling>,
+}
+
+/// How a solve block samples minibatches (docs/language.md, "Stochastic gradients").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// `batch = B;`: rows drawn per box and step.
+    pub batch: u64,
+    /// `sampling = shuffle | replace;`
+    pub order: SamplingOrder,
+    /// `full_every = N;`: the full objective every N steps in the trace.
+    pub full_every: Option<u64>,
+    /// Where `batch` is written.
+    pub span: Span,
+}
+
+/// The order in which a box's rows are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplingOrder {
+    /// Each epoch a random permutation of the rows, cut into batches (the default).
+    Shuffle,
+    /// Each draw independent and uniform, with replacement.
+    Replace,
 }
 
 /// `method = NAME(param = value, ...)`.

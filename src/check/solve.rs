@@ -1,6 +1,7 @@
 //! Solve blocks: the method and its parameters, stopping rules, seed, and init lines.
 
 use super::program::{Composite, CompositeId, Init, InitTarget, InitValue, MethodSetting, Solve};
+use super::sampling::SamplingSettings;
 use super::Checker;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::method_spec::{
@@ -12,13 +13,16 @@ use crate::shape::Shape;
 use crate::syntax::ast::{self, ValueKind};
 
 /// The settings a solve block accepts.
-pub const KNOWN_SETTINGS: [&str; 7] = [
+pub const KNOWN_SETTINGS: [&str; 10] = [
     "method",
     "schedule",
     "steps",
     "tolerance",
     "rel_tolerance",
     "seed",
+    "batch",
+    "sampling",
+    "full_every",
     "init",
 ];
 
@@ -130,7 +134,9 @@ impl Checker<'_> {
             rel_tolerance: None,
             seed: None,
             inits: Vec::new(),
+            sampling: None,
         };
+        let mut sampling = SamplingSettings::default();
         let mut seen: Vec<(&str, Span)> = Vec::new();
         let mut ok = true;
         for setting in &item.settings {
@@ -162,6 +168,13 @@ impl Checker<'_> {
                         "rel_tolerance" => self
                             .non_negative(value, "rel_tolerance")
                             .map(|v| solve.rel_tolerance = Some(v)),
+                        "batch" => self.batch_setting(value).map(|b| sampling.batch = Some(b)),
+                        "sampling" => self
+                            .sampling_setting(value)
+                            .map(|o| sampling.order = Some(o)),
+                        "full_every" => self
+                            .full_every_setting(value)
+                            .map(|n| sampling.full_every = Some(n)),
                         other => {
                             let help = match super::closest(other, KNOWN_SETTINGS.iter().copied()) {
                                 Some(best) => format!(
@@ -260,6 +273,10 @@ impl Checker<'_> {
                 ok = false;
             }
         }
+        match self.sampling(sampling, composite) {
+            Ok(sampling) => solve.sampling = sampling,
+            Err(()) => ok = false,
+        }
         ok.then_some(solve)
     }
 
@@ -299,7 +316,7 @@ impl Checker<'_> {
         );
     }
 
-    fn count(&mut self, value: &ast::Value, what: &str, min: u64) -> Option<u64> {
+    pub(super) fn count(&mut self, value: &ast::Value, what: &str, min: u64) -> Option<u64> {
         let v = self.number_value(value, what)?;
         if v.fract() != 0.0 || v < min as f64 || v > 9.0e15 {
             let needs = if min == 0 {

@@ -46,6 +46,12 @@ pub struct Overrides<'a> {
 /// the optimiser keeps the block's `lr` (if the new one takes it); other parameters apply
 /// only to the method they were written for.
 pub fn resolve(flags: &Overrides<'_>, solve: Option<&Solve>) -> Result<Settings, String> {
+    if let Some(sampling) = solve.and_then(|s| s.sampling.as_ref()) {
+        return Err(format!(
+            "this build checks minibatch sampling (`{sampling}`) but cannot run it yet; \
+             remove `batch` to run on the full data"
+        ));
+    }
     let block = solve.and_then(|s| s.method.as_ref());
     let (flag_name, flag_params) = match flags.method {
         Some(text) => {

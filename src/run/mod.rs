@@ -15,6 +15,7 @@ pub mod mpi;
 pub(crate) mod norm;
 mod partition;
 pub mod plan;
+pub mod sampling;
 mod shared_slice;
 pub mod solver;
 pub mod transport;

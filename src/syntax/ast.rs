@@ -112,6 +112,9 @@ pub struct Param {
     pub name: Ident,
     /// Its declared type.
     pub ty: Type,
+    /// Where `sample` is written after the type (a data parameter whose rows are drawn in
+    /// minibatches), if it is.
+    pub sample: Option<Span>,
     /// The whole parameter.
     pub span: Span,
 }

@@ -479,7 +479,13 @@ impl Builder<'_> {
                 let mut i = p.into_inner();
                 let name = self.ident(i.next()?);
                 let ty = self.ty(i.next()?);
-                Some(Param { name, ty, span })
+                let sample = i.next().map(|mark| self.span(&mark));
+                Some(Param {
+                    name,
+                    ty,
+                    sample,
+                    span,
+                })
             })
             .collect()
     }
