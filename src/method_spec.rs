@@ -1008,4 +1008,16 @@ mod tests {
             })
         ));
     }
+
+    #[test]
+    fn the_log_schedule_has_the_papers_unit_values() {
+        // Issue 15's check (Shamaee et al.): T = 100, lr = 0.1: eta at t = 1, 10, 100 is
+        // 0.1, 0.05, 0, and the step after t = 100 restarts at lr.
+        let log = Schedule::Log { period: 100 };
+        let eta = |t: u64| log.step_size(0.1, t - 1);
+        assert_eq!(eta(1), 0.1);
+        assert!((eta(10) - 0.05).abs() < 1e-17, "{}", eta(10));
+        assert_eq!(eta(100), 0.0);
+        assert_eq!(eta(101), 0.1);
+    }
 }
