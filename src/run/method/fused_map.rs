@@ -12,8 +12,48 @@
 ///
 /// # Panics
 /// If an input or output is shorter than `outputs[0]`.
+///
+/// On x86-64 processors with AVX the same loop runs compiled for AVX (four numbers per
+/// instruction where SSE2 has two). The bits are the same: the arithmetic is IEEE addition,
+/// multiplication, division and square root, correctly rounded at any vector width, and
+/// nothing is fused (no FMA is enabled) or reordered. Adam's division and square root per
+/// coordinate made its pass compute-bound: this halves it.
 #[inline(always)]
 pub(super) fn map_lanes<const I: usize, const O: usize>(
+    outputs: [&mut [f64]; O],
+    inputs: [&[f64]; I],
+    stream: bool,
+    f: impl Fn([f64; I]) -> [f64; O],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the processor has AVX (checked just above), the only requirement of a
+        // `target_feature(enable = "avx")` function.
+        unsafe { map_lanes_avx(outputs, inputs, stream, f) };
+        return;
+    }
+    map_lanes_portable(outputs, inputs, stream, f);
+}
+
+/// [`map_lanes`] compiled for AVX.
+///
+/// # Safety
+/// The processor must have AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn map_lanes_avx<const I: usize, const O: usize>(
+    outputs: [&mut [f64]; O],
+    inputs: [&[f64]; I],
+    stream: bool,
+    f: impl Fn([f64; I]) -> [f64; O],
+) {
+    map_lanes_portable(outputs, inputs, stream, f);
+}
+
+/// [`map_lanes`] for any processor (inlined into the AVX version, where it is compiled
+/// with AVX).
+#[inline(always)]
+fn map_lanes_portable<const I: usize, const O: usize>(
     outputs: [&mut [f64]; O],
     inputs: [&[f64]; I],
     stream: bool,
@@ -143,6 +183,54 @@ mod tests {
                         assert_eq!(plain[2][j].to_bits(), expected[2].to_bits());
                     }
                 }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx_loop_gives_the_portable_bits() {
+        if !std::arch::is_x86_feature_detected!("avx") {
+            return;
+        }
+        // Adam's arithmetic (division, square root) on values of every magnitude,
+        // subnormals, zeros and infinities included.
+        let n = 1001;
+        let value = |i: usize, salt: f64| {
+            let t = (i as f64 * 0.37 + salt).sin();
+            match i % 7 {
+                0 => t * 1e-310,
+                1 => t * 1e300,
+                2 => 0.0,
+                3 => f64::INFINITY * t.signum(),
+                _ => t * 10f64.powi((i % 40) as i32 - 20),
+            }
+        };
+        let (x, m, s, g): (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) = (
+            (0..n).map(|i| value(i, 0.1)).collect(),
+            (0..n).map(|i| value(i, 0.2)).collect(),
+            (0..n).map(|i| value(i, 0.3).abs()).collect(),
+            (0..n).map(|i| value(i, 0.4)).collect(),
+        );
+        let f = |[x, m, s, g]: [f64; 4]| {
+            let m = 0.9 * m + (1.0 - 0.9) * g;
+            let s = 0.999 * s + (1.0 - 0.999) * (g * g);
+            [x - 1e-3 * (m * 1.7) / ((s * 3.1).sqrt() + 1e-8), m, s]
+        };
+        for stream in [false, true] {
+            let mut portable = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+            let mut avx = portable.clone();
+            {
+                let [a, b, c] = &mut portable;
+                map_lanes_portable([a, b, c], [&x, &m, &s, &g], stream, f);
+            }
+            {
+                let [a, b, c] = &mut avx;
+                // SAFETY: AVX is present (checked above).
+                unsafe { map_lanes_avx([a, b, c], [&x, &m, &s, &g], stream, f) };
+            }
+            for o in 0..3 {
+                assert_eq!(bits(&portable[o]), bits(&avx[o]), "output {o}");
             }
         }
     }
