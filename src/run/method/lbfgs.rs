@@ -70,6 +70,20 @@ pub struct Lbfgs {
     alphas: Vec<f64>,
     runs: Vec<Range<usize>>,
     stats: StepStats,
+    /// The evaluation at the point the last step accepted, when its first trial was a
+    /// full evaluation ([`Lbfgs::propose`]): the next step's evaluation, if the executor
+    /// has evaluated nothing since (its gradient is then the one at that point).
+    accepted: Option<Accepted>,
+}
+
+/// A full evaluation at an accepted point, kept for the next step.
+#[derive(Clone, Copy, Debug)]
+struct Accepted {
+    /// The step it serves (the accepting step + 1).
+    step: u64,
+    /// The executor's evaluation count just after it.
+    evaluations: u64,
+    evaluation: Evaluation,
 }
 
 impl Lbfgs {
@@ -88,6 +102,7 @@ impl Lbfgs {
             alphas: Vec::new(),
             runs: Vec::new(),
             stats: StepStats::default(),
+            accepted: None,
         }
     }
 
@@ -156,7 +171,13 @@ impl Method for Lbfgs {
         let x = context.current[0];
         let n = x.len();
         let executor = &mut *context.executor;
-        let evaluation = executor.evaluate(x);
+        // The last step's accepted trial, if it was a full evaluation and nothing was
+        // evaluated since: the same point (the solver's slots rotate the trial into
+        // `current`), so the same bits as evaluating again.
+        let evaluation = match self.accepted.take() {
+            Some(a) if a.step == step && a.evaluations == executor.evaluations() => a.evaluation,
+            _ => executor.evaluate(x),
+        };
         if !evaluation.objective.is_finite() || !evaluation.gradient_norm.is_finite() {
             return Ok(evaluation); // the solver stops (divergence)
         }
@@ -240,8 +261,15 @@ impl Method for Lbfgs {
         }
         let trial = &mut *context.next[0];
         let f = evaluation.objective;
+        {
+            let gradient = executor.gradient();
+            for run in &self.runs {
+                self.previous_gradient[run.clone()].copy_from_slice(&gradient[run.clone()]);
+            }
+        }
         let mut eta = 1.0;
         let mut tries = 0;
+        let mut full: Option<Evaluation>;
         loop {
             tries += 1;
             for run in &self.runs {
@@ -249,13 +277,29 @@ impl Method for Lbfgs {
                     trial[i] = x[i] - eta * d[i];
                 }
             }
-            let value = executor.evaluate_value(trial);
+            // With curvature pairs the unit step is usually accepted: evaluate the first
+            // trial with its gradient, which the next step then needs (a value-only trial
+            // and the next step's evaluation cost more than one full evaluation). Without
+            // pairs (d = g, a poor scale) and after a rejection, value only.
+            let value = if tries == 1 && !self.pairs.is_empty() {
+                let evaluation = executor.evaluate(trial);
+                full = Some(evaluation);
+                evaluation.objective
+            } else {
+                full = None;
+                executor.evaluate_value(trial)
+            };
             self.stats.trials += 1;
             if value <= f - self.c * eta * gd {
                 break;
             }
             if tries >= MAX_TRIES {
                 self.direction = d;
+                if !self.pairs.is_empty() {
+                    // The solver reports the executor's last full evaluation: make it the
+                    // current iterate's again (a trial's replaced it; same bits as before).
+                    executor.evaluate(x);
+                }
                 return Err(MethodStop::NoProgress(format!(
                     "lbfgs: no step size in {MAX_TRIES} halvings from 1 (down to {eta:e}) \
                      decreased the objective enough (F = {f:e}, g . d = {gd:e}); the \
@@ -266,17 +310,20 @@ impl Method for Lbfgs {
             eta *= 0.5;
         }
         {
-            let gradient = executor.gradient();
             for run in &self.runs {
                 for i in run.clone() {
                     self.pending_s[i] = trial[i] - x[i];
-                    self.previous_gradient[i] = gradient[i];
                 }
             }
         }
         self.direction = d;
         self.last_step = Some(step);
         self.stats.record(eta);
+        self.accepted = full.map(|evaluation| Accepted {
+            step: step + 1,
+            evaluations: executor.evaluations(),
+            evaluation,
+        });
         Ok(evaluation)
     }
 
@@ -462,6 +509,14 @@ mod tests {
             assert_eq!(ran.outcome.stop_reason, StopReason::MaxSteps);
             let (expected, _) = reference_lbfgs(&r, 5, 1e-4, 50);
             assert_close(&ran.state.values, &expected, 1e-12, &format!("seed {seed}"));
+            // A unit step accepted at its first trial (evaluated with its gradient) is the
+            // next step's evaluation: one evaluation per step, not two.
+            let trials = method.stats().trials;
+            let evaluations = ran.outcome.evaluations;
+            assert!(
+                evaluations + 40 <= 50 + trials,
+                "seed {seed}: {evaluations} evaluations for 50 steps and {trials} trials"
+            );
         }
     }
 
