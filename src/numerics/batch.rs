@@ -100,16 +100,7 @@ impl CompiledObjective {
         values: &mut [f64],
         gradient: &mut [f64],
     ) {
-        assert_eq!(
-            x.len(),
-            self.plan.num_inputs * batch,
-            "x has the wrong length"
-        );
-        let mut offsets = std::mem::take(&mut ws.x_offsets);
-        offsets.clear();
-        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
-        self.batch_value_and_gradient_at(ws, batch, x, &offsets, values, gradient);
-        ws.x_offsets = offsets;
+        self.batch_input_major(ws, batch, x, values, Some(gradient));
     }
 
     /// [`batch_value_and_gradient`](Self::batch_value_and_gradient) reading each input
@@ -168,16 +159,7 @@ impl CompiledObjective {
         x: &[f64],
         values: &mut [f64],
     ) {
-        assert_eq!(
-            x.len(),
-            self.plan.num_inputs * batch,
-            "x has the wrong length"
-        );
-        let mut offsets = std::mem::take(&mut ws.x_offsets);
-        offsets.clear();
-        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
-        self.batch_at(ws, batch, x, &offsets, values, None);
-        ws.x_offsets = offsets;
+        self.batch_input_major(ws, batch, x, values, None);
     }
 
     /// [`batch_value`](Self::batch_value) reading each input from its own place, as
@@ -191,6 +173,27 @@ impl CompiledObjective {
         values: &mut [f64],
     ) {
         self.batch_at(ws, batch, x, input_offsets, values, None);
+    }
+
+    /// The copying forms of both entry points: `x` input-major, input `i` at `i * batch`.
+    fn batch_input_major(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        values: &mut [f64],
+        gradient: Option<&mut [f64]>,
+    ) {
+        assert_eq!(
+            x.len(),
+            self.plan.num_inputs * batch,
+            "x has the wrong length"
+        );
+        let mut offsets = std::mem::take(&mut ws.x_offsets);
+        offsets.clear();
+        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
+        self.batch_at(ws, batch, x, &offsets, values, gradient);
+        ws.x_offsets = offsets;
     }
 
     /// The checks and the tiles of both entry points; the backward pass only when a

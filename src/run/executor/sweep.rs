@@ -6,8 +6,58 @@ use super::super::partition::BlockSchedule;
 use super::super::plan::{Chunk, Layout, Plan};
 use super::super::shared_slice::SharedSlice;
 use super::update::{finish_block, Update};
-use super::Worker;
+use crate::numerics::{BatchWorkspace, Workspace};
 use crate::run::method::UpdateRule;
+use std::ops::Range;
+
+/// Scratch for evaluating one group's chunks.
+struct GroupScratch {
+    inputs: Vec<f64>,
+    gradient: Vec<f64>,
+    values: Vec<f64>,
+    single: Option<Workspace>,
+    batch: Option<BatchWorkspace>,
+}
+
+/// One worker's share (a thread's, or a rank's): its chunks, scratch, and the
+/// contributions it defers.
+pub(super) struct Worker {
+    chunks: Range<usize>,
+    groups: Vec<GroupScratch>,
+    /// Coordinates (in plan order) of the contributions this worker defers to the ordered
+    /// second phase (threads) or the exchange (ranks), because an earlier worker touches
+    /// them first.
+    pub(super) deferred_coordinates: Vec<u32>,
+    /// Their values, filled each evaluation.
+    pub(super) deferred_values: Vec<f64>,
+}
+
+impl Worker {
+    /// A worker for the chunks `chunks` of `plan`, deferring its contributions to
+    /// `deferred_coordinates`, with scratch for every group.
+    pub(super) fn new(plan: &Plan, chunks: Range<usize>, deferred_coordinates: Vec<u32>) -> Worker {
+        let groups = plan
+            .groups
+            .iter()
+            .map(|g| {
+                let chunk = g.chunk_size().min(g.boxes.len());
+                GroupScratch {
+                    inputs: vec![0.0; chunk * g.arity()],
+                    gradient: vec![0.0; chunk * g.arity()],
+                    values: vec![0.0; chunk],
+                    single: (!g.batched).then(|| g.objective.workspace()),
+                    batch: g.batched.then(|| g.objective.batch_workspace(chunk)),
+                }
+            })
+            .collect();
+        Worker {
+            chunks,
+            groups,
+            deferred_values: vec![0.0; deferred_coordinates.len()],
+            deferred_coordinates,
+        }
+    }
+}
 
 /// What a worker's sweep reads and writes.
 pub(super) struct SweepContext<'a, R: ?Sized> {
@@ -25,6 +75,14 @@ pub(super) struct SweepContext<'a, R: ?Sized> {
     /// box values or block finishing.
     pub(super) value_only: bool,
 }
+
+impl<R: ?Sized> Clone for SweepContext<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R: ?Sized> Copy for SweepContext<'_, R> {}
 
 impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
     /// Evaluates a worker's chunks in order and scatter-adds their gradients.

@@ -2,37 +2,20 @@
 
 use super::*;
 use crate::category::{euler, gradient_flow, iterate};
-use crate::lower::{lower_text, Problem};
+use crate::lower::Problem;
 use crate::run::lanes::sum_of_squares;
 use crate::run::method::by_name;
+use crate::run::method::testing::{lower as problem, run_on};
 use crate::run::plan::{Layout, SUM_BLOCK};
-use crate::run::solver::{solve, NoObserver, SolverState, StopRule};
-
-fn problem(text: &str) -> Problem {
-    lower_text(text, None).unwrap_or_else(|e| panic!("{e}")).1
-}
 
 fn plan_of(problem: &Problem) -> Arc<Plan> {
     Arc::new(Plan::for_problem(problem).unwrap())
 }
 
+/// `steps` steps of gd with step size `lr` on `backend`: the iterate.
 fn run(problem: &Problem, backend: Backend, lr: f64, steps: u64) -> Vec<f64> {
-    let mut executor = Executor::new(plan_of(problem), backend);
-    let mut state = SolverState::new(problem.initial_values.clone());
-    let stop = StopRule {
-        max_steps: steps,
-        tolerance: None,
-        rel_tolerance: None,
-    };
-    solve(
-        &mut executor,
-        &mut *by_name("gd", &[("lr", lr)]).unwrap(),
-        stop,
-        &mut state,
-        &mut NoObserver,
-    )
-    .unwrap();
-    state.values
+    let mut gd = by_name("gd", &[("lr", lr)]).unwrap();
+    run_on(problem, &mut *gd, backend, steps).state.values
 }
 
 fn central(problem: &Problem, lr: f64, steps: usize) -> Vec<f64> {

@@ -119,29 +119,25 @@ impl Method for Adam {
 
 #[cfg(test)]
 mod tests {
+    use super::super::build;
+    use super::super::testing::{
+        assert_resumes_bit_for_bit, config, parameterised_quadratic, rosenbrock_chain, run,
+        TestProblem, CLASSIC_START,
+    };
     use super::*;
-    use crate::laws::PointGenerator;
-    use crate::lower::{lower_text, Problem};
-    use crate::method_spec::{resolve_method, Given};
-    use crate::run::backend::Backend;
-    use crate::run::executor::Executor;
-    use crate::run::plan::Plan;
-    use crate::run::solver::{solve, NoObserver, SolverState, StopRule};
-    use std::sync::Arc;
 
     /// Adam written out with plain loops: the reference the implementation is held to.
     fn reference_adam(
-        gradient: impl Fn(&[f64]) -> Vec<f64>,
-        start: &[f64],
+        problem: &TestProblem,
         (lr, beta1, beta2, eps): (f64, f64, f64, f64),
         schedule: Schedule,
         steps: u64,
     ) -> Vec<f64> {
-        let n = start.len();
-        let mut x = start.to_vec();
+        let mut x = problem.initial_values().to_vec();
+        let n = x.len();
         let (mut m, mut s) = (vec![0.0; n], vec![0.0; n]);
         for k in 0..steps {
-            let g = gradient(&x);
+            let g = problem.gradient(&x);
             let t = (k + 1) as f64;
             let eta = schedule.step_size(lr, k);
             for i in 0..n {
@@ -155,97 +151,25 @@ mod tests {
         x
     }
 
-    fn run(
-        problem: &Problem,
+    /// catopt's Adam, `steps` steps.
+    fn adam(
+        problem: &TestProblem,
         (lr, beta1, beta2, eps): (f64, f64, f64, f64),
         schedule: Schedule,
         steps: u64,
     ) -> Vec<f64> {
-        let config = resolve_method(
+        let config = config(
             "adam",
-            &[
-                ("lr", Given::Number(lr)),
-                ("beta1", Given::Number(beta1)),
-                ("beta2", Given::Number(beta2)),
-                ("eps", Given::Number(eps)),
-            ],
-        )
-        .unwrap();
-        let mut method = super::super::build(&config, schedule).unwrap();
-        let plan = Arc::new(Plan::for_problem(problem).unwrap());
-        let mut executor = Executor::new(plan, Backend::serial());
-        let mut state = SolverState::new(problem.initial_values.clone());
-        let stop = StopRule {
-            max_steps: steps,
-            tolerance: None,
-            rel_tolerance: None,
-        };
-        solve(
-            &mut executor,
-            &mut *method,
-            stop,
-            &mut state,
-            &mut NoObserver,
-        )
-        .unwrap();
-        assert_eq!(state.step, steps);
-        state.values
+            &[("lr", lr), ("beta1", beta1), ("beta2", beta2), ("eps", eps)],
+        );
+        let mut method = build(&config, schedule).unwrap();
+        let ran = run(&problem.problem, &mut *method, steps);
+        assert_eq!(ran.state.step, steps);
+        ran.state.values
     }
 
     fn relative(a: &[f64], b: &[f64]) -> f64 {
         crate::laws::check::relative_deviation(a, b)
-    }
-
-    /// A random quadratic: `boxes` boxes `p (u - c)^2 + q (v - d)^2 + r u v` on random pairs
-    /// of `n` shared variables (a pair may repeat a variable), with its gradient by hand.
-    fn random_quadratic(
-        seed: u64,
-        n: usize,
-        boxes: usize,
-    ) -> (Problem, impl Fn(&[f64]) -> Vec<f64>) {
-        let mut random = PointGenerator::new(seed);
-        let mut text = String::from(
-            "objective quad(u: real, v: real; p: real, q: real, r: real, c: real, d: real) {
-                 minimize p * (u - c)^2 + q * (v - d)^2 + r * u * v;
-             }
-             composite c() {\n",
-        );
-        let mut terms = Vec::new();
-        for _ in 0..boxes {
-            let i = (random.next_unit() * n as f64) as usize;
-            let j = (random.next_unit() * n as f64) as usize;
-            let p = 0.1 + 2.0 * random.next_unit();
-            let q = 0.1 + 2.0 * random.next_unit();
-            let r = 0.2 * random.next_unit() - 0.1;
-            let c = 4.0 * random.next_unit() - 2.0;
-            let d = 4.0 * random.next_unit() - 2.0;
-            text.push_str(&format!(
-                "quad(z[{i}], z[{j}]; {p:e}, {q:e}, {r:e}, {c:e}, {d:e});\n"
-            ));
-            terms.push((i, j, p, q, r, c, d));
-        }
-        text.push_str("}\nsolve c { method = gd(lr = 0.1); init z = 0.5; }\n");
-        let problem = lower_text(&text, None).unwrap_or_else(|e| panic!("{e}")).1;
-        // Every z[i] used is a coordinate; the composite's coordinates follow junction order.
-        let coordinate: Vec<usize> = (0..n)
-            .map(|i| {
-                (0..problem.diagram.junction_count())
-                    .position(|j| problem.diagram.junction_name(j).to_string() == format!("z[{i}]"))
-                    .map_or(usize::MAX, |j| problem.composite.junction_variables(j)[0])
-            })
-            .collect();
-        let dimension = problem.composite.apex();
-        let gradient = move |x: &[f64]| {
-            let mut g = vec![0.0; dimension];
-            for &(i, j, p, q, r, c, d) in &terms {
-                let (a, b) = (coordinate[i], coordinate[j]);
-                let (u, v) = (x[a], x[b]);
-                g[a] += 2.0 * p * (u - c) + r * v;
-                g[b] += 2.0 * q * (v - d) + r * u;
-            }
-            g
-        };
-        (problem, gradient)
     }
 
     const PARAMETERS: [(f64, f64, f64, f64); 3] = [
@@ -266,19 +190,12 @@ mod tests {
     #[test]
     fn adam_on_random_quadratics_is_the_written_out_formula() {
         for seed in 0..6 {
-            let (problem, gradient) =
-                random_quadratic(seed, 3 + seed as usize, 4 + 2 * seed as usize);
+            let problem = parameterised_quadratic(seed, 3 + seed as usize, 4 + 2 * seed as usize);
             for (k, &parameters) in PARAMETERS.iter().enumerate() {
                 let schedule = SCHEDULES[(seed as usize + k) % SCHEDULES.len()];
-                let ours = run(&problem, parameters, schedule, 100);
-                let theirs = reference_adam(
-                    &gradient,
-                    &problem.initial_values,
-                    parameters,
-                    schedule,
-                    100,
-                );
-                assert!(ours != problem.initial_values, "the run moved");
+                let ours = adam(&problem, parameters, schedule, 100);
+                let theirs = reference_adam(&problem, parameters, schedule, 100);
+                assert!(ours != problem.initial_values(), "the run moved");
                 let d = relative(&theirs, &ours);
                 assert!(
                     d <= 1e-12,
@@ -290,36 +207,14 @@ mod tests {
 
     #[test]
     fn adam_on_the_rosenbrock_chain_is_the_written_out_formula() {
-        let n = 50;
-        let problem = lower_text(
-            &format!(
-                "objective rosen(a: real, b: real) {{ minimize 100 * (b - a^2)^2 + (1 - a)^2; }}
-                 composite chain() {{ for i in 0..{n} {{ rosen(x[i], x[i + 1]); }} }}
-                 solve chain {{ method = gd(lr = 1e-4); init x = -1.2; }}"
-            ),
-            None,
-        )
-        .unwrap()
-        .1;
-        // x[0..=n] are the coordinates 0..=n (one junction family, in order).
-        assert_eq!(problem.composite.apex(), n + 1);
-        let gradient = |x: &[f64]| {
-            let mut g = vec![0.0; x.len()];
-            for i in 0..n {
-                let (a, b) = (x[i], x[i + 1]);
-                g[i] += -400.0 * a * (b - a * a) - 2.0 * (1.0 - a);
-                g[i + 1] += 200.0 * (b - a * a);
-            }
-            g
-        };
+        let problem = rosenbrock_chain(50, CLASSIC_START);
         for schedule in SCHEDULES
             .into_iter()
             .chain([Schedule::InvSqrt, Schedule::Log { period: 40 }])
         {
             let parameters = (0.01, 0.9, 0.999, 1e-8);
-            let ours = run(&problem, parameters, schedule, 100);
-            let theirs =
-                reference_adam(gradient, &problem.initial_values, parameters, schedule, 100);
+            let ours = adam(&problem, parameters, schedule, 100);
+            let theirs = reference_adam(&problem, parameters, schedule, 100);
             let d = relative(&theirs, &ours);
             assert!(d <= 1e-12, "{schedule:?}: {d:e}");
         }
@@ -328,11 +223,7 @@ mod tests {
     #[test]
     fn the_rule_on_a_block_is_the_coordinate_formula_at_every_length() {
         // The four-at-a-time loop and its remainder.
-        let rule = Adam::new(
-            resolve_method("adam", &[("lr", Given::Number(0.1))]).unwrap(),
-            Schedule::Constant,
-        )
-        .rule(3);
+        let rule = Adam::new(config("adam", &[("lr", 0.1)]), Schedule::Constant).rule(3);
         for len in 0..11 {
             let x: Vec<f64> = (0..len).map(|i| (i as f64).sin()).collect();
             let m: Vec<f64> = (0..len).map(|i| 0.1 * (i as f64).cos()).collect();
@@ -360,47 +251,14 @@ mod tests {
     /// `cli::checkpoint`, k more steps by a fresh method and executor: the same bits.
     #[test]
     fn a_run_resumed_from_a_checkpoint_continues_bit_for_bit() {
-        use crate::cli::checkpoint::{
-            checkpoint_bytes, parse_checkpoint, validate, Fingerprint, MethodRecord, StateLayout,
-        };
-        let (problem, _) = random_quadratic(11, 6, 9);
-        let config = resolve_method(
-            "adam",
-            &[("lr", Given::Number(0.03)), ("beta1", Given::Number(0.7))],
-        )
-        .unwrap();
+        let params = [("lr", 0.03), ("beta1", 0.7)];
         let schedule = Schedule::Cosine { period: 17 };
-        let k = 25;
-        let plan = Arc::new(Plan::for_problem(&problem).unwrap());
-        let steps = |state: &mut SolverState, until: u64| {
-            let mut method = super::super::build(&config, schedule).unwrap();
-            let mut executor = Executor::new(plan.clone(), Backend::serial());
-            let stop = StopRule {
-                max_steps: until,
-                tolerance: None,
-                rel_tolerance: None,
-            };
-            solve(&mut executor, &mut *method, stop, state, &mut NoObserver).unwrap();
-            StateLayout::of(&*method)
-        };
-        let mut straight = SolverState::new(problem.initial_values.clone());
-        steps(&mut straight, 2 * k);
-        let mut first = SolverState::new(problem.initial_values.clone());
-        let layout = steps(&mut first, k);
-        assert_eq!(layout.vectors, &["values", "first_moment", "second_moment"]);
-        let fingerprint = Fingerprint::of(&problem, MethodRecord::of(&config, &schedule));
-        let bytes = checkpoint_bytes(&fingerprint, layout, &first, &[]);
-        let mut resumed =
-            validate(parse_checkpoint(&bytes).unwrap(), &fingerprint, layout).unwrap();
-        assert_eq!(resumed.step, k);
-        steps(&mut resumed, 2 * k);
-        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(resumed.step, straight.step);
-        assert_eq!(bits(&resumed.values), bits(&straight.values));
-        assert_eq!(resumed.vectors.len(), 2);
-        for (a, b) in resumed.vectors.iter().zip(&straight.vectors) {
-            assert_eq!(bits(a), bits(b));
-        }
-        assert_ne!(bits(&first.values), bits(&straight.values));
+        let method = build(&config("adam", &params), schedule).unwrap();
+        assert_eq!(
+            method.vectors(),
+            ["values", "first_moment", "second_moment"]
+        );
+        let problem = parameterised_quadratic(11, 6, 9);
+        assert_resumes_bit_for_bit(&problem.problem, "adam", &params, schedule, 25);
     }
 }

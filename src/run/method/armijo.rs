@@ -360,8 +360,9 @@ fn move_searched(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{
-        assert_close, dot, random_quadratic, rosenbrock_chain, run, Reference,
+    use super::super::testing::{
+        assert_close, dot, ill_conditioned_quadratic, rosenbrock_chain, run, TestProblem,
+        CLASSIC_START,
     };
     use super::super::{build_with, MethodContext};
     use crate::method_spec::{resolve_method, Given, Schedule};
@@ -370,7 +371,7 @@ mod tests {
 
     /// `armijo(...)` with numbers and names, for `reference` (its groups if asked).
     fn armijo(
-        reference: &Reference,
+        reference: &TestProblem,
         numbers: &[(&str, f64)],
         names: &[(&str, &str)],
     ) -> Box<dyn Method> {
@@ -396,7 +397,7 @@ mod tests {
     }
 
     /// The language's armijo, written out with plain loops over `Vec`s.
-    fn reference_armijo(r: &Reference, p: &Params, steps: u64) -> Vec<f64> {
+    fn reference_armijo(r: &TestProblem, p: &Params, steps: u64) -> Vec<f64> {
         let mut x = r.problem.initial_values.clone();
         let n = x.len();
         let group_count = p.groups.as_ref().map_or(1, |g| g.1);
@@ -480,14 +481,14 @@ mod tests {
     #[test]
     fn direction_gd_follows_the_reference_on_quadratics_and_the_rosenbrock_chain() {
         for seed in 0..4 {
-            let r = random_quadratic(seed, 12, 7, 0.001);
+            let r = ill_conditioned_quadratic(seed, 12, 7, 0.001);
             let ran = run(&r.problem, &mut *armijo(&r, &[], &[]), 100);
             assert_eq!(ran.outcome.stop_reason, StopReason::MaxSteps);
             let expected = reference_armijo(&r, &DEFAULTS, 100);
             assert_close(&ran.state.values, &expected, 1e-12, &format!("seed {seed}"));
             assert!(ran.value_evaluations >= 100);
         }
-        let r = rosenbrock_chain(20);
+        let r = rosenbrock_chain(20, CLASSIC_START);
         let params = Params {
             lr: 0.01,
             c: 0.3,
@@ -520,7 +521,7 @@ mod tests {
             ..DEFAULTS
         };
         for seed in 0..3 {
-            let r = random_quadratic(seed + 10, 10, 6, 0.001);
+            let r = ill_conditioned_quadratic(seed + 10, 10, 6, 0.001);
             let mut method = armijo(&r, &[("lr", 0.1)], &[("direction", "adam")]);
             assert_eq!(method.vectors(), ["values", "m", "s"]);
             let ran = run(&r.problem, &mut *method, 100);
@@ -528,7 +529,7 @@ mod tests {
             let expected = reference_armijo(&r, &params, 100);
             assert_close(&ran.state.values, &expected, 1e-12, &format!("seed {seed}"));
         }
-        let r = rosenbrock_chain(15);
+        let r = rosenbrock_chain(15, CLASSIC_START);
         let params = Params {
             adam: Some((0.8, 0.99, 1e-6)),
             lr: 0.05,
@@ -551,7 +552,7 @@ mod tests {
     #[test]
     fn groups_variables_searches_each_junction_family_and_the_private_variables_in_turn() {
         for seed in 0..3 {
-            let r = random_quadratic(seed + 20, 9, 5, 0.001);
+            let r = ill_conditioned_quadratic(seed + 20, 9, 5, 0.001);
             // Independently of `MethodContext`: the groups from the variables' names, in
             // order of the first junction of each family; private variables last.
             let mut order: Vec<&str> = Vec::new();
@@ -608,7 +609,7 @@ mod tests {
     fn a_search_that_fails_100_times_stops_with_no_progress_keeping_the_last_iterate() {
         // Step 0 is accepted (eta = 0.1); step 1 starts at eta = 1e5 and 100 shrinks by
         // 0.99 stay far above any acceptable step.
-        let r = random_quadratic(3, 4, 2, 0.5);
+        let r = ill_conditioned_quadratic(3, 4, 2, 0.5);
         let mut method = armijo(&r, &[("lr", 0.001), ("grow", 1e6), ("shrink", 0.99)], &[]);
         let ran = run(&r.problem, &mut *method, 10);
         assert_eq!(ran.outcome.stop_reason, StopReason::NoProgress);

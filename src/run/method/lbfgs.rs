@@ -404,10 +404,13 @@ impl Method for Lbfgs {
 #[cfg(test)]
 mod tests {
     use super::super::by_name;
-    use super::super::test_support::{
-        assert_close, random_quadratic, rosenbrock_chain, run, Reference,
+    use super::super::testing::{
+        assert_close, ill_conditioned_quadratic, lower, rosenbrock_chain, run, solve_from,
+        TestProblem, CLASSIC_START,
     };
-    use crate::run::solver::StopReason;
+    use crate::run::backend::Backend;
+    use crate::run::method::Method;
+    use crate::run::solver::{SolverState, StopReason};
 
     /// `a . b` summed as the executor's reductions sum (blocks of `SUM_BLOCK` coordinates,
     /// each in eight interleaved lanes, blocks in order).
@@ -422,7 +425,7 @@ mod tests {
 
     /// L-BFGS as the module doc writes it, with plain loops over `Vec`s. Returns the
     /// iterate after `steps` steps and the step sizes taken.
-    fn reference_lbfgs(r: &Reference, memory: usize, c: f64, steps: u64) -> (Vec<f64>, Vec<f64>) {
+    fn reference_lbfgs(r: &TestProblem, memory: usize, c: f64, steps: u64) -> (Vec<f64>, Vec<f64>) {
         let dot = blocked_dot;
         let mut x = r.problem.initial_values.clone();
         let n = x.len();
@@ -484,7 +487,7 @@ mod tests {
         // The chain: the first steps are sensitive to rounding (differences grow to 1e-6
         // halfway), and both runs then converge to the same minimiser by step 100.
         for memory in [10, 3] {
-            let r = rosenbrock_chain(30);
+            let r = rosenbrock_chain(30, CLASSIC_START);
             let mut method = by_name("lbfgs", &[("memory", memory as f64)]).unwrap();
             let ran = run(&r.problem, &mut *method, 100);
             assert_eq!(ran.outcome.stop_reason, StopReason::MaxSteps);
@@ -503,7 +506,7 @@ mod tests {
         // Quadratics: solved to rounding by step 60 (then no two implementations agree on
         // the line search's decisions); 50 steps.
         for seed in 0..3 {
-            let r = random_quadratic(seed + 5, 40, 20, 0.1);
+            let r = ill_conditioned_quadratic(seed + 5, 40, 20, 0.1);
             let mut method = by_name("lbfgs", &[("memory", 5.0)]).unwrap();
             let ran = run(&r.problem, &mut *method, 50);
             assert_eq!(ran.outcome.stop_reason, StopReason::MaxSteps);
@@ -520,16 +523,10 @@ mod tests {
         }
     }
 
-    fn problem(text: &str) -> crate::lower::Problem {
-        crate::lower::lower_text(text, None)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .1
-    }
-
     #[test]
     fn a_direction_that_is_not_a_descent_direction_stops_with_no_progress() {
         // Step 0: d = g = -2, eta = 1/2 lands on the minimum exactly; step 1: g = 0.
-        let p = problem(
+        let p = lower(
             "objective f(a: real) { minimize (a - 1)^2; }
              composite c() { f(z); }
              solve c { method = lbfgs; init z = 0; }",
@@ -545,7 +542,7 @@ mod tests {
     #[test]
     fn a_line_search_that_fails_100_times_stops_with_no_progress() {
         // |z| just right of its kink: every step from 1 down to 2^-99 overshoots.
-        let p = problem(
+        let p = lower(
             "objective f(a: real) { minimize abs(a); }
              composite c() { f(z); }
              solve c { method = lbfgs; init z = 1e-40; }",
@@ -560,32 +557,11 @@ mod tests {
 
     #[test]
     fn the_memory_round_trip_resumes_with_the_same_bits() {
-        let r = rosenbrock_chain(12);
-        let stop = |steps| crate::run::solver::StopRule {
-            max_steps: steps,
-            tolerance: None,
-            rel_tolerance: None,
+        let r = rosenbrock_chain(12, CLASSIC_START);
+        let solve = |method: &mut dyn Method, state: &mut SolverState, steps| {
+            solve_from(&r.problem, method, Backend::serial(), state, steps)
         };
-        let plan = std::sync::Arc::new(crate::run::plan::Plan::for_problem(&r.problem).unwrap());
-        let executor = || {
-            crate::run::executor::Executor::new(
-                plan.clone(),
-                crate::run::backend::Backend::serial(),
-            )
-        };
-        let solve = |method: &mut dyn crate::run::method::Method,
-                     state: &mut crate::run::solver::SolverState,
-                     steps| {
-            crate::run::solver::solve(
-                &mut executor(),
-                method,
-                stop(steps),
-                state,
-                &mut crate::run::solver::NoObserver,
-            )
-            .unwrap()
-        };
-        let mut whole = crate::run::solver::SolverState::new(r.problem.initial_values.clone());
+        let mut whole = SolverState::new(r.problem.initial_values.clone());
         solve(
             &mut *by_name("lbfgs", &[("memory", 4.0)]).unwrap(),
             &mut whole,
@@ -593,7 +569,7 @@ mod tests {
         );
         // Stop at step 9 (the memory is then step 9's proposal's), resume in a new method.
         let mut first = by_name("lbfgs", &[("memory", 4.0)]).unwrap();
-        let mut state = crate::run::solver::SolverState::new(r.problem.initial_values.clone());
+        let mut state = SolverState::new(r.problem.initial_values.clone());
         solve(&mut *first, &mut state, 9);
         let memory = first.memory();
         assert_eq!(memory.len(), 4 + 2 * 4, "four pairs kept");
@@ -604,7 +580,7 @@ mod tests {
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&state.values), bits(&whole.values));
         // Without the memory, the resumed run differs.
-        let mut state = crate::run::solver::SolverState::new(r.problem.initial_values.clone());
+        let mut state = SolverState::new(r.problem.initial_values.clone());
         solve(
             &mut *by_name("lbfgs", &[("memory", 4.0)]).unwrap(),
             &mut state,

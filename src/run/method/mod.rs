@@ -24,9 +24,7 @@ mod nesterov;
 #[cfg(test)]
 mod schedule_tests;
 #[cfg(test)]
-pub(crate) mod test_support;
-#[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use gd::GdRule;
 
