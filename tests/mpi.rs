@@ -430,10 +430,22 @@ fn compare_results_with_serial(file: &str, extra: &[&str]) {
             "{file} {extra:?} on {ranks} ranks: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        let value = json(&output);
         assert_eq!(
-            results(&json(&output)),
+            results(&value),
             results(&reference),
             "{file} {extra:?} on {ranks} ranks differs from the serial backend"
+        );
+        // Line-search traffic is reported apart: some for a line search on several ranks,
+        // none otherwise.
+        let searches = extra
+            .iter()
+            .any(|a| a.starts_with("armijo") || a.starts_with("lbfgs"));
+        let bytes = value["line_search_bytes"].as_f64().unwrap();
+        assert_eq!(
+            bytes > 0.0,
+            searches && ranks > 1,
+            "{file} {extra:?} on {ranks} ranks: line_search_bytes = {bytes}"
         );
     }
 }

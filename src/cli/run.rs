@@ -494,6 +494,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     // trials are counted apart).
     let bytes_per_step =
         executor.bytes_sent_per_evaluation(outcome.evaluations - executor.value_evaluations());
+    let line_search_bytes = executor.line_search_bytes_sent();
     let communication_seconds = executor.communication_seconds();
     let steps_done = state.step - start_step;
     let exit_code = if matches!(
@@ -542,6 +543,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         threads: thread_count,
         ranks,
         bytes_per_step,
+        line_search_bytes,
         communication_seconds,
         diverged: diverged.as_ref(),
         stats: method.stats(),
@@ -639,6 +641,8 @@ struct RunReport<'a> {
     threads: usize,
     ranks: usize,
     bytes_per_step: Option<f64>,
+    /// Bytes all ranks sent in line-search trials and reductions (distributed only).
+    line_search_bytes: Option<f64>,
     communication_seconds: Option<f64>,
     diverged: Option<&'a DivergenceReport>,
     /// The method's step sizes and line-search trials.
@@ -710,6 +714,7 @@ impl RunReport<'_> {
         if let Some(bytes) = self.bytes_per_step {
             object["ranks"] = json!(self.ranks);
             object["bytes_per_step"] = json!(bytes);
+            object["line_search_bytes"] = json!(self.line_search_bytes);
             object["communication_seconds"] = json!(self.communication_seconds);
         }
         if let Some(d) = self.diverged {

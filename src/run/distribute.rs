@@ -983,7 +983,11 @@ mod tests {
                 let reference = serial(&p, method, steps);
                 // Every armijo step tries value-only points; lbfgs evaluates its first trial
                 // with the gradient once it has pairs, so only its first steps do.
-                let trials = if method.0.starts_with("lbfgs") { 1 } else { steps };
+                let trials = if method.0.starts_with("lbfgs") {
+                    1
+                } else {
+                    steps
+                };
                 assert!(reference.value_evaluations >= trials, "{}", method.0);
                 for &ranks in ranks {
                     let ranked = distributed(&p, ranks, method, steps, None);

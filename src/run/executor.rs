@@ -271,11 +271,12 @@ impl Executor {
         self.placement.bytes_sent_per_evaluation(evaluations)
     }
 
-    /// Numbers this rank handed to the transport in value-only evaluations and reductions
-    /// (line searches), weighted by receivers: traffic that
-    /// [`Executor::bytes_sent_per_evaluation`] leaves out. `None` unless distributed.
-    pub fn line_search_numbers_sent(&self) -> Option<u64> {
-        self.placement.line_search_numbers_sent()
+    /// Bytes all ranks together sent so far in value-only evaluations and reductions (line
+    /// searches), all-gathered numbers counted once per receiver: the traffic that
+    /// [`Executor::bytes_sent_per_evaluation`] leaves out. A collective call on a
+    /// distributed backend; `None` otherwise.
+    pub fn line_search_bytes_sent(&self) -> Option<f64> {
+        self.placement.line_search_bytes_sent()
     }
 
     /// The plan.

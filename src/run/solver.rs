@@ -440,17 +440,16 @@ pub fn solve(
         let mut memory = Vec::new();
         if observer.wants_full_state(state.step) {
             memory = method.memory();
-            if executor.is_distributed() {
-                executor.collect_on_first_rank(&mut state.values);
-                for v in &mut state.vectors {
-                    executor.collect_on_first_rank(v);
-                }
-                for (_, v) in memory
-                    .iter_mut()
-                    .filter(|(_, v)| v.len() == state.values.len())
-                {
-                    executor.collect_on_first_rank(v);
-                }
+            // Whole on rank 0 (nothing to do in shared memory).
+            executor.collect_on_first_rank(&mut state.values);
+            for v in &mut state.vectors {
+                executor.collect_on_first_rank(v);
+            }
+            for (_, v) in memory
+                .iter_mut()
+                .filter(|(_, v)| v.len() == state.values.len())
+            {
+                executor.collect_on_first_rank(v);
             }
         }
         let keep_going = observer.observe(&StepInfo {

@@ -177,11 +177,12 @@ impl Placement {
         }
     }
 
-    /// Numbers sent in value-only evaluations and reductions (`None` in shared memory).
-    pub(super) fn line_search_numbers_sent(&self) -> Option<u64> {
+    /// Bytes all ranks sent in value-only evaluations and reductions (`None` in shared
+    /// memory).
+    pub(super) fn line_search_bytes_sent(&self) -> Option<f64> {
         match self {
             Placement::Shared(_) => None,
-            Placement::Ranks(ranks) => Some(ranks.line_search_numbers_sent()),
+            Placement::Ranks(ranks) => Some(ranks.line_search_bytes_sent()),
         }
     }
 }

@@ -388,8 +388,13 @@ impl Ranks {
         8.0 * total / evaluations.max(1) as f64
     }
 
-    /// Numbers handed to the transport in value-only evaluations and reductions.
-    pub(super) fn line_search_numbers_sent(&self) -> u64 {
-        self.extra_numbers_sent
+    /// Bytes all ranks together handed to the transport in value-only evaluations and
+    /// reductions so far (a collective call).
+    pub(super) fn line_search_bytes_sent(&self) -> f64 {
+        let total: f64 = self
+            .all_gather(&[self.extra_numbers_sent as f64])
+            .iter()
+            .sum();
+        8.0 * total
     }
 }
