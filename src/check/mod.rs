@@ -18,11 +18,15 @@
 mod composite;
 mod consts;
 mod data;
+mod data_cache;
+mod data_values;
+mod rows;
 pub mod estimate;
 mod objective;
 pub mod program;
 mod solve;
 
+pub use data_cache::files_read as data_files_read;
 pub use program::Program;
 
 use crate::diagnostic::{Diagnostic, Report, SourceFile, Span};
@@ -260,11 +264,17 @@ pub fn summary(program: &Program) -> String {
     let mut i = 0;
     while i < program.data.len() {
         let item = &program.data[i];
+        // Rows read by box calls (`X[i]`) are views of a listed item, not items of their own.
+        if item.rows_of.is_some() {
+            i += 1;
+            continue;
+        }
         let mut j = i + 1;
         if item.name.index.is_some() {
             while j < program.data.len()
                 && program.data[j].name.base == item.name.base
                 && program.data[j].value.shape == item.value.shape
+                && program.data[j].rows_of.is_none()
             {
                 j += 1;
             }
@@ -404,6 +414,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) data: Vec<program::DataItem>,
     pub(crate) data_names: HashMap<String, DataEntry>,
     pub(crate) data_bytes: u64,
+    /// Csv files read and row views made (each file is read once).
+    pub(crate) data_cache: data_cache::DataCache,
     pub(crate) objectives: Vec<Option<program::Objective>>,
     pub(crate) objective_names: HashMap<String, usize>,
     pub(crate) composites: Vec<Option<program::Composite>>,
@@ -427,6 +439,7 @@ impl<'a> Checker<'a> {
             data: Vec::new(),
             data_names: HashMap::new(),
             data_bytes: 0,
+            data_cache: Default::default(),
             objectives: Vec::new(),
             objective_names: HashMap::new(),
             composites: Vec::new(),

@@ -395,6 +395,18 @@ impl Checker<'_> {
                 }
             }
             ast::ExprKind::Index(base, indices) => return self.index(base, indices, e.span, scope),
+            ast::ExprKind::Rows(..) => {
+                self.error(
+                    Diagnostic::error(
+                        "E0415",
+                        format!("`{}` reads rows: only a box call's data argument may", self.snippet(e.span)),
+                        e.span,
+                    )
+                    .with_label("rows outside a data argument")
+                    .with_help("pass the rows to the objective as data (`f(x; X[a..b])` in the composite) and use the data parameter here"),
+                );
+                return None;
+            }
         };
         Some(Expr {
             kind,
