@@ -17,7 +17,6 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::name::{counted, IndexedName};
 use crate::shape::Shape;
 use crate::syntax::ast::{self, ExprKind, StringPart, ValueKind};
-use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +48,25 @@ impl Table {
             }
             Shape::Matrix(m, n) => self.rows == m && self.cols == n,
         }
+    }
+}
+
+/// The members of a data family: consecutive data items, one per index of its range
+/// (looked up without hashing: a family may have a million members).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FamilyMembers {
+    start: i64,
+    first: u32,
+    len: u32,
+}
+
+impl FamilyMembers {
+    /// Member `i`, if the family has it.
+    pub(crate) fn get(&self, i: i64) -> Option<DataId> {
+        let k = i.checked_sub(self.start)?;
+        (0..self.len as i64)
+            .contains(&k)
+            .then(|| DataId(self.first + k as u32))
     }
 }
 
@@ -130,15 +148,15 @@ impl Checker<'_> {
             }
         }
         let base: Arc<str> = item.name.name.as_str().into();
-        let mut members = HashMap::new();
+        // Members are pushed one after another: member t is item `first + (t - start)`.
+        let first = self.data.len() as u32;
+        self.data.reserve((end - start).max(0) as usize);
         let mut failed = false;
         for t in start..end {
             let env = [(family.index.name.as_str(), t)];
             match self.data_value(item, declared, &env) {
                 Some(value) => {
-                    let id =
-                        self.push_data(IndexedName::member(base.clone(), t), value, item.name.span);
-                    members.insert(t, id);
+                    self.push_data(IndexedName::member(base.clone(), t), value, item.name.span);
                 }
                 None => failed = true,
             }
@@ -146,7 +164,11 @@ impl Checker<'_> {
         let entry = if failed {
             DataEntry::Failed
         } else {
-            DataEntry::Family(members)
+            DataEntry::Family(FamilyMembers {
+                start,
+                first,
+                len: (end - start).max(0) as u32,
+            })
         };
         self.data_names.insert(item.name.name.clone(), entry);
     }

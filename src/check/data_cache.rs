@@ -38,18 +38,34 @@ pub(crate) struct DataCache {
     /// Canonical paths, each resolved once.
     files: Vec<PathBuf>,
     /// Parsed tables per (file, header, cols); `None`: the file failed (reported once).
-    tables: HashMap<(u32, bool, Option<(i64, i64)>), Option<Table>>,
+    tables: HashMap<TableKey, Option<Table>>,
     /// Files parsed at least once (their memory is charged).
     parsed: HashSet<u32>,
-    /// Row views made: (parent, start, end, single) to their item.
-    views: HashMap<(u32, usize, usize, bool), DataId>,
+    /// The last written path looked up and its file (a family's members name one file
+    /// in a row: no hashing for them).
+    last_path: Option<(String, u32)>,
+    /// The last table looked up, with its key.
+    last_table: Option<(TableKey, Option<Table>)>,
+    /// Single-row views (`X[i]`) made, per parent: row to item (`u32::MAX`: none yet).
+    row_items: Vec<(DataId, Vec<u32>)>,
+    /// Other row views made: (parent, start, end) to their item.
+    views: HashMap<(u32, usize, usize), DataId>,
 }
+
+/// A parsed table's key: file, header, cols.
+type TableKey = (u32, bool, Option<(i64, i64)>);
 
 impl Checker<'_> {
     /// The file a written csv path names (resolved once per path; see
     /// [`Checker::resolve_data_path`]).
     fn data_file(&mut self, path: &str, span: Span) -> Result<u32, Box<Diagnostic>> {
+        if let Some((last, file)) = &self.data_cache.last_path {
+            if last == path {
+                return Ok(*file);
+            }
+        }
         if let Some(&file) = self.data_cache.paths.get(path) {
+            self.data_cache.last_path = Some((path.to_string(), file));
             return Ok(file);
         }
         let canonical = self.resolve_data_path(path, span)?;
@@ -61,6 +77,7 @@ impl Checker<'_> {
             }
         };
         self.data_cache.paths.insert(path.to_string(), file);
+        self.data_cache.last_path = Some((path.to_string(), file));
         Ok(file)
     }
 
@@ -80,13 +97,22 @@ impl Checker<'_> {
             }
         };
         let key = (file, header, cols.map(|(a, b, _)| (a, b)));
-        if let Some(table) = self.data_cache.tables.get(&key) {
-            return table.clone();
+        if let Some((last, table)) = &self.data_cache.last_table {
+            if *last == key {
+                return table.clone();
+            }
         }
-        let canonical = self.data_cache.files[file as usize].clone();
-        let table = self.load_csv(&canonical, path, span, header, cols);
-        self.data_cache.parsed.insert(file);
-        self.data_cache.tables.insert(key, table.clone());
+        let table = match self.data_cache.tables.get(&key) {
+            Some(table) => table.clone(),
+            None => {
+                let canonical = self.data_cache.files[file as usize].clone();
+                let table = self.load_csv(&canonical, path, span, header, cols);
+                self.data_cache.parsed.insert(file);
+                self.data_cache.tables.insert(key, table.clone());
+                table
+            }
+        };
+        self.data_cache.last_table = Some((key, table.clone()));
         table
     }
 
@@ -194,13 +220,29 @@ impl Checker<'_> {
         single: bool,
         span: Span,
     ) -> Option<DataId> {
-        let key = (parent.0, start, end, single);
-        if let Some(&id) = self.data_cache.views.get(&key) {
-            return Some(id);
-        }
         let item = &self.data[parent.0 as usize];
-        let Shape::Matrix(_, n) = item.value.shape else {
+        let Shape::Matrix(m, n) = item.value.shape else {
             return None;
+        };
+        let cache = &mut self.data_cache;
+        let slot = if single {
+            let k = match cache.row_items.iter().position(|(p, _)| *p == parent) {
+                Some(k) => k,
+                None => {
+                    cache.row_items.push((parent, vec![u32::MAX; m]));
+                    cache.row_items.len() - 1
+                }
+            };
+            let id = *cache.row_items[k].1.get(start)?;
+            if id != u32::MAX {
+                return Some(DataId(id));
+            }
+            Some(k)
+        } else {
+            if let Some(&id) = cache.views.get(&(parent.0, start, end)) {
+                return Some(id);
+            }
+            None
         };
         let values = item.value.values.view(start * n..end * n)?;
         let shape = if single {
@@ -225,7 +267,12 @@ impl Checker<'_> {
             }),
         });
         let id = DataId(self.data.len() as u32 - 1);
-        self.data_cache.views.insert(key, id);
+        match slot {
+            Some(k) => self.data_cache.row_items[k].1[start] = id.0,
+            None => {
+                self.data_cache.views.insert((parent.0, start, end), id);
+            }
+        }
         Some(id)
     }
 }
@@ -346,5 +393,48 @@ mod tests {
         let composite = &program.composites[0];
         let (a, b) = (composite.data_args_of(6), composite.data_args_of(7));
         assert_eq!(a, b, "box f[3] and again[3] read the same row item");
+    }
+}
+
+#[cfg(test)]
+mod estimate_tests {
+    use crate::check::estimate::BYTES_PER_DATA_VIEW;
+    use crate::check::{check_source, CheckOptions};
+    use crate::diagnostic::SourceFile;
+
+    fn estimate(dir: &std::path::Path, text: &str) -> u64 {
+        let options = CheckOptions {
+            base_dir: dir.to_path_buf(),
+            ..CheckOptions::default()
+        };
+        let outcome = check_source(SourceFile::new("f.opt", text), &options);
+        let program = outcome.program.expect("checks");
+        program.composites[0].memory_estimate_bytes
+    }
+
+    #[test]
+    fn rows_are_counted_once_and_row_items_as_records() {
+        let dir =
+            std::env::temp_dir().join(format!("catopt-cache-estimate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text: String = (0..1000).map(|r| format!("{r},1\n")).collect();
+        std::fs::write(dir.join("rows.csv"), text).unwrap();
+        let head = "data X = csv(\"rows.csv\");\n\
+            data F[t] = csv(\"rows.csv\", rows = t..t + 1) for t in 0..1000;\n\
+            objective f(w: real[2]; r: real[2]) { minimize sumsq(w - r); }\n";
+        let by_member =
+            estimate(&dir, &format!("{head}composite c() {{ for i in 0..1000 {{ f(w[i]; F[i]); }} }}\n"));
+        let by_row =
+            estimate(&dir, &format!("{head}composite c() {{ for i in 0..1000 {{ f(w[i]; X[i]); }} }}\n"));
+        // The family's rows are X's numbers (counted once in both); each X[i] is a record.
+        assert_eq!(by_row - by_member, 1000 * BYTES_PER_DATA_VIEW);
+        let alone = estimate(
+            &dir,
+            "data X = csv(\"rows.csv\");\n\
+             objective f(w: real[2]; r: real[2]) { minimize sumsq(w - r); }\n\
+             composite c() { for i in 0..1000 { f(w[i]; X[0]); } }\n",
+        );
+        // Without the family: the same numbers, so only the records differ.
+        assert_eq!(by_row, alone);
     }
 }

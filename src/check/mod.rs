@@ -399,7 +399,7 @@ impl std::fmt::Display for GlobalKind {
 #[derive(Debug, Clone)]
 pub(crate) enum DataEntry {
     Single(program::DataId),
-    Family(HashMap<i64, program::DataId>),
+    Family(data::FamilyMembers),
     Failed,
 }
 

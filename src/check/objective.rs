@@ -729,7 +729,7 @@ impl Checker<'_> {
         if let ast::ExprKind::Name(name) = &base.kind {
             if !scope.locals.contains_key(name) {
                 if let Some(DataEntry::Family(members)) = self.data_names.get(name) {
-                    let members = members.clone();
+                    let members = *members;
                     let [index] = indices else {
                         self.error(
                             Diagnostic::error(
@@ -743,8 +743,8 @@ impl Checker<'_> {
                         return None;
                     };
                     let i = self.const_int(index, &[], "a family index")?;
-                    return match members.get(&i) {
-                        Some(&id) => Some(Expr {
+                    return match members.get(i) {
+                        Some(id) => Some(Expr {
                             kind: ExprKind::Data(id),
                             shape: self.data[id.0 as usize].value.shape,
                             span,
@@ -819,7 +819,7 @@ impl Checker<'_> {
     pub(crate) fn data_member(&self, name: &str, index: Option<i64>) -> Option<DataId> {
         match (self.data_names.get(name)?, index) {
             (DataEntry::Single(id), None) => Some(*id),
-            (DataEntry::Family(m), Some(i)) => m.get(&i).copied(),
+            (DataEntry::Family(m), Some(i)) => m.get(i),
             _ => None,
         }
     }
