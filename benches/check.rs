@@ -73,7 +73,10 @@ fn check_rows(c: &mut Criterion) {
         for case in ["whole", "row_index", "family"] {
             let text = source(case, n);
             let items = check(&dir, &text);
-            assert!(items >= if case == "whole" { 2 } else { n }, "{case}: {items} items");
+            assert!(
+                items >= if case == "whole" { 2 } else { n },
+                "{case}: {items} items"
+            );
             group.bench_with_input(BenchmarkId::new(case, n), &text, |b, text| {
                 b.iter(|| black_box(check(&dir, text)))
             });

@@ -41,7 +41,11 @@ fn run_reads_each_data_file_once() {
         out.clone().into_os_string(),
     ]);
     assert_eq!(code, 0);
-    assert_eq!(data_files_read() - before, 1, "x.csv is read once, by the check");
+    assert_eq!(
+        data_files_read() - before,
+        1,
+        "x.csv is read once, by the check"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     // w[i] and v[i] converge to row i of x.csv, u to row 0.

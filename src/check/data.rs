@@ -578,7 +578,7 @@ impl Checker<'_> {
             .with_help("check the file's permissions")
         };
         // The metadata first: opening a FIFO without a writer would block.
-        let meta = match std::fs::metadata(&canonical) {
+        let meta = match std::fs::metadata(canonical) {
             Ok(meta) => meta,
             Err(err) => {
                 self.error(unreadable(err));

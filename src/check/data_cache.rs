@@ -284,7 +284,7 @@ mod tests {
     use crate::check::{check_source, CheckOptions};
     use crate::diagnostic::SourceFile;
     use crate::shape::Shape;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =
@@ -295,9 +295,9 @@ mod tests {
     }
 
     /// Checks `text` with data in `dir`: the program (or the error codes) and the files read.
-    fn check(dir: &PathBuf, text: &str) -> (Result<Program, Vec<&'static str>>, u64) {
+    fn check(dir: &Path, text: &str) -> (Result<Program, Vec<&'static str>>, u64) {
         let options = CheckOptions {
-            base_dir: dir.clone(),
+            base_dir: dir.to_path_buf(),
             ..CheckOptions::default()
         };
         let before = files_read();
@@ -309,7 +309,7 @@ mod tests {
         (program, reads)
     }
 
-    fn rows_file(dir: &PathBuf, rows: usize) {
+    fn rows_file(dir: &Path, rows: usize) {
         let text: String = (0..rows).map(|r| format!("{r},{}\n", r * 10)).collect();
         std::fs::write(dir.join("rows.csv"), text).unwrap();
     }
@@ -344,7 +344,10 @@ mod tests {
         // A and B: one read (the same file by two spellings); C's columns: a second.
         assert_eq!(reads, 2);
         assert_eq!(program.data[1].value.shape, Shape::Matrix(3, 2));
-        assert_eq!(&*program.data[1].value.values, &[2.0, 20.0, 3.0, 30.0, 4.0, 40.0]);
+        assert_eq!(
+            &*program.data[1].value.values,
+            &[2.0, 20.0, 3.0, 30.0, 4.0, 40.0]
+        );
         assert_eq!(program.data[2].value.shape, Shape::Vector(10));
     }
 
@@ -361,7 +364,10 @@ mod tests {
         for t in 0..3 {
             let t_value = t as f64;
             assert_eq!(program.data[t].name.to_string(), format!("X[{t}]"));
-            assert_eq!(&*program.data[t].value.values, &[t_value, 1.0, 2.0, t_value]);
+            assert_eq!(
+                &*program.data[t].value.values,
+                &[t_value, 1.0, 2.0, t_value]
+            );
         }
     }
 
@@ -422,10 +428,14 @@ mod estimate_tests {
         let head = "data X = csv(\"rows.csv\");\n\
             data F[t] = csv(\"rows.csv\", rows = t..t + 1) for t in 0..1000;\n\
             objective f(w: real[2]; r: real[2]) { minimize sumsq(w - r); }\n";
-        let by_member =
-            estimate(&dir, &format!("{head}composite c() {{ for i in 0..1000 {{ f(w[i]; F[i]); }} }}\n"));
-        let by_row =
-            estimate(&dir, &format!("{head}composite c() {{ for i in 0..1000 {{ f(w[i]; X[i]); }} }}\n"));
+        let by_member = estimate(
+            &dir,
+            &format!("{head}composite c() {{ for i in 0..1000 {{ f(w[i]; F[i]); }} }}\n"),
+        );
+        let by_row = estimate(
+            &dir,
+            &format!("{head}composite c() {{ for i in 0..1000 {{ f(w[i]; X[i]); }} }}\n"),
+        );
         // The family's rows are X's numbers (counted once in both); each X[i] is a record.
         assert_eq!(by_row - by_member, 1000 * BYTES_PER_DATA_VIEW);
         let alone = estimate(

@@ -20,10 +20,10 @@ mod consts;
 mod data;
 mod data_cache;
 mod data_values;
-mod rows;
 pub mod estimate;
 mod objective;
 pub mod program;
+mod rows;
 mod solve;
 
 pub use data_cache::files_read as data_files_read;

@@ -6,8 +6,8 @@
 //! boxes or family members one loop statement makes) because a loop may create a million
 //! boxes.
 
-use crate::diagnostic::{SourceFile, Span};
 pub use super::data_values::DataValues;
+use crate::diagnostic::{SourceFile, Span};
 pub use crate::name::IndexedName;
 use crate::name::NameRuns;
 use crate::shape::Shape;

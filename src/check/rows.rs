@@ -118,7 +118,9 @@ impl Checker<'_> {
                     "rows {start}..{end} of `{name}` are out of bounds: `{name}` has {}",
                     counted(m, "row")
                 ),
-                format!("rows are counted from 0: use ranges inside 0..{m} (check the loop's range)"),
+                format!(
+                    "rows are counted from 0: use ranges inside 0..{m} (check the loop's range)"
+                ),
             )
         };
         self.error(
