@@ -345,11 +345,15 @@ impl Checker<'_> {
         let mut cols = None;
         let mut rows = None;
         let mut ok = true;
-        // The options given so far, with where: each may be given once.
-        let mut given: Vec<(&str, Span)> = Vec::new();
         for (i, arg) in args.iter().enumerate() {
+            // Each option may be given once (no allocation: a family calls this per member).
             if let Some(n) = &arg.name {
-                if let Some((_, first)) = given.iter().find(|(g, _)| *g == n.name) {
+                let earlier = args.get(..i).unwrap_or(&[]).iter();
+                let first = earlier
+                    .filter_map(|a| a.name.as_ref())
+                    .find(|g| g.name == n.name)
+                    .map(|g| g.span);
+                if let Some(first) = first {
                     self.error(
                         Diagnostic::error(
                             "E0310",
@@ -357,17 +361,20 @@ impl Checker<'_> {
                             n.span,
                         )
                         .with_label("repeated option")
-                        .with_secondary(*first, "first given here")
+                        .with_secondary(first, "first given here")
                         .with_help(format!("give `{}` once", n.name)),
                     );
                     ok = false;
                     continue;
                 }
-                given.push((n.name.as_str(), n.span));
             }
             match (&arg.name, &arg.value.kind) {
                 (None, ValueKind::Str(lit)) if i == 0 => {
-                    path = Some((self.interpolate(lit, env)?, lit.span))
+                    let text = match lit.parts.as_slice() {
+                        [StringPart::Text(t)] => std::borrow::Cow::Borrowed(t.as_str()),
+                        _ => std::borrow::Cow::Owned(self.interpolate(lit, env)?),
+                    };
+                    path = Some((text, lit.span))
                 }
                 (Some(n), ValueKind::Bool(b)) if n.name == "header" => header = *b,
                 (Some(n), ValueKind::Range(r)) if n.name == "cols" || n.name == "rows" => {
