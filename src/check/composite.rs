@@ -8,9 +8,10 @@
 use super::consts::LoopEnv;
 use super::estimate::{Cost, MAX_LOOP_ITERATIONS};
 use super::program::{
-    BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, Junction, JunctionId, Junctions,
-    ObjectiveId,
+    BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, DataId, Junction, JunctionId,
+    Junctions, ObjectiveId,
 };
+use super::rows::RowsPlan;
 use super::{Checker, GlobalKind, MAX_COMPOSITE_DEPTH};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::name::{counted, counted_is, IndexedName};
@@ -76,6 +77,13 @@ enum DataPlan<'a> {
         span: Span,
     },
     Number(&'a ast::Expr),
+    /// `X[i]` or `X[a..b]` on the matrix data item `parent` (`rows.rs`).
+    Rows {
+        parent: DataId,
+        name: &'a str,
+        rows: RowsPlan<'a>,
+        span: Span,
+    },
     Failed,
 }
 
@@ -100,7 +108,16 @@ impl BoxPlan<'_> {
     pub(super) fn data_varies(&self) -> bool {
         self.data
             .iter()
-            .any(|d| matches!(d, DataPlan::Member { .. }))
+            .any(|d| matches!(d, DataPlan::Member { .. } | DataPlan::Rows { .. }))
+    }
+
+    /// How many data arguments read rows (`X[i]`, `X[a..b]`): each makes at most one data
+    /// item (a view) per box.
+    pub(super) fn row_args(&self) -> u64 {
+        self.data
+            .iter()
+            .filter(|d| matches!(d, DataPlan::Rows { .. }))
+            .count() as u64
     }
 }
 
@@ -503,11 +520,14 @@ impl Checker<'_> {
         );
     }
 
-    /// Bytes of every data item loaded so far (8 per number).
+    /// Bytes of every data item loaded so far (8 per number), storage shared by several
+    /// items (rows of one file) counted once; row views are counted by the estimate.
     fn data_bytes(&self) -> u128 {
+        let mut seen = std::collections::HashSet::new();
         self.data
             .iter()
-            .map(|d| d.value.values.len() as u128 * 8)
+            .filter(|d| d.rows_of.is_none() && seen.insert(d.value.values.storage_id()))
+            .map(|d| d.value.values.storage_len() as u128 * 8)
             .sum()
     }
 
@@ -748,11 +768,27 @@ impl Checker<'_> {
                         .get(name)
                         .is_some_and(|g| g.0 == GlobalKind::Data) =>
                 {
-                    DataPlan::Member {
-                        name,
-                        index,
-                        span: arg.span,
+                    // `X[i]`: a member of a data family, or row i of a matrix data item.
+                    if let Some(super::DataEntry::Single(_)) = self.data_names.get(name) {
+                        self.plan_rows(name, RowsPlan::One(index), arg.span)
+                    } else {
+                        DataPlan::Member {
+                            name,
+                            index,
+                            span: arg.span,
+                        }
                     }
+                }
+                _ => self.bad_data_arg(arg),
+            },
+            ast::ExprKind::Rows(base, range) => match &base.kind {
+                ast::ExprKind::Name(name)
+                    if self
+                        .globals
+                        .get(name)
+                        .is_some_and(|g| g.0 == GlobalKind::Data) =>
+                {
+                    self.plan_rows(name, RowsPlan::Range(range), arg.span)
                 }
                 _ => self.bad_data_arg(arg),
             },
@@ -772,6 +808,18 @@ impl Checker<'_> {
         }
     }
 
+    fn plan_rows<'a>(&mut self, name: &'a str, rows: RowsPlan<'a>, span: Span) -> DataPlan<'a> {
+        match self.rows_parent(name, span) {
+            Some(parent) => DataPlan::Rows {
+                parent,
+                name,
+                rows,
+                span,
+            },
+            None => DataPlan::Failed,
+        }
+    }
+
     fn bad_data_arg<'a>(&mut self, arg: &ast::Expr) -> DataPlan<'a> {
         self.error(
             Diagnostic::error(
@@ -781,7 +829,7 @@ impl Checker<'_> {
             )
             .with_label("expected data")
             .with_help(
-                "a data argument is a data name, a data family member `X[t]`, a const or a number",
+                "a data argument is a data name, a data family member `X[t]`, rows of a matrix data item `X[i]` or `X[a..b]`, a const or a number",
             ),
         );
         DataPlan::Failed
@@ -1016,6 +1064,18 @@ impl Checker<'_> {
                         }
                     }
                 }
+                DataPlan::Rows {
+                    parent,
+                    name,
+                    rows,
+                    span,
+                } => match self.rows_arg(*parent, name, *rows, *span, env) {
+                    Some(id) => (DataArg::Data(id), self.data[id.0 as usize].value.shape),
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
                 DataPlan::Number(expr) => match self.const_eval(expr, env) {
                     Some(v) => (DataArg::Number(v), Shape::Scalar),
                     None => {

@@ -1,30 +1,32 @@
 //! `data` items: inline literals and csv files, loaded at check time.
 //!
 //! CSV rules: cells are separated by `,`; blank lines are skipped; `header = true` skips the
-//! first line; `cols = a..b` keeps columns a..b-1 (0-based, half-open). Every kept cell
-//! must be a finite number. Row and column numbers in messages are 1-based and count lines
+//! first line; `cols = a..b` keeps columns a..b-1 (0-based, half-open); `rows = a..b` keeps
+//! data rows a..b-1 (counted from 0 after the header and blank lines). Every kept cell
+//! must be a finite number. A file is read and parsed once per (path, header, cols) however
+//! many items use it (`data_cache.rs`). Row and column numbers in messages are 1-based and count lines
 //! as they are in the file (the header included). A table with one row or one column is a
 //! vector (one cell: a scalar); a typed declaration `real[1, n]` or `real[n, 1]` keeps it
 //! a matrix.
 
 use super::consts::LoopEnv;
 use super::human_bytes;
-use super::program::{DataId, DataItem, DataValue};
+use super::program::{DataId, DataItem, DataValue, DataValues};
 use super::{Checker, DataEntry};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::name::{counted, IndexedName};
 use crate::shape::Shape;
 use crate::syntax::ast::{self, ExprKind, StringPart, ValueKind};
-use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 /// A loaded table before it is given a shape.
+#[derive(Clone)]
 pub(crate) struct Table {
     pub rows: usize,
     pub cols: usize,
-    pub values: Arc<[f64]>,
+    pub values: DataValues,
 }
 
 impl Table {
@@ -46,6 +48,25 @@ impl Table {
             }
             Shape::Matrix(m, n) => self.rows == m && self.cols == n,
         }
+    }
+}
+
+/// The members of a data family: consecutive data items, one per index of its range
+/// (looked up without hashing: a family may have a million members).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FamilyMembers {
+    start: i64,
+    first: u32,
+    len: u32,
+}
+
+impl FamilyMembers {
+    /// Member `i`, if the family has it.
+    pub(crate) fn get(&self, i: i64) -> Option<DataId> {
+        let k = i.checked_sub(self.start)?;
+        (0..self.len as i64)
+            .contains(&k)
+            .then(|| DataId(self.first + k as u32))
     }
 }
 
@@ -127,15 +148,15 @@ impl Checker<'_> {
             }
         }
         let base: Arc<str> = item.name.name.as_str().into();
-        let mut members = HashMap::new();
+        // Members are pushed one after another: member t is item `first + (t - start)`.
+        let first = self.data.len() as u32;
+        self.data.reserve((end - start).max(0) as usize);
         let mut failed = false;
         for t in start..end {
             let env = [(family.index.name.as_str(), t)];
             match self.data_value(item, declared, &env) {
                 Some(value) => {
-                    let id =
-                        self.push_data(IndexedName::member(base.clone(), t), value, item.name.span);
-                    members.insert(t, id);
+                    self.push_data(IndexedName::member(base.clone(), t), value, item.name.span);
                 }
                 None => failed = true,
             }
@@ -143,13 +164,22 @@ impl Checker<'_> {
         let entry = if failed {
             DataEntry::Failed
         } else {
-            DataEntry::Family(members)
+            DataEntry::Family(FamilyMembers {
+                start,
+                first,
+                len: (end - start).max(0) as u32,
+            })
         };
         self.data_names.insert(item.name.name.clone(), entry);
     }
 
     fn push_data(&mut self, name: IndexedName, value: DataValue, span: Span) -> DataId {
-        self.data.push(DataItem { name, value, span });
+        self.data.push(DataItem {
+            name,
+            value,
+            span,
+            rows_of: None,
+        });
         DataId(self.data.len() as u32 - 1)
     }
 
@@ -236,7 +266,7 @@ impl Checker<'_> {
             return Some(Table {
                 rows: 1,
                 cols: 1,
-                values: Arc::new([value]),
+                values: DataValues::from(Arc::from([value])),
             });
         };
         let cols = rows.first().map_or(0, Vec::len);
@@ -281,7 +311,7 @@ impl Checker<'_> {
         ok.then(|| Table {
             rows: rows.len(),
             cols,
-            values: values.into(),
+            values: DataValues::from(Arc::<[f64]>::from(values)),
         })
     }
 
@@ -313,12 +343,17 @@ impl Checker<'_> {
         let mut path = None;
         let mut header = false;
         let mut cols = None;
+        let mut rows = None;
         let mut ok = true;
-        // The options given so far, with where: each may be given once.
-        let mut given: Vec<(&str, Span)> = Vec::new();
         for (i, arg) in args.iter().enumerate() {
+            // Each option may be given once (no allocation: a family calls this per member).
             if let Some(n) = &arg.name {
-                if let Some((_, first)) = given.iter().find(|(g, _)| *g == n.name) {
+                let earlier = args.get(..i).unwrap_or(&[]).iter();
+                let first = earlier
+                    .filter_map(|a| a.name.as_ref())
+                    .find(|g| g.name == n.name)
+                    .map(|g| g.span);
+                if let Some(first) = first {
                     self.error(
                         Diagnostic::error(
                             "E0310",
@@ -326,32 +361,41 @@ impl Checker<'_> {
                             n.span,
                         )
                         .with_label("repeated option")
-                        .with_secondary(*first, "first given here")
+                        .with_secondary(first, "first given here")
                         .with_help(format!("give `{}` once", n.name)),
                     );
                     ok = false;
                     continue;
                 }
-                given.push((n.name.as_str(), n.span));
             }
             match (&arg.name, &arg.value.kind) {
                 (None, ValueKind::Str(lit)) if i == 0 => {
-                    path = Some((self.interpolate(lit, env)?, lit.span))
+                    let text = match lit.parts.as_slice() {
+                        [StringPart::Text(t)] => std::borrow::Cow::Borrowed(t.as_str()),
+                        _ => std::borrow::Cow::Owned(self.interpolate(lit, env)?),
+                    };
+                    path = Some((text, lit.span))
                 }
                 (Some(n), ValueKind::Bool(b)) if n.name == "header" => header = *b,
-                (Some(n), ValueKind::Range(r)) if n.name == "cols" => {
-                    let a = self.const_int(&r.start, env, "a column bound");
-                    let b = self.const_int(&r.end, env, "a column bound");
+                (Some(n), ValueKind::Range(r)) if n.name == "cols" || n.name == "rows" => {
+                    let what = if n.name == "cols" {
+                        "a column bound"
+                    } else {
+                        "a row bound"
+                    };
+                    let a = self.const_int(&r.start, env, what);
+                    let b = self.const_int(&r.end, env, what);
                     match (a, b) {
-                        (Some(a), Some(b)) => cols = Some((a, b, r.span)),
+                        (Some(a), Some(b)) if n.name == "cols" => cols = Some((a, b, r.span)),
+                        (Some(a), Some(b)) => rows = Some((a, b, r.span)),
                         _ => ok = false,
                     }
                 }
-                (Some(n), _) if n.name == "header" || n.name == "cols" => {
-                    let (needs, example) = if n.name == "header" {
-                        ("`true` or `false`", "header = true")
-                    } else {
-                        ("a column range `a..b`", "cols = 1..3")
+                (Some(n), _) if n.name == "header" || n.name == "cols" || n.name == "rows" => {
+                    let (needs, example) = match n.name.as_str() {
+                        "header" => ("`true` or `false`", "header = true"),
+                        "cols" => ("a column range `a..b`", "cols = 1..3"),
+                        _ => ("a row range `a..b`", "rows = 0..100"),
                     };
                     self.error(
                         Diagnostic::error(
@@ -376,7 +420,7 @@ impl Checker<'_> {
                     self.error(
                         Diagnostic::error("E0310", format!("`csv` does not take {what}"), arg.value.span)
                             .with_label("unexpected argument")
-                            .with_help("write `csv(\"file.csv\")`, optionally with `header = true` and `cols = a..b`"),
+                            .with_help("write `csv(\"file.csv\")`, optionally with `header = true`, `cols = a..b` and `rows = a..b`"),
                     );
                     ok = false;
                 }
@@ -393,11 +437,12 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
-        self.load_csv(&path, path_span, header, cols)
+        let table = self.cached_csv(&path, path_span, header, cols)?;
+        self.keep_rows(table, rows, &path)
     }
 
     /// The data root: `csv(...)` paths are relative to it.
-    fn data_root(&self) -> &Path {
+    pub(crate) fn data_root(&self) -> &Path {
         self.options
             .data_root
             .as_deref()
@@ -407,7 +452,11 @@ impl Checker<'_> {
     /// The file a csv path names, canonical, after the data root's rules (see
     /// `docs/cli.md`): no absolute path, no `..`, no symlink leading out of the root,
     /// unless `allow_any_path`. Nothing is opened.
-    fn resolve_data_path(&self, path: &str, span: Span) -> Result<PathBuf, Box<Diagnostic>> {
+    pub(crate) fn resolve_data_path(
+        &self,
+        path: &str,
+        span: Span,
+    ) -> Result<PathBuf, Box<Diagnostic>> {
         let root = self.data_root();
         let shown = shown_path(path);
         let written = Path::new(path);
@@ -517,17 +566,10 @@ impl Checker<'_> {
         .with_help("use a smaller file, or raise the limit with --max-data-bytes")
     }
 
-    /// Opens and reads a data file (see [`Checker::resolve_data_path`]): a regular file
-    /// within `max_data_bytes` (checked before opening, on the open file, and while
-    /// reading) whose loading fits the memory limit.
-    fn read_data_file(&mut self, path: &str, span: Span) -> Option<Vec<u8>> {
-        let canonical = match self.resolve_data_path(path, span) {
-            Ok(canonical) => canonical,
-            Err(diagnostic) => {
-                self.error(*diagnostic);
-                return None;
-            }
-        };
+    /// Opens and reads a data file, `canonical` as [`Checker::resolve_data_path`] made it
+    /// from the written `path`: a regular file within `max_data_bytes` (checked before
+    /// opening, on the open file, and while reading) whose loading fits the memory limit.
+    fn read_data_file(&mut self, canonical: &Path, path: &str, span: Span) -> Option<Vec<u8>> {
         let max = self.options.max_data_bytes;
         let shown = shown_path(path);
         let unreadable = |err: std::io::Error| {
@@ -543,7 +585,7 @@ impl Checker<'_> {
             .with_help("check the file's permissions")
         };
         // The metadata first: opening a FIFO without a writer would block.
-        let meta = match std::fs::metadata(&canonical) {
+        let meta = match std::fs::metadata(canonical) {
             Ok(meta) => meta,
             Err(err) => {
                 self.error(unreadable(err));
@@ -561,7 +603,8 @@ impl Checker<'_> {
         if !self.data_fits(&shown, span, meta.len()) {
             return None;
         }
-        let mut file = match open_no_block(&canonical) {
+        super::data_cache::count_read();
+        let mut file = match open_no_block(canonical) {
             Ok(file) => file,
             Err(err) => {
                 self.error(unreadable(err));
@@ -614,45 +657,16 @@ impl Checker<'_> {
         true
     }
 
-    /// The memory bound of loading every member of a csv data family, from the sizes of
-    /// its files (the members whose path or file is bad are left to report themselves).
-    fn family_load_bound(&mut self, args: &[ast::Arg], index: &str, range: (i64, i64)) -> u64 {
-        let Some(ast::Arg {
-            name: None,
-            value:
-                ast::Value {
-                    kind: ValueKind::Str(lit),
-                    span,
-                },
-        }) = args.first()
-        else {
-            return 0;
-        };
-        let mut total = 0u64;
-        for t in range.0..range.1 {
-            let Some(path) = self.interpolate(lit, &[(index, t)]) else {
-                return 0;
-            };
-            let Ok(canonical) = self.resolve_data_path(&path, *span) else {
-                continue;
-            };
-            if let Ok(meta) = std::fs::metadata(&canonical) {
-                if meta.is_file() {
-                    total = total.saturating_add(load_bound(meta.len()));
-                }
-            }
-        }
-        total
-    }
-
-    fn load_csv(
+    /// Reads and parses a csv file (`canonical`, written `path`); see the module docs.
+    pub(crate) fn load_csv(
         &mut self,
+        canonical: &Path,
         path: &str,
         span: Span,
         header: bool,
         cols: Option<(i64, i64, Span)>,
     ) -> Option<Table> {
-        let bytes = self.read_data_file(path, span)?;
+        let bytes = self.read_data_file(canonical, path, span)?;
         let shown = shown_path(path);
         let text = match std::str::from_utf8(&bytes) {
             Ok(text) => text,
@@ -824,7 +838,11 @@ impl Checker<'_> {
         }
         let cols = cols.map_or(cells, |(a, b, _)| (b - a) as usize);
         self.data_bytes += values.len() as u64 * 8;
-        Some(Table { rows, cols, values })
+        Some(Table {
+            rows,
+            cols,
+            values: values.into(),
+        })
     }
 }
 
@@ -940,21 +958,32 @@ mod tests {
     fn a_family_is_charged_its_files_sizes_before_any_is_read() {
         let dir = temp_dir("family");
         // 1000 bytes that are not numbers: reading any member would report E0304.
-        std::fs::write(dir.join("big.csv"), "a,".repeat(500)).unwrap();
+        for t in 0..1000 {
+            std::fs::write(dir.join(format!("big{t}.csv")), "a,".repeat(500)).unwrap();
+        }
         let options = CheckOptions {
             base_dir: dir.clone(),
             memory_limit_bytes: 1 << 20,
             ..CheckOptions::default()
         };
-        let text = "data X[t] = csv(\"big.csv\") for t in 0..1000;\n";
+        let text = "data X[t] = csv(\"big{t}.csv\") for t in 0..1000;\n";
         assert_eq!(codes(text, &options), ["E0601"]);
         let outcome = check_source(SourceFile::new("f.opt", text), &options);
         let message = &outcome.report.diagnostics[0].message;
         assert!(message.contains("data family `X`"), "{message}");
-        // A few members fit, and are read.
-        let text = "data X[t] = csv(\"big.csv\") for t in 0..3;\n";
+        // One file for every member is read once, and charged once.
+        let text = "data X[t] = csv(\"big0.csv\") for t in 0..1000;\n";
         assert_eq!(codes(text, &options), ["E0304"]);
-        std::fs::write(dir.join("big.csv"), format!("{}1\n", "1,".repeat(499))).unwrap();
+        // A few members fit, and are read.
+        let text = "data X[t] = csv(\"big{t}.csv\") for t in 0..3;\n";
+        assert_eq!(codes(text, &options), ["E0304"]);
+        for t in 0..3 {
+            std::fs::write(
+                dir.join(format!("big{t}.csv")),
+                format!("{}1\n", "1,".repeat(499)),
+            )
+            .unwrap();
+        }
         assert!(codes(text, &options).is_empty());
     }
 

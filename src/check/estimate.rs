@@ -27,6 +27,9 @@ pub const BYTES_PER_BOX: u64 = 96;
 /// Bytes per number of a box type's workspace (value and adjoint of every expression
 /// node, and the compiled tape; measured 16-27).
 pub const BYTES_PER_WORKSPACE_ELEMENT: u64 = 24;
+/// Bytes per data item that reads rows of another (`X[i]`, `X[a..b]` in a box call): its
+/// record and lookup entry; the rows themselves are the parent's numbers, not copied.
+pub const BYTES_PER_DATA_VIEW: u64 = std::mem::size_of::<super::program::DataItem>() as u64 + 48;
 /// Bytes a run takes whatever the problem: the program, its libraries and buffers
 /// (measured 4-9 MB).
 pub const BASE_BYTES: u64 = 8 << 20;
@@ -50,6 +53,9 @@ pub struct Cost {
     pub workspace: u64,
     /// Loop iterations, empty ones included.
     pub iterations: u64,
+    /// Data arguments that read rows (`X[i]`, `X[a..b]`): at most one data item (a view
+    /// sharing the parent's numbers) each.
+    pub data_views: u64,
 }
 
 impl Cost {
@@ -60,6 +66,7 @@ impl Cost {
             private_scalars: self.private_scalars.saturating_add(other.private_scalars),
             workspace: self.workspace.saturating_add(other.workspace),
             iterations: self.iterations.saturating_add(other.iterations),
+            data_views: self.data_views.saturating_add(other.data_views),
         }
     }
 
@@ -73,6 +80,7 @@ impl Cost {
             workspace: once
                 .saturating_add(self.workspace.saturating_sub(once).saturating_mul(times)),
             iterations: self.iterations.saturating_mul(times).saturating_add(times),
+            data_views: self.data_views.saturating_mul(times),
         }
     }
 
@@ -83,6 +91,7 @@ impl Cost {
             + self.port_scalars as u128 * BYTES_PER_PORT_SCALAR as u128
             + self.boxes as u128 * BYTES_PER_BOX as u128
             + self.workspace as u128 * BYTES_PER_WORKSPACE_ELEMENT as u128
+            + self.data_views as u128 * BYTES_PER_DATA_VIEW as u128
     }
 }
 
@@ -109,7 +118,9 @@ impl Checker<'_> {
         for plan in plans {
             let counted = match plan {
                 Plan::Call(b) => {
-                    let (cost, varies) = self.call_cost(b.callee, &b.port_shapes, b.data_varies());
+                    let (mut cost, varies) =
+                        self.call_cost(b.callee, &b.port_shapes, b.data_varies());
+                    cost.data_views = b.row_args();
                     Counted {
                         cost,
                         fixed_workspace: if varies { 0 } else { cost.workspace },
@@ -190,6 +201,7 @@ impl Checker<'_> {
                         .map_or(0, |o| o.vars.iter().map(|v| v.shape.len() as u64).sum()),
                     workspace: objective.map_or(0, |o| o.workspace_elements()),
                     iterations: 0,
+                    data_views: 0,
                 };
                 (cost, data_varies)
             }
@@ -229,6 +241,11 @@ fn mentions(expr: &ast::Expr, name: &str) -> bool {
                 stack.extend(indices);
             }
             ExprKind::Matrix(rows) => stack.extend(rows.iter().flatten()),
+            ExprKind::Rows(a, range) => {
+                stack.push(a);
+                stack.push(&range.start);
+                stack.push(&range.end);
+            }
         }
     }
     false

@@ -18,12 +18,16 @@
 mod composite;
 mod consts;
 mod data;
+mod data_cache;
+mod data_values;
 pub mod estimate;
 mod objective;
 pub mod program;
+mod rows;
 pub mod sampling;
 mod solve;
 
+pub use data_cache::files_read as data_files_read;
 pub use program::Program;
 
 use crate::diagnostic::{Diagnostic, Report, SourceFile, Span};
@@ -261,11 +265,17 @@ pub fn summary(program: &Program) -> String {
     let mut i = 0;
     while i < program.data.len() {
         let item = &program.data[i];
+        // Rows read by box calls (`X[i]`) are views of a listed item, not items of their own.
+        if item.rows_of.is_some() {
+            i += 1;
+            continue;
+        }
         let mut j = i + 1;
         if item.name.index.is_some() {
             while j < program.data.len()
                 && program.data[j].name.base == item.name.base
                 && program.data[j].value.shape == item.value.shape
+                && program.data[j].rows_of.is_none()
             {
                 j += 1;
             }
@@ -396,7 +406,7 @@ impl std::fmt::Display for GlobalKind {
 #[derive(Debug, Clone)]
 pub(crate) enum DataEntry {
     Single(program::DataId),
-    Family(HashMap<i64, program::DataId>),
+    Family(data::FamilyMembers),
     Failed,
 }
 
@@ -411,6 +421,8 @@ pub(crate) struct Checker<'a> {
     pub(crate) data: Vec<program::DataItem>,
     pub(crate) data_names: HashMap<String, DataEntry>,
     pub(crate) data_bytes: u64,
+    /// Csv files read and row views made (each file is read once).
+    pub(crate) data_cache: data_cache::DataCache,
     pub(crate) objectives: Vec<Option<program::Objective>>,
     pub(crate) objective_names: HashMap<String, usize>,
     pub(crate) composites: Vec<Option<program::Composite>>,
@@ -434,6 +446,7 @@ impl<'a> Checker<'a> {
             data: Vec::new(),
             data_names: HashMap::new(),
             data_bytes: 0,
+            data_cache: Default::default(),
             objectives: Vec::new(),
             objective_names: HashMap::new(),
             composites: Vec::new(),

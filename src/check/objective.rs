@@ -400,6 +400,18 @@ impl Checker<'_> {
                 }
             }
             ast::ExprKind::Index(base, indices) => return self.index(base, indices, e.span, scope),
+            ast::ExprKind::Rows(..) => {
+                self.error(
+                    Diagnostic::error(
+                        "E0415",
+                        format!("`{}` reads rows: only a box call's data argument may", self.snippet(e.span)),
+                        e.span,
+                    )
+                    .with_label("rows outside a data argument")
+                    .with_help("pass the rows to the objective as data (`f(x; X[a..b])` in the composite) and use the data parameter here"),
+                );
+                return None;
+            }
         };
         Some(Expr {
             kind,
@@ -722,7 +734,7 @@ impl Checker<'_> {
         if let ast::ExprKind::Name(name) = &base.kind {
             if !scope.locals.contains_key(name) {
                 if let Some(DataEntry::Family(members)) = self.data_names.get(name) {
-                    let members = members.clone();
+                    let members = *members;
                     let [index] = indices else {
                         self.error(
                             Diagnostic::error(
@@ -736,8 +748,8 @@ impl Checker<'_> {
                         return None;
                     };
                     let i = self.const_int(index, &[], "a family index")?;
-                    return match members.get(&i) {
-                        Some(&id) => Some(Expr {
+                    return match members.get(i) {
+                        Some(id) => Some(Expr {
                             kind: ExprKind::Data(id),
                             shape: self.data[id.0 as usize].value.shape,
                             span,
@@ -812,7 +824,7 @@ impl Checker<'_> {
     pub(crate) fn data_member(&self, name: &str, index: Option<i64>) -> Option<DataId> {
         match (self.data_names.get(name)?, index) {
             (DataEntry::Single(id), None) => Some(*id),
-            (DataEntry::Family(m), Some(i)) => m.get(&i).copied(),
+            (DataEntry::Family(m), Some(i)) => m.get(i),
             _ => None,
         }
     }

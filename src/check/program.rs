@@ -6,6 +6,7 @@
 //! boxes or family members one loop statement makes) because a loop may create a million
 //! boxes.
 
+pub use super::data_values::DataValues;
 use crate::diagnostic::{SourceFile, Span};
 pub use crate::name::IndexedName;
 use crate::name::NameRuns;
@@ -88,19 +89,52 @@ pub struct Const {
 pub struct DataValue {
     /// Its shape.
     pub shape: Shape,
-    /// `shape.len()` numbers, row-major. Always finite.
-    pub values: Arc<[f64]>,
+    /// `shape.len()` numbers, row-major. Always finite. Possibly a view of rows of storage
+    /// that other items share (`X[i]`, `X[a..b]`, `csv(..., rows = a..b)`).
+    pub values: DataValues,
 }
 
 /// A `data` item (or one member of a data family).
 #[derive(Debug, Clone)]
 pub struct DataItem {
-    /// `X` or `X[3]`.
+    /// `X` or `X[3]` (for rows of another item, see [`DataItem::rows_of`]).
     pub name: IndexedName,
     /// The loaded value.
     pub value: DataValue,
-    /// Where it is declared.
+    /// Where it is declared (for rows of another item: where they are first read).
     pub span: Span,
+    /// `Some` for rows of another data item, made by a box call's `X[i]` or `X[a..b]`:
+    /// a view of the parent's storage, not declared and not listed by `catopt check`.
+    pub rows_of: Option<RowsOf>,
+}
+
+/// Which rows of which data item a derived data item is (`X[i]` or `X[a..b]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowsOf {
+    /// The matrix the rows are taken from.
+    pub parent: DataId,
+    /// The first row.
+    pub start: usize,
+    /// One past the last row.
+    pub end: usize,
+    /// `X[i]`: one row, a vector; else `X[a..b]`, a matrix.
+    pub single: bool,
+}
+
+impl DataItem {
+    /// The item's name as the user wrote it: `X`, `X[3]` (a family member or a row) or
+    /// `X[2..5]` (rows).
+    pub fn display_name(&self) -> String {
+        match self.rows_of {
+            Some(RowsOf {
+                start,
+                end,
+                single: false,
+                ..
+            }) => format!("{}[{start}..{end}]", self.name.base),
+            _ => self.name.to_string(),
+        }
+    }
 }
 
 /// A decision variable of an objective: a port or a private `var`.

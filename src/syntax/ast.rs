@@ -416,6 +416,8 @@ pub enum ExprKind {
     Call(Ident, Vec<Expr>),
     /// Indexing `x[i]` or `A[i, j]`.
     Index(std::boxed::Box<Expr>, Vec<Expr>),
+    /// Rows `X[a..b]` of a data item (a box call's data argument only).
+    Rows(std::boxed::Box<Expr>, std::boxed::Box<RangeExpr>),
     /// A bracket literal: rows separated by `;`. One row is a vector.
     Matrix(Vec<Vec<Expr>>),
 }

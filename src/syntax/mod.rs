@@ -163,6 +163,7 @@ fn describe_rule(rule: Rule) -> &'static str {
         Rule::add_op | Rule::mul_op | Rule::pow_op => "an operator",
         Rule::transpose => "`'`",
         Rule::index => "`[`",
+        Rule::rows_to => "`..`",
         Rule::const_item
         | Rule::data_item
         | Rule::objective_item
@@ -922,16 +923,40 @@ impl Builder<'_> {
                         }
                         _ => {
                             let mut indices = Vec::new();
+                            let mut rows_end = None;
                             for e in p.into_inner() {
+                                let e = match e.as_rule() {
+                                    Rule::rows_to => {
+                                        let Some(end) = e.into_inner().next() else {
+                                            continue;
+                                        };
+                                        let (end, d) = self.expr_depth(end);
+                                        depth = depth.max(d);
+                                        rows_end = Some(end);
+                                        continue;
+                                    }
+                                    _ => e,
+                                };
                                 let (e, d) = self.expr_depth(e);
                                 depth = depth.max(d);
                                 indices.push(e);
                             }
                             depth += 1;
-                            acc = Expr {
-                                kind: ExprKind::Index(Box::new(acc), indices),
-                                span: s,
+                            let kind = match (rows_end, indices.pop()) {
+                                (Some(end), Some(start)) => {
+                                    let range = RangeExpr {
+                                        span: start.span.join(end.span),
+                                        start,
+                                        end,
+                                    };
+                                    ExprKind::Rows(Box::new(acc), Box::new(range))
+                                }
+                                (_, last) => {
+                                    indices.extend(last);
+                                    ExprKind::Index(Box::new(acc), indices)
+                                }
                             };
+                            acc = Expr { kind, span: s };
                         }
                     }
                     if depth > MAX_EXPR_DEPTH {
@@ -1108,7 +1133,16 @@ mod tests {
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
+            ExprKind::Rows(a, r) => format!("{}[{}..{}]", show(a), show(&r.start), show(&r.end)),
         }
+    }
+
+    #[test]
+    fn row_ranges_parse_as_rows_and_indices_stay_indices() {
+        assert_eq!(show(&goal_expr("X[2 * i..i + 1]")), "X[(2 * i)..(i + 1)]");
+        assert_eq!(show(&goal_expr("X[0..1]'")), "X[0..1]'");
+        assert_eq!(show(&goal_expr("A[1, 2] + x[3]")), "(A[1, 2] + x[3])");
+        assert!(parse_text("objective f(x: real) { minimize X[0..1, 2]; }").is_err());
     }
 
     #[test]
