@@ -21,6 +21,8 @@ mod data;
 pub mod estimate;
 mod objective;
 pub mod program;
+mod report;
+pub mod report_types;
 mod solve;
 
 pub use program::Program;
@@ -523,7 +525,7 @@ impl<'a> Checker<'a> {
                 ast::Item::Data(_) => GlobalKind::Data,
                 ast::Item::Objective(_) => GlobalKind::Objective,
                 ast::Item::Composite(_) => GlobalKind::Composite,
-                ast::Item::Solve(_) => continue,
+                ast::Item::Solve(_) | ast::Item::Report(_) => continue,
             };
             let name = item.name();
             if is_builtin(&name.name) {
@@ -599,6 +601,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        let reports = self.reports();
         if self.diagnostics.iter().any(Diagnostic::is_error) {
             return None;
         }
@@ -616,6 +619,7 @@ impl<'a> Checker<'a> {
                 .into_iter()
                 .collect::<Option<Vec<_>>>()?,
             solves,
+            reports,
         })
     }
 }

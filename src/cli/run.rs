@@ -271,6 +271,32 @@ pub fn load_problem_with(
     Ok((program, problem))
 }
 
+/// Reads a values file written by `--output` (or its `values` object alone) into `state`,
+/// bounded by what this problem's values can take: the `--init` file of `run` and the
+/// `--values` file of `eval`. Returns the `values` object (names as written).
+pub fn read_values_file(
+    path: &Path,
+    what: &str,
+    problem: &Problem,
+    state: &mut [f64],
+) -> Result<Map<String, Value>, String> {
+    let limit = (1 << 20) + 256 * problem.variable_count() as u64;
+    let bytes = super::checkpoint::read_bounded(path, what, limit)?;
+    let mut json: Value = super::output::parse_json_strict(&bytes)
+        .map_err(|e| format!("{what} {} is not valid JSON: {e}", path.display()))?;
+    // The `values` object of an --output file, or a bare object of values.
+    let values = match json.get_mut("values") {
+        Some(Value::Object(values)) => std::mem::take(values),
+        _ => match json {
+            Value::Object(values) => values,
+            _ => return Err(format!("{what} {} has no `values` object", path.display())),
+        },
+    };
+    apply_values(&problem.all_variables(), &values, state)
+        .map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    Ok(values)
+}
+
 /// What a run starts from: everything read and compiled before any numeric work.
 struct Prepared {
     problem: Problem,
@@ -314,17 +340,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     // Starting point: initial values, then --init, then --resume.
     let mut state = SolverState::new(problem.initial_values.clone());
     if let Some(path) = &args.init {
-        let limit = (1 << 20) + 256 * problem.variable_count() as u64;
-        let bytes = super::checkpoint::read_bounded(path, "--init file", limit)?;
-        let json: Value = super::output::parse_json_strict(&bytes)
-            .map_err(|e| format!("--init file {} is not valid JSON: {e}", path.display()))?;
-        let values = json
-            .get("values")
-            .and_then(Value::as_object)
-            .or_else(|| json.as_object())
-            .ok_or_else(|| format!("--init file {} has no `values` object", path.display()))?;
-        apply_values(&problem.all_variables(), values, &mut state.values)
-            .map_err(|e| format!("--init file {}: {e}", path.display()))?;
+        read_values_file(path, "--init file", &problem, &mut state.values)?;
     }
     if let Some(path) = &args.resume {
         let memory;
