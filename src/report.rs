@@ -111,7 +111,9 @@ impl Evaluator<'_> {
                             e.span,
                         )
                         .with_label("read here")
-                        .with_help("evaluate values saved by `catopt run --output` for this composite (with `--all` for private variables)"),
+                        .with_help(
+                            "evaluate values saved by `catopt run --output` for this composite",
+                        ),
                     ))
                 }
             },

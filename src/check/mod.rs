@@ -364,6 +364,16 @@ pub fn summary(program: &Program) -> String {
             parts.join(", ")
         );
     }
+    for r in &program.reports {
+        let printed = r.entries().count();
+        let _ = writeln!(
+            out,
+            "  report {}: {}, {}",
+            program.composites[r.composite.0 as usize].name,
+            crate::name::counted(printed, "printed line"),
+            crate::name::counted(r.lines.len() - printed, "let")
+        );
+    }
     out
 }
 

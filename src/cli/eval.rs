@@ -16,8 +16,8 @@ use std::path::PathBuf;
 pub struct EvalArgs {
     /// The .opt file with the `report` block.
     pub file: PathBuf,
-    /// The values to evaluate at: a file written by `catopt run --output` (with `--all`
-    /// when the report reads private variables `label.var`).
+    /// The values to evaluate at: a file written by `catopt run --output` (or an object of
+    /// values in its format).
     #[arg(long, value_name = "FILE")]
     pub values: PathBuf,
     /// The composite whose report to evaluate (default: as `run` chooses).
@@ -90,11 +90,6 @@ fn eval(args: &EvalArgs) -> Result<i32, Failure> {
         .into_iter()
         .filter(|(v, _)| !present(&given, &v.name))
         .map(|(v, span)| {
-            let hint = if v.name.index.is_none() && v.name.base.contains('.') {
-                "private variables are saved by `catopt run --all --output FILE`"
-            } else {
-                "save the values with `catopt run --output FILE` for this composite"
-            };
             Diagnostic::error(
                 "E0911",
                 format!(
@@ -105,7 +100,9 @@ fn eval(args: &EvalArgs) -> Result<i32, Failure> {
                 span,
             )
             .with_label("read here")
-            .with_help(hint)
+            .with_help(
+                "evaluate a file written by `catopt run --output` for this composite (it holds every variable, private ones included)",
+            )
         })
         .collect();
     if !missing.is_empty() {
