@@ -260,3 +260,45 @@ fn a_composite_without_a_report_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn run_report_prints_what_eval_computes_from_the_saved_values() {
+    let dir = temp_dir("eval-run-report");
+    let file = write_problem(&dir, PROBLEM);
+    let values = dir.join("values.json");
+    let output = catopt()
+        .arg("run")
+        .arg(&file)
+        .args(["--quiet", "--report", "--format", "json", "--output"])
+        .arg(&values)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, stdout, _) = eval(&file, &values, &["--format", "json"]);
+    assert_eq!(code, Some(0));
+    let evaluated: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(run["report"], evaluated["report"]);
+    assert!(run["report"]["mse"].is_array());
+    // Text: the table after the values.
+    let output = catopt()
+        .arg("run")
+        .arg(&file)
+        .args(["--quiet", "--report"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("report:\n  mse[0]"), "{text}");
+    // A composite without a report is refused before the run.
+    let plain = PROBLEM[..PROBLEM.find("report c {").unwrap()].to_string();
+    let file = write_problem(&dir, &plain);
+    let output = catopt()
+        .arg("run")
+        .arg(&file)
+        .args(["--quiet", "--report"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("has no report block"));
+    assert!(output.stdout.is_empty());
+}

@@ -15,6 +15,9 @@ use std::sync::Arc;
 /// The most lines a report may have once its families are unrolled.
 pub const MAX_REPORT_LINES: i64 = 100_000;
 
+/// One member of a report line: its index (for a family) and the loop variable's value.
+type Member<'a> = (Option<i64>, Vec<(&'a str, i64)>);
+
 /// What a name of a report line means.
 enum LineEntry {
     Single(usize),
@@ -150,7 +153,7 @@ impl Checker<'_> {
                 continue;
             }
             first_span.insert(&line.name.name, line.name.span);
-            let members: Vec<(Option<i64>, Vec<(&str, i64)>)> = match &line.family {
+            let members: Vec<Member> = match &line.family {
                 None => vec![(None, vec![])],
                 Some(family) => {
                     if family.index.name != family.loop_var.name {

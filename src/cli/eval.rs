@@ -4,7 +4,10 @@
 use super::render::{print_report, print_stdout};
 use super::run::{load_problem_with, read_values_file, Failure, Format};
 use super::EXIT_OK;
+use crate::check::program::Program;
+use crate::check::report_types::Report as ReportBlock;
 use crate::diagnostic::{Diagnostic, Report};
+use crate::lower::Problem;
 use crate::name::IndexedName;
 use clap::Args;
 use serde_json::{json, Map, Value};
@@ -108,26 +111,13 @@ fn eval(args: &EvalArgs) -> Result<i32, Failure> {
     if !missing.is_empty() {
         return Err(fail(missing));
     }
-    let variables = problem.all_variables();
-    let coordinates: HashMap<String, &[usize]> = variables
-        .iter()
-        .map(|v| (v.name().to_string(), v.coordinates()))
-        .collect();
-    let lookup = |v: &crate::check::report_types::VariableRef| {
-        coordinates
-            .get(&v.name.to_string())
-            .map(|coords| coords.iter().map(|&g| state[g]).collect())
-    };
-    let lines = crate::report::evaluate(&program, report, &lookup).map_err(|d| fail(vec![*d]))?;
-    let entries: Vec<(&IndexedName, f64)> = report
-        .lines
-        .iter()
-        .zip(&lines)
-        .filter(|(line, _)| line.printed)
-        .map(|(line, value)| (&line.name, value.values[0]))
-        .collect();
+    let entries = report_entries(&program, report, &problem, &state).map_err(|d| fail(vec![*d]))?;
+    let entries: Vec<(&IndexedName, f64)> = entries.iter().map(|(n, v)| (*n, *v)).collect();
     match args.format {
-        Format::Text => print_stdout(&text(composite, args, &entries)),
+        Format::Text => print_stdout(&text(
+            &format!("report of `{composite}` at {}", args.values.display()),
+            &entries,
+        )),
         Format::Json => {
             let object = json!({
                 "composite": composite,
@@ -138,6 +128,34 @@ fn eval(args: &EvalArgs) -> Result<i32, Failure> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The printed lines of `report` (a checked report of `problem`'s composite) at the
+/// global coordinates `state`: name and value, in order.
+pub fn report_entries<'r>(
+    program: &Program,
+    report: &'r ReportBlock,
+    problem: &Problem,
+    state: &[f64],
+) -> Result<Vec<(&'r IndexedName, f64)>, Box<Diagnostic>> {
+    let variables = problem.all_variables();
+    let coordinates: HashMap<String, &[usize]> = variables
+        .iter()
+        .map(|v| (v.name().to_string(), v.coordinates()))
+        .collect();
+    let lookup = |v: &crate::check::report_types::VariableRef| {
+        coordinates
+            .get(&v.name.to_string())
+            .map(|coords| coords.iter().map(|&g| state[g]).collect())
+    };
+    let lines = crate::report::evaluate(program, report, &lookup)?;
+    Ok(report
+        .lines
+        .iter()
+        .zip(&lines)
+        .filter(|(line, _)| line.printed)
+        .map(|(line, value)| (&line.name, value.values[0]))
+        .collect())
 }
 
 /// Whether the `values` object gives the variable `name` (a family member as an entry of
@@ -156,10 +174,11 @@ fn present(values: &Map<String, Value>, name: &IndexedName) -> bool {
     }
 }
 
-fn text(composite: &str, args: &EvalArgs, entries: &[(&IndexedName, f64)]) -> String {
+/// The printed lines as a table under `title`.
+pub fn text(title: &str, entries: &[(&IndexedName, f64)]) -> String {
     let names: Vec<String> = entries.iter().map(|(n, _)| n.to_string()).collect();
     let width = names.iter().map(String::len).max().unwrap_or(0);
-    let mut out = format!("report of `{composite}` at {}\n", args.values.display());
+    let mut out = format!("{title}\n");
     for (name, (_, value)) in names.iter().zip(entries) {
         out.push_str(&format!(
             "  {name:<width$}  {}\n",
@@ -172,7 +191,7 @@ fn text(composite: &str, args: &EvalArgs, entries: &[(&IndexedName, f64)]) -> St
 /// The printed lines as JSON: a family's members gathered into an array when their
 /// indices are 0..n, an object keyed by index otherwise (as in the `values` object); a
 /// non-finite number is `null`.
-fn report_json(entries: &[(&IndexedName, f64)]) -> Value {
+pub fn report_json(entries: &[(&IndexedName, f64)]) -> Value {
     let number = |v: f64| serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number);
     let mut groups: BTreeMap<&str, Vec<(Option<i64>, f64)>> = BTreeMap::new();
     for (name, value) in entries {
