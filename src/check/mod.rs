@@ -22,6 +22,7 @@ pub mod estimate;
 mod objective;
 pub mod program;
 mod report;
+mod report_calls;
 pub mod report_types;
 mod solve;
 
