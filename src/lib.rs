@@ -25,6 +25,7 @@ pub mod lower;
 pub mod method_spec;
 pub mod name;
 pub mod numerics;
+pub mod report;
 pub mod run;
 pub mod shape;
 pub mod syntax;

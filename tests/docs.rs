@@ -123,7 +123,7 @@ fn flags(command: &str) -> Vec<String> {
 #[test]
 fn every_command_and_flag_is_in_the_cli_reference() {
     let cli = std::fs::read_to_string(root().join("docs/cli.md")).unwrap();
-    for command in ["check", "run", "graph", "explain", "laws"] {
+    for command in ["check", "run", "graph", "explain", "laws", "eval"] {
         assert!(
             cli.contains(&format!("## `catopt {command}`")),
             "docs/cli.md has no section for `catopt {command}`"
@@ -211,7 +211,7 @@ fn the_drawings_in_the_docs_are_what_catopt_graph_draws() {
 #[test]
 fn every_command_is_in_the_cli_command_table() {
     let cli = std::fs::read_to_string(root().join("docs/cli.md")).unwrap();
-    for command in ["check", "run", "graph", "explain", "laws"] {
+    for command in ["check", "run", "graph", "explain", "laws", "eval"] {
         assert!(
             cli.contains(&format!("| [`catopt {command} FILE")),
             "the command table of docs/cli.md lacks `catopt {command}`"

@@ -2,11 +2,12 @@
 //! compared with `tests/golden/examples/NAME.json`, and, where the answer is known
 //! independently, with that answer (normal equations, exact equilibria).
 //!
-//! The multitask digits example is also evaluated on its test split: per-task test
-//! accuracies are computed from the values saved by `catopt run --output` (procedure in
-//! [`digits_test_accuracy`], documented in docs/tutorial.md) for the shared trunk and for
-//! ten independent models, and compared with the table in
-//! `tests/golden/examples/multitask_digits.accuracy.json` (the table of the docs).
+//! The multitask digits example is also evaluated on its test split: `catopt eval` computes
+//! the per-task test accuracies (the example's `report` blocks) from the values saved by
+//! `catopt run --output`, for the shared trunk and for ten independent models; they are
+//! compared with the table in `tests/golden/examples/multitask_digits.accuracy.json` (the
+//! table of the docs) and with the same accuracies computed here independently
+//! ([`digits_test_accuracy`]).
 //!
 //! To regenerate the expected files after an intended change:
 //! `CATOPT_BLESS=1 cargo test --release --test examples_golden`, then review the diff.
@@ -253,7 +254,9 @@ fn digits_test_accuracy(values: &Value, shared_trunk: bool) -> (Vec<f64>, f64) {
     (per_task, ten_class)
 }
 
-fn run_digits(composite: &str, dir: &Path) -> (Value, Value) {
+/// Runs one composite of the digits example, saving its values; then `catopt eval` on
+/// them. Returns the run's report, the saved values and the report `eval` computed.
+fn run_digits(composite: &str, dir: &Path) -> (Value, Value, Value) {
     let output = dir.join(format!("{composite}.json"));
     let report = run_example(
         "examples/multitask_digits.opt",
@@ -265,21 +268,64 @@ fn run_digits(composite: &str, dir: &Path) -> (Value, Value) {
         ],
     );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
-    (report, saved["values"].clone())
+    let eval = Command::new(env!("CARGO_BIN_EXE_catopt"))
+        .args([
+            "eval",
+            "examples/multitask_digits.opt",
+            "--composite",
+            composite,
+        ])
+        .args(["--format", "json", "--values", output.to_str().unwrap()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        eval.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let evaluated: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    (report, saved["values"].clone(), evaluated["report"].clone())
 }
 
 #[test]
 fn multitask_digits_matches_the_docs_table() {
     let dir = temp_dir("digits");
-    let (shared_report, shared_values) = run_digits("multitask", &dir);
+    let (shared_report, shared_values, shared_eval) = run_digits("multitask", &dir);
     check_golden("multitask_digits", &shared_report, 1e-6);
-    let (independent_report, independent_values) = run_digits("independent", &dir);
-    let (shared, shared_all) = digits_test_accuracy(&shared_values, true);
-    let (independent, independent_all) = digits_test_accuracy(&independent_values, false);
+    let (independent_report, independent_values, independent_eval) =
+        run_digits("independent", &dir);
+    // The table comes from `catopt eval`: the example's report blocks.
+    let shared = flat(&shared_eval["accuracy"]);
+    let shared_all = shared_eval["ten_class"].as_f64().unwrap();
+    let independent = flat(&independent_eval["accuracy"]);
+    let independent_all = independent_eval["ten_class"].as_f64().unwrap();
+    let base = flat(&shared_eval["always_no"]);
+    assert_eq!(base, flat(&independent_eval["always_no"]));
+    // The same accuracies computed here, independently of the report language: equal up to
+    // one test image (a score within rounding of 0 may fall either way).
     let (_, labels) = digits_test_split();
-    let base: Vec<f64> = (0..10)
-        .map(|k| labels.iter().filter(|&&l| l != k).count() as f64 / labels.len() as f64)
-        .collect();
+    let image = 1.0 / labels.len() as f64 + 1e-12;
+    for (values, shared_trunk, per_task, ten_class) in [
+        (&shared_values, true, &shared, shared_all),
+        (&independent_values, false, &independent, independent_all),
+    ] {
+        let (expected, expected_all) = digits_test_accuracy(values, shared_trunk);
+        for k in 0..10 {
+            assert!(
+                (per_task[k] - expected[k]).abs() <= image,
+                "task {k}: eval gives {}, computed here {}",
+                per_task[k],
+                expected[k]
+            );
+        }
+        assert!((ten_class - expected_all).abs() <= image);
+    }
+    for (k, measured) in base.iter().enumerate() {
+        let always_no = labels.iter().filter(|&&l| l != k).count() as f64 / labels.len() as f64;
+        assert!((measured - always_no).abs() <= 1e-15);
+    }
     let table = json!({
         "test_images": labels.len(),
         "shared_trunk": { "per_task": shared, "ten_class": shared_all,

@@ -68,6 +68,11 @@ impl FamilyMembers {
             .contains(&k)
             .then(|| DataId(self.first + k as u32))
     }
+
+    /// The members' indices, in order.
+    pub(crate) fn indices(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len as i64).map(move |k| self.start + k)
+    }
 }
 
 /// The most errors reported for one csv file.

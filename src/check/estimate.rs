@@ -230,8 +230,8 @@ fn mentions(expr: &ast::Expr, name: &str) -> bool {
         match &e.kind {
             ExprKind::Name(n) if n == name => return true,
             ExprKind::Number(_) | ExprKind::Name(_) => {}
-            ExprKind::Neg(a) | ExprKind::Transpose(a) => stack.push(a),
-            ExprKind::Binary(_, a, b) => {
+            ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Field(a, _) => stack.push(a),
+            ExprKind::Binary(_, a, b) | ExprKind::Compare(_, a, b) => {
                 stack.push(a);
                 stack.push(b);
             }

@@ -23,6 +23,9 @@ mod data_values;
 pub mod estimate;
 mod objective;
 pub mod program;
+mod report;
+mod report_calls;
+pub mod report_types;
 mod rows;
 pub mod sampling;
 mod solve;
@@ -379,6 +382,16 @@ pub fn summary(program: &Program) -> String {
             parts.join(", ")
         );
     }
+    for r in &program.reports {
+        let printed = r.entries().count();
+        let _ = writeln!(
+            out,
+            "  report {}: {}, {}",
+            program.composites[r.composite.0 as usize].name,
+            crate::name::counted(printed, "printed line"),
+            crate::name::counted(r.lines.len() - printed, "let")
+        );
+    }
     out
 }
 
@@ -543,7 +556,7 @@ impl<'a> Checker<'a> {
                 ast::Item::Data(_) => GlobalKind::Data,
                 ast::Item::Objective(_) => GlobalKind::Objective,
                 ast::Item::Composite(_) => GlobalKind::Composite,
-                ast::Item::Solve(_) => continue,
+                ast::Item::Solve(_) | ast::Item::Report(_) => continue,
             };
             let name = item.name();
             if is_builtin(&name.name) {
@@ -619,6 +632,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        let reports = self.reports();
         if self.diagnostics.iter().any(Diagnostic::is_error) {
             return None;
         }
@@ -636,6 +650,7 @@ impl<'a> Checker<'a> {
                 .into_iter()
                 .collect::<Option<Vec<_>>>()?,
             solves,
+            reports,
         })
     }
 }

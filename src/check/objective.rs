@@ -412,6 +412,30 @@ impl Checker<'_> {
                 );
                 return None;
             }
+            ast::ExprKind::Compare(op, ..) => {
+                self.error(
+                    Diagnostic::error(
+                        "E0904",
+                        format!("comparison `{}` in an objective", op.symbol()),
+                        e.span,
+                    )
+                    .with_label("has no gradient")
+                    .with_help("comparisons (and `argmax`, `columns`, `label.var`) are for `report` blocks, which are evaluated after a run, not differentiated; in an objective use a smooth surrogate (`sigmoid`, `softplus`, `max`)"),
+                );
+                return None;
+            }
+            ast::ExprKind::Field(_, field) => {
+                self.error(
+                    Diagnostic::error(
+                        "E0904",
+                        format!("`{}` in an objective", self.snippet(e.span)),
+                        field.span,
+                    )
+                    .with_label("`label.var` paths exist only in report blocks and `init` lines")
+                    .with_help("an objective sees its own ports, variables, data parameters and lets; pass a shared value through a port"),
+                );
+                return None;
+            }
         };
         Some(Expr {
             kind,
@@ -552,6 +576,18 @@ impl Checker<'_> {
             .copied()
             .find(|f| f.name() == name.name)
         else {
+            if matches!(name.name.as_str(), "argmax" | "columns") {
+                self.error(
+                    Diagnostic::error(
+                        "E0904",
+                        format!("`{}` in an objective", name.name),
+                        name.span,
+                    )
+                    .with_label("has no gradient")
+                    .with_help("`argmax` and `columns` are for `report` blocks, which are evaluated after a run, not differentiated"),
+                );
+                return None;
+            }
             let names: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
             let help = match super::closest(&name.name, names.iter().copied()) {
                 Some(best) => format!(

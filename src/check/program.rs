@@ -29,6 +29,8 @@ pub struct Program {
     pub composites: Vec<Composite>,
     /// `solve` blocks, in source order.
     pub solves: Vec<Solve>,
+    /// `report` blocks, in source order (at most one per composite).
+    pub reports: Vec<super::report_types::Report>,
 }
 
 impl Program {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 pub mod check;
 pub mod checkpoint;
+pub mod eval;
 pub mod explain;
 pub mod graph;
 pub mod laws;
@@ -65,6 +66,8 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Explain a composite in words and tables: state space, gather/scatter, communication, update.
     Explain(explain::ExplainArgs),
+    /// Evaluate a composite's `report` block (e.g. test accuracy) at values saved by `run --output`.
+    Eval(eval::EvalArgs),
 }
 
 /// The data-file flags of every command that checks a file.
@@ -133,6 +136,7 @@ where
         Command::Laws(args) => laws::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Eval(args) => eval::run(&args),
     };
     if code == EXIT_OK && render::stdout_failed() {
         EXIT_OUTPUT_FAILED

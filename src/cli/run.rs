@@ -128,6 +128,10 @@ pub struct RunArgs {
     /// Replace output files that are write-protected (mode without any write bit).
     #[arg(long)]
     pub force: bool,
+    /// After the run, evaluate the composite's `report` block at the final values and print
+    /// it (as `catopt eval` would from an --output file).
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// The most worker threads `--threads` accepts.
@@ -271,6 +275,32 @@ pub fn load_problem_with(
     Ok((program, problem))
 }
 
+/// Reads a values file written by `--output` (or its `values` object alone) into `state`,
+/// bounded by what this problem's values can take: the `--init` file of `run` and the
+/// `--values` file of `eval`. Returns the `values` object (names as written).
+pub fn read_values_file(
+    path: &Path,
+    what: &str,
+    problem: &Problem,
+    state: &mut [f64],
+) -> Result<Map<String, Value>, String> {
+    let limit = (1 << 20) + 256 * problem.variable_count() as u64;
+    let bytes = super::checkpoint::read_bounded(path, what, limit)?;
+    let mut json: Value = super::output::parse_json_strict(&bytes)
+        .map_err(|e| format!("{what} {} is not valid JSON: {e}", path.display()))?;
+    // The `values` object of an --output file, or a bare object of values.
+    let values = match json.get_mut("values") {
+        Some(Value::Object(values)) => std::mem::take(values),
+        _ => match json {
+            Value::Object(values) => values,
+            _ => return Err(format!("{what} {} has no `values` object", path.display())),
+        },
+    };
+    apply_values(&problem.all_variables(), &values, state)
+        .map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    Ok(values)
+}
+
 /// What a run starts from: everything read and compiled before any numeric work.
 struct Prepared {
     problem: Problem,
@@ -278,6 +308,8 @@ struct Prepared {
     method: Box<dyn Method>,
     state: SolverState,
     plan: Plan,
+    /// With `--report`: the typed program, kept for its report block and data.
+    report: Option<Program>,
 }
 
 /// Reads the file, the settings and the starting point, and compiles the plan.
@@ -309,22 +341,28 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         settings.schedule,
         &crate::run::method::MethodContext::for_problem(&problem),
     )?;
-    // The typed program is no longer needed: free it before the plan is built.
-    drop(program);
+    // The typed program is no longer needed (unless --report evaluates its report block
+    // after the run): free it before the plan is built.
+    let report = if args.report {
+        if !program
+            .reports
+            .iter()
+            .any(|r| r.composite == problem.composite_id)
+        {
+            return Err(Failure::Message(format!(
+                "--report: composite `{0}` has no report block\n  help: add `report {0} {{ name = expression; }}` (docs/language.md, \"Reports\")",
+                program.composites[problem.composite_id.0 as usize].name
+            )));
+        }
+        Some(program)
+    } else {
+        drop(program);
+        None
+    };
     // Starting point: initial values, then --init, then --resume.
     let mut state = SolverState::new(problem.initial_values.clone());
     if let Some(path) = &args.init {
-        let limit = (1 << 20) + 256 * problem.variable_count() as u64;
-        let bytes = super::checkpoint::read_bounded(path, "--init file", limit)?;
-        let json: Value = super::output::parse_json_strict(&bytes)
-            .map_err(|e| format!("--init file {} is not valid JSON: {e}", path.display()))?;
-        let values = json
-            .get("values")
-            .and_then(Value::as_object)
-            .or_else(|| json.as_object())
-            .ok_or_else(|| format!("--init file {} has no `values` object", path.display()))?;
-        apply_values(&problem.all_variables(), values, &mut state.values)
-            .map_err(|e| format!("--init file {}: {e}", path.display()))?;
+        read_values_file(path, "--init file", &problem, &mut state.values)?;
     }
     if let Some(path) = &args.resume {
         let memory;
@@ -346,6 +384,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         method,
         state,
         plan,
+        report,
     })
 }
 
@@ -410,6 +449,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         mut method,
         mut state,
         plan,
+        report: report_program,
     } = agree(transport.as_deref(), prepare(args))?;
     let variables = if args.all {
         problem.all_variables()
@@ -573,12 +613,45 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
             lost.push(message);
         }
     }
+    // --report: the report block at the final values (as `catopt eval` computes it).
+    let evaluated = match &report_program {
+        Some(program) => {
+            let block = program
+                .reports
+                .iter()
+                .find(|r| r.composite == problem.composite_id);
+            match block.map(|b| super::eval::report_entries(program, b, &problem, &state.values)) {
+                Some(Ok(entries)) => Some(entries),
+                Some(Err(diagnostic)) => {
+                    print_report(&Report {
+                        source: program.source.clone(),
+                        diagnostics: vec![*diagnostic],
+                    });
+                    None
+                }
+                None => None,
+            }
+        }
+        None => None,
+    };
     match args.format {
-        Format::Json => super::render::print_json(&WithValues {
-            fields: &report.json(),
-            values: report.values_view(),
-        }),
-        Format::Text => super::render::print_stdout(&report.text()),
+        Format::Json => {
+            let mut fields = report.json();
+            if let Some(entries) = &evaluated {
+                fields.insert("report".into(), super::eval::report_json(entries));
+            }
+            super::render::print_json(&WithValues {
+                fields: &fields,
+                values: report.values_view(),
+            })
+        }
+        Format::Text => {
+            let mut text = report.text();
+            if let Some(entries) = &evaluated {
+                text.push_str(&super::eval::text("report:", entries));
+            }
+            super::render::print_stdout(&text)
+        }
     }
     if let Some(d) = &diverged {
         crate::warn_line!(

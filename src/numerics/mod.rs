@@ -37,3 +37,4 @@ pub use batch::BatchWorkspace;
 pub use builder::{BinaryOp, ExprBuilder, NodeId, Reduction, ShapeError, UnaryOp};
 pub use compile::{CompiledObjective, Workspace};
 pub use kernels::tanh;
+pub(crate) use kernels::{sigmoid, softplus};

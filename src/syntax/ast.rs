@@ -33,6 +33,8 @@ pub enum Item {
     Composite(CompositeItem),
     /// `solve c { ... }`
     Solve(SolveItem),
+    /// `report c { ... }`: named expressions evaluated after a run (`catopt eval`).
+    Report(ReportItem),
 }
 
 impl Item {
@@ -44,6 +46,7 @@ impl Item {
             Item::Objective(i) => &i.name,
             Item::Composite(i) => &i.name,
             Item::Solve(i) => &i.target,
+            Item::Report(i) => &i.target,
         }
     }
 
@@ -55,6 +58,7 @@ impl Item {
             Item::Objective(i) => i.span,
             Item::Composite(i) => i.span,
             Item::Solve(i) => i.span,
+            Item::Report(i) => i.span,
         }
     }
 }
@@ -280,6 +284,32 @@ pub struct SolveItem {
     pub span: Span,
 }
 
+/// `report NAME { LINES }`: named expressions of a composite's variables and data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportItem {
+    /// The composite whose variables the lines read.
+    pub target: Ident,
+    /// The lines in order.
+    pub lines: Vec<ReportLine>,
+    /// The whole item.
+    pub span: Span,
+}
+
+/// `[let] NAME[[k]] = EXPR [for k in RANGE];` in a report block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportLine {
+    /// `let`: an intermediate value (any shape), not printed.
+    pub is_let: bool,
+    /// The entry's (or family's) name.
+    pub name: Ident,
+    /// For a family, its index variable and range (as in a data family).
+    pub family: Option<DataFamily>,
+    /// The value.
+    pub value: Expr,
+    /// The whole line.
+    pub span: Span,
+}
+
 /// One line of a solve block.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Setting {
@@ -420,4 +450,51 @@ pub enum ExprKind {
     Rows(std::boxed::Box<Expr>, std::boxed::Box<RangeExpr>),
     /// A bracket literal: rows separated by `;`. One row is a vector.
     Matrix(Vec<Vec<Expr>>),
+    /// A comparison `a < b` (brackets, call arguments and report lines only): 1 or 0.
+    Compare(CompareOp, std::boxed::Box<Expr>, std::boxed::Box<Expr>),
+    /// A private variable of a box, `label.var` (report blocks only).
+    Field(std::boxed::Box<Expr>, Ident),
+}
+
+/// Comparison operators as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CompareOp {
+    /// The operator's symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+
+    /// Whether `a OP b` holds (false when either is NaN, except `!=`).
+    pub fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            CompareOp::Eq => a == b,
+            CompareOp::Ne => a != b,
+            CompareOp::Lt => a < b,
+            CompareOp::Le => a <= b,
+            CompareOp::Gt => a > b,
+            CompareOp::Ge => a >= b,
+        }
+    }
 }

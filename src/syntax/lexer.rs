@@ -31,6 +31,9 @@ fn is_known_punct(c: u8) -> bool {
             | b':'
             | b'='
             | b'.'
+            | b'<'
+            | b'>'
+            | b'!'
     )
 }
 

@@ -104,7 +104,7 @@ fn skip_trivia(text: &str, mut pos: usize) -> usize {
     pos
 }
 
-const ITEM_KEYWORDS: [&str; 5] = ["const", "data", "objective", "composite", "solve"];
+const ITEM_KEYWORDS: [&str; 6] = ["const", "data", "objective", "composite", "solve", "report"];
 
 /// The start of the first line after `from` whose first token is an item keyword, or the
 /// end of the text.
@@ -151,6 +151,7 @@ fn describe_rule(rule: Rule) -> &'static str {
         Rule::string | Rule::string_raw => "a string",
         Rule::boolean => "`true` or `false`",
         Rule::expr
+        | Rule::test
         | Rule::product
         | Rule::unary
         | Rule::power
@@ -160,7 +161,8 @@ fn describe_rule(rule: Rule) -> &'static str {
         | Rule::matrix
         | Rule::row
         | Rule::neg => "an expression",
-        Rule::add_op | Rule::mul_op | Rule::pow_op => "an operator",
+        Rule::add_op | Rule::mul_op | Rule::pow_op | Rule::cmp_op => "an operator",
+        Rule::field => "`.`",
         Rule::transpose => "`'`",
         Rule::index => "`[`",
         Rule::rows_to => "`..`",
@@ -168,7 +170,11 @@ fn describe_rule(rule: Rule) -> &'static str {
         | Rule::data_item
         | Rule::objective_item
         | Rule::composite_item
-        | Rule::solve_item => "an item (`const`, `data`, `objective`, `composite` or `solve`)",
+        | Rule::solve_item
+        | Rule::report_item => {
+            "an item (`const`, `data`, `objective`, `composite`, `solve` or `report`)"
+        }
+        Rule::report_stmt | Rule::report_let => "a report line `name = expression;`",
         Rule::ty => "a type (`real`, `real[n]` or `real[m, n]`)",
         Rule::type_annot => "`:`",
         Rule::family_index => "`[`",
@@ -396,7 +402,89 @@ impl Builder<'_> {
                     span,
                 })
             }
+            Rule::report_item => {
+                let target = self.ident(inner.next()?);
+                let mut lines = Vec::new();
+                for line in inner {
+                    lines.push(self.report_line(line)?);
+                }
+                Item::Report(ReportItem {
+                    target,
+                    lines,
+                    span,
+                })
+            }
             _ => return None,
+        })
+    }
+
+    fn report_line(&mut self, pair: Pair<Rule>) -> Option<ReportLine> {
+        let span = self.span(&pair);
+        let mut is_let = false;
+        let mut name = None;
+        let mut index = None;
+        let mut value = None;
+        let mut family_loop = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::report_let => is_let = true,
+                Rule::ident => name = Some(self.ident(part)),
+                Rule::family_index => index = Some(self.ident(part.into_inner().next()?)),
+                Rule::test => value = Some(self.expr(part)),
+                Rule::family_loop => {
+                    let mut p = part.into_inner();
+                    let var = self.ident(p.next()?);
+                    let range = self.range(p.next()?);
+                    family_loop = Some((var, range));
+                }
+                _ => {}
+            }
+        }
+        let name = name?;
+        let family = match (index, family_loop) {
+            (None, None) => None,
+            (Some(index), Some((loop_var, range))) => Some(DataFamily {
+                index,
+                loop_var,
+                range,
+            }),
+            (Some(index), None) => {
+                self.errors.push(
+                    Diagnostic::error(
+                        "E0004",
+                        format!("report family `{}[{}]` has no `for`", name.name, index.name),
+                        index.span,
+                    )
+                    .with_label("indexed, but no loop gives the index")
+                    .with_help(format!(
+                        "write `{}[{1}] = ... for {1} in 0..n;`",
+                        name.name, index.name
+                    )),
+                );
+                return None;
+            }
+            (None, Some((loop_var, _))) => {
+                self.errors.push(
+                    Diagnostic::error(
+                        "E0004",
+                        format!("`for` on the single report line `{}`", name.name),
+                        loop_var.span,
+                    )
+                    .with_label("a loop, but no index on the name")
+                    .with_help(format!(
+                        "write `{}[{1}] = ... for {1} in ...;` for a family",
+                        name.name, loop_var.name
+                    )),
+                );
+                return None;
+            }
+        };
+        Some(ReportLine {
+            is_let,
+            name,
+            family,
+            value: value?,
+            span,
         })
     }
 
@@ -908,6 +996,33 @@ impl Builder<'_> {
                 }
                 acc.expect("grammar: power has an operand")
             }
+            Rule::test => {
+                let mut i = pair.into_inner();
+                let (lhs, d) = self.expr_depth(i.next().expect("grammar: operand"));
+                let Some(op) = i.next() else {
+                    return (lhs, d);
+                };
+                let op = match op.as_str() {
+                    "==" => CompareOp::Eq,
+                    "!=" => CompareOp::Ne,
+                    "<=" => CompareOp::Le,
+                    ">=" => CompareOp::Ge,
+                    "<" => CompareOp::Lt,
+                    _ => CompareOp::Gt,
+                };
+                let (rhs, e) = self.expr_depth(i.next().expect("grammar: operand"));
+                let depth = d.max(e) + 1;
+                if depth > MAX_EXPR_DEPTH {
+                    return self.placeholder(span);
+                }
+                (
+                    Expr {
+                        kind: ExprKind::Compare(op, Box::new(lhs), Box::new(rhs)),
+                        span,
+                    },
+                    depth,
+                )
+            }
             Rule::postfix => {
                 let mut i = pair.into_inner();
                 let (mut acc, mut depth) = self.expr_depth(i.next().expect("grammar: primary"));
@@ -918,6 +1033,14 @@ impl Builder<'_> {
                             depth += 1;
                             acc = Expr {
                                 kind: ExprKind::Transpose(Box::new(acc)),
+                                span: s,
+                            };
+                        }
+                        Rule::field => {
+                            depth += 1;
+                            let field = self.ident(p.into_inner().next().expect("grammar: field"));
+                            acc = Expr {
+                                kind: ExprKind::Field(Box::new(acc), field),
                                 span: s,
                             };
                         }
@@ -1134,6 +1257,8 @@ mod tests {
                     .join("; ")
             ),
             ExprKind::Rows(a, r) => format!("{}[{}..{}]", show(a), show(&r.start), show(&r.end)),
+            ExprKind::Compare(op, a, b) => format!("({} {} {})", show(a), op.symbol(), show(b)),
+            ExprKind::Field(a, f) => format!("{}.{}", show(a), f.name),
         }
     }
 
