@@ -37,6 +37,8 @@ struct Tile<'a> {
     len: usize,
     /// Input `i` of box `k` is `x[x_offsets[i] + k]`.
     x_offsets: &'a [usize],
+    /// Entry `j` of box `k`'s data vector is `data[j * batch + k]`.
+    data: &'a [f64],
 }
 
 fn slice(src: Src<'_>) -> &[f64] {
@@ -105,11 +107,7 @@ impl CompiledObjective {
             self.plan.num_inputs * batch,
             "x has the wrong length"
         );
-        let mut offsets = std::mem::take(&mut ws.x_offsets);
-        offsets.clear();
-        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
-        self.batch_value_and_gradient_at(ws, batch, x, &offsets, values, gradient);
-        ws.x_offsets = offsets;
+        self.batch_value_and_gradient_with(ws, batch, x, None, &[], values, gradient);
     }
 
     /// [`batch_value_and_gradient`](Self::batch_value_and_gradient) reading each input
@@ -142,7 +140,70 @@ impl CompiledObjective {
         values: &mut [f64],
         gradient: &mut [f64],
     ) {
-        self.batch_at(ws, batch, x, input_offsets, values, Some(gradient));
+        self.batch_at(ws, batch, x, input_offsets, &[], values, Some(gradient));
+    }
+
+    /// The batched value and gradient of boxes with per-box data: `data[j * batch + k]` is
+    /// entry `j` of box `k`'s data vector ([`box_data`](Self::box_data)); the inputs are
+    /// read as [`batch_value_and_gradient_at`](Self::batch_value_and_gradient_at) reads
+    /// them (`input_offsets`), or from the copied layout (`None`, as
+    /// [`batch_value_and_gradient`](Self::batch_value_and_gradient)). Each box gets the
+    /// bits of [`value_and_gradient_with`](Self::value_and_gradient_with). No allocation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_value_and_gradient_with(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: Option<&[usize]>,
+        data: &[f64],
+        values: &mut [f64],
+        gradient: &mut [f64],
+    ) {
+        self.batch_with(ws, batch, x, input_offsets, data, values, Some(gradient));
+    }
+
+    /// The values of [`batch_value_and_gradient_with`](Self::batch_value_and_gradient_with)
+    /// without the gradient (the forward pass only, same bits). No allocation.
+    pub fn batch_value_with(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: Option<&[usize]>,
+        data: &[f64],
+        values: &mut [f64],
+    ) {
+        self.batch_with(ws, batch, x, input_offsets, data, values, None);
+    }
+
+    /// Either input layout: `None` is the copied one (`x[i * batch + k]`), whose offsets
+    /// are made in the workspace's scratch.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_with(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: Option<&[usize]>,
+        data: &[f64],
+        values: &mut [f64],
+        gradient: Option<&mut [f64]>,
+    ) {
+        if let Some(offsets) = input_offsets {
+            self.batch_at(ws, batch, x, offsets, data, values, gradient);
+            return;
+        }
+        assert_eq!(
+            x.len(),
+            self.plan.num_inputs * batch,
+            "x has the wrong length"
+        );
+        let mut offsets = std::mem::take(&mut ws.x_offsets);
+        offsets.clear();
+        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
+        self.batch_at(ws, batch, x, &offsets, data, values, gradient);
+        ws.x_offsets = offsets;
     }
 
     /// The values of [`batch_value_and_gradient`](Self::batch_value_and_gradient) without
@@ -173,11 +234,7 @@ impl CompiledObjective {
             self.plan.num_inputs * batch,
             "x has the wrong length"
         );
-        let mut offsets = std::mem::take(&mut ws.x_offsets);
-        offsets.clear();
-        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
-        self.batch_at(ws, batch, x, &offsets, values, None);
-        ws.x_offsets = offsets;
+        self.batch_with(ws, batch, x, None, &[], values, None);
     }
 
     /// [`batch_value`](Self::batch_value) reading each input from its own place, as
@@ -190,17 +247,19 @@ impl CompiledObjective {
         input_offsets: &[usize],
         values: &mut [f64],
     ) {
-        self.batch_at(ws, batch, x, input_offsets, values, None);
+        self.batch_at(ws, batch, x, input_offsets, &[], values, None);
     }
 
     /// The checks and the tiles of both entry points; the backward pass only when a
     /// gradient buffer is given.
+    #[allow(clippy::too_many_arguments)]
     fn batch_at(
         &self,
         ws: &mut BatchWorkspace,
         batch: usize,
         x: &[f64],
         input_offsets: &[usize],
+        data: &[f64],
         values: &mut [f64],
         gradient: Option<&mut [f64]>,
     ) {
@@ -226,6 +285,11 @@ impl CompiledObjective {
             "an input reaches past the end of x"
         );
         assert_eq!(values.len(), batch, "values has the wrong length");
+        assert_eq!(
+            data.len(),
+            plan.data_len * batch,
+            "the boxes' data has the wrong length"
+        );
         assert!(
             !backward || gradient.len() == plan.num_inputs * batch,
             "gradient has the wrong length"
@@ -237,6 +301,7 @@ impl CompiledObjective {
                 start,
                 len: TILE.min(batch - start),
                 x_offsets: input_offsets,
+                data,
             };
             self.run_tile(ws, &tile, x, values, gradient, backward);
             start += tile.len;
@@ -309,6 +374,9 @@ impl CompiledObjective {
                 values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..n])
             }
             Loc::Const(offset) => values.fill(consts[offset]),
+            Loc::Data(offset) => {
+                values.copy_from_slice(&tile.data[offset * tile.batch + tile.start..][..n])
+            }
         }
         // The output step writes the boxes' values in place (no step reads the output).
         let output_slot = match plan.output {
@@ -357,6 +425,9 @@ impl CompiledObjective {
                         n,
                     )),
                     Loc::Const(offset) => Src::Splat(consts[offset]),
+                    Loc::Data(offset) => {
+                        Src::Slice(&tile.data[offset * tile.batch + tile.start..][..n])
+                    }
                 }
             }
         };
@@ -401,7 +472,7 @@ impl CompiledObjective {
                 }
                 return;
             }
-            Loc::Const(_) => return,
+            Loc::Const(_) | Loc::Data(_) => return,
         }
         // (A): derived after the last write through `gradient` above, which would invalidate
         // it under Stacked and Tree Borrows; from here on `gradient` is not used.
@@ -429,7 +500,7 @@ impl CompiledObjective {
                         ),
                         operand.accumulate,
                     )),
-                    Loc::Slot(_) | Loc::Const(_) => None,
+                    Loc::Slot(_) | Loc::Const(_) | Loc::Data(_) => None,
                 }
             }
         };
