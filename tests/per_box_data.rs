@@ -95,6 +95,17 @@ fn a_per_box_data_chain_is_one_batched_box_type() {
     assert!(plan.groups()[0].is_batched());
     assert_eq!(plan.chunk_count(), 4); // 2000 boxes in chunks of 512
     assert!(plan.is_in_box_order());
+    // `catopt explain` says so.
+    let section = catopt::cli::kernels::kernels_section(&problem).unwrap();
+    assert!(
+        section.contains("runs 4 kernel calls (1 box type)"),
+        "{section}"
+    );
+    assert!(
+        section.contains("| f (type 0) | 2000 | 2 (+ ")
+            && section.contains("| batched, up to 512 boxes per call | 4 |"),
+        "{section}"
+    );
     // Stored once: one data vector per box.
     assert_eq!(problem.box_data.stored_len(), 2000 * compiled.data_len());
 }

@@ -9,6 +9,7 @@ pub mod check;
 pub mod checkpoint;
 pub mod explain;
 pub mod graph;
+pub mod kernels;
 pub mod laws;
 pub mod output;
 pub mod plot;
