@@ -594,6 +594,81 @@ mod tests {
     }
 
     #[test]
+    fn per_box_data_gives_each_box_the_bits_of_its_data_as_constants() {
+        use crate::numerics::UnaryOp;
+        // f(a, b; d) = exp(d / 7) * a * b + (a - d)^2, d per box: exp(d / 7) is folded per
+        // box. Each box of the batch against the same objective compiled with d constant.
+        let build = |d: Option<f64>| {
+            let mut builder = ExprBuilder::new(2);
+            let a = builder.input(0, Shape::Scalar);
+            let b = builder.input(1, Shape::Scalar);
+            let d = match d {
+                Some(value) => builder.scalar(value),
+                None => builder.data_input(Shape::Scalar),
+            };
+            let seven = builder.scalar(7.0);
+            let q = builder.binary(BinaryOp::Div, d, seven).unwrap();
+            let e = builder.unary(UnaryOp::Exp, q);
+            let ea = builder.binary(BinaryOp::Mul, e, a).unwrap();
+            let eab = builder.binary(BinaryOp::Mul, ea, b).unwrap();
+            let diff = builder.binary(BinaryOp::Sub, a, d).unwrap();
+            let two = builder.scalar(2.0);
+            let sq = builder.binary(BinaryOp::Pow, diff, two).unwrap();
+            let f = builder.binary(BinaryOp::Add, eab, sq).unwrap();
+            builder.compile(f).unwrap()
+        };
+        let shared = build(None);
+        assert!(shared.is_batchable());
+        assert_eq!((shared.raw_data_len(), shared.data_len()), (1, 3));
+        let batch = 700; // more than one tile
+        let ds: Vec<f64> = (0..batch).map(|k| (k as f64 * 0.61).cos() * 4.0).collect();
+        // Entry-major data: entry j of box k at j * batch + k.
+        let mut data = vec![0.0; 3 * batch];
+        let mut vector = [0.0; 3];
+        for (k, &d) in ds.iter().enumerate() {
+            shared.box_data(&[d], &mut vector);
+            for j in 0..3 {
+                data[j * batch + k] = vector[j];
+            }
+        }
+        let x: Vec<f64> = (0..2 * batch).map(|i| (i as f64 * 0.37).sin()).collect();
+        let mut ws = shared.batch_workspace(batch);
+        let (mut values, mut gradient) = (vec![0.0; batch], vec![0.0; 2 * batch]);
+        shared.batch_value_and_gradient_with(
+            &mut ws,
+            batch,
+            &x,
+            None,
+            &data,
+            &mut values,
+            &mut gradient,
+        );
+        let mut forward = vec![0.0; batch];
+        shared.batch_value_with(&mut ws, batch, &x, None, &data, &mut forward);
+        for (k, &d) in ds.iter().enumerate() {
+            let constant = build(Some(d));
+            let mut single = constant.workspace();
+            let point = [x[k], x[batch + k]];
+            let mut g = [0.0; 2];
+            let value = constant.value_and_gradient(&mut single, &point, &mut g);
+            assert_eq!(values[k].to_bits(), value.to_bits(), "box {k}");
+            assert_eq!(forward[k].to_bits(), value.to_bits(), "box {k}");
+            assert_eq!(gradient[k].to_bits(), g[0].to_bits(), "box {k}");
+            assert_eq!(gradient[batch + k].to_bits(), g[1].to_bits(), "box {k}");
+            // The one-box form with the box's data vector, too.
+            shared.box_data(&[d], &mut vector);
+            let mut own = shared.workspace();
+            let mut g2 = [0.0; 2];
+            let v2 = shared.value_and_gradient_with(&mut own, &point, &vector, &mut g2);
+            assert_eq!(v2.to_bits(), value.to_bits());
+            assert_eq!(
+                [g2[0].to_bits(), g2[1].to_bits()],
+                [g[0].to_bits(), g[1].to_bits()]
+            );
+        }
+    }
+
+    #[test]
     fn an_unused_port_gets_a_zero_gradient() {
         // f(a, b, c) = a * c: port b is unused, so the reverse pass zeroes its gradient
         // before the kernel writes the others (through the raw pointer).
