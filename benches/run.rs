@@ -17,6 +17,11 @@
 //! compared with the JAX reference (1e-9 relative); a wrong result aborts the benchmark.
 //! The `w1` and `w2` comparisons are one thread against one thread.
 //!
+//! - `per_box_data`: a chain of 1e5 Rosenbrock boxes whose data argument differs per box
+//!   (the loop index: one box type with per-box data) beside the same chain with one shared
+//!   data value, seconds per step (issue 15's goal: within 1.5x), and the compile (check +
+//!   lower + plan) of such chains of 2e4 boxes.
+//!
 //! Run: `cargo bench --bench run` (or `cargo bench --bench run -- w2` for one group).
 
 mod common;
@@ -290,11 +295,55 @@ fn adam(c: &mut Criterion) {
     group.finish();
 }
 
+/// A Rosenbrock chain of `boxes` boxes whose target `1 + a / 1e6` reads a data argument:
+/// the loop index (`per_box`, one value per box) or one shared value, in a temporary file.
+fn per_box_file(boxes: usize, per_box: bool) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("catopt_bench_per_box_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let kind = if per_box { "per_box" } else { "shared" };
+    let path = dir.join(format!("chain_{kind}_{boxes}.opt"));
+    let arg = if per_box { "i" } else { "1" };
+    let text = format!(
+        "objective rosen(u: real, v: real; a: real) {{ minimize 100 * (v - u^2)^2 + (1 + a / 1000000 - u)^2; }}\n\
+         composite chain() {{ for i in 0..{boxes} {{ rosen(x[i], x[i + 1]; {arg}); }} }}\n\
+         solve chain {{ method = gd(lr = 0.0005); steps = 100; }}\n"
+    );
+    std::fs::write(&path, text).expect("the workload file");
+    path
+}
+
+fn per_box_data(c: &mut Criterion) {
+    let mut group = c.benchmark_group("per_box_data");
+    for per_box in [true, false] {
+        let kind = if per_box { "per_box" } else { "shared" };
+        let file = per_box_file(100_000, per_box);
+        let mut run = CatoptRun::compile(&file, Backend::serial(), 0.0005);
+        assert_eq!(run.executor.plan().groups().len(), 1, "one box type");
+        for _ in 0..10 {
+            run.step();
+        }
+        assert!(run.objective().is_finite());
+        run.restart();
+        group.bench_function(BenchmarkId::new(format!("step/{kind}"), 100_000), |b| {
+            b.iter(|| black_box(run.step()))
+        });
+    }
+    group.sample_size(10);
+    for per_box in [true, false] {
+        let kind = if per_box { "per_box" } else { "shared" };
+        let file = per_box_file(20_000, per_box);
+        group.bench_function(BenchmarkId::new(format!("compile/{kind}"), 20_000), |b| {
+            b.iter(|| black_box(CatoptRun::compile(&file, Backend::serial(), 0.0005)))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(5));
-    targets = w1, w2, w2_compile, w3, methods, adam
+    targets = w1, w2, w2_compile, w3, methods, adam, per_box_data
 }
 criterion_main!(benches);

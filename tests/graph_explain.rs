@@ -223,6 +223,7 @@ fn every_example_is_explained() {
         for section in [
             "## State space (the pushout)",
             "## Boxes: gather and scatter",
+            "## Kernels per step",
             "## Communication per step",
             "## The discrete system",
         ] {

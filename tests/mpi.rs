@@ -153,6 +153,12 @@ fn workload_w2_with_a_hundred_thousand_boxes_gives_the_serial_bits() {
 }
 
 #[test]
+fn a_chain_with_per_box_data_gives_the_serial_bits() {
+    let _job = one_job_at_a_time();
+    compare_with_serial("tests/data/per_box_chain.opt", &[]);
+}
+
+#[test]
 fn momentum_gives_the_serial_bits() {
     let _job = one_job_at_a_time();
     compare_with_serial(

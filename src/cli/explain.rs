@@ -443,6 +443,14 @@ pub fn explain(program: &Program, problem: &Problem) -> String {
     }
     out.push('\n');
 
+    // 2b. Kernel calls.
+    match super::kernels::kernels_section(problem) {
+        Ok(section) => out.push_str(&section),
+        Err(message) => {
+            let _ = writeln!(out, "## Kernels per step\n\nNo plan: {message}\n");
+        }
+    }
+
     // 3. Communication.
     out.push_str("## Communication per step\n\n");
     let _ = writeln!(

@@ -169,7 +169,7 @@ pub fn check_all(
 ) -> Result<Vec<(LawReport, Kind)>, String> {
     let diagram = &problem.diagram;
     let types = &problem.open_box_types;
-    let type_of = &problem.box_type_of;
+    let type_of = &problem.open_box_type_of;
     let start = &problem.initial_values;
     let mut reports = Vec::new();
     let naturality = check_gd_naturality(

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod eval;
 pub mod explain;
 pub mod graph;
+pub mod kernels;
 pub mod laws;
 pub mod output;
 pub mod plot;

@@ -19,7 +19,7 @@ use super::strategy::RandomComposite;
 use crate::category::{oapply, Composite, Open, ReverseDerivative};
 use crate::lower::{CompiledBox, Problem};
 use crate::method_spec::{MethodClass, MethodConfig, Schedule};
-use crate::numerics::CompiledObjective;
+use crate::numerics::{BoxData, CompiledObjective};
 use crate::run::backend::Backend;
 use crate::run::executor::Executor;
 use crate::run::method::{build_with, MethodContext};
@@ -38,6 +38,8 @@ pub struct MethodProblem {
     pub box_types: Vec<Arc<CompiledObjective>>,
     /// Box `b` is an instance of `box_types[box_type_of[b]]`.
     pub box_type_of: Vec<u32>,
+    /// Each box's data vector (box types with per-box data).
+    pub box_data: Arc<BoxData>,
 }
 
 impl MethodProblem {
@@ -47,6 +49,7 @@ impl MethodProblem {
             composite: problem.composite.clone(),
             box_types: problem.compiled_box_types(),
             box_type_of: problem.box_type_of.clone(),
+            box_data: problem.box_data.clone(),
         }
     }
 
@@ -64,7 +67,7 @@ impl MethodProblem {
                 Open::objective(
                     t.port_shapes.clone(),
                     t.portmap.clone(),
-                    CompiledBox(compiled),
+                    CompiledBox::new(compiled),
                 )
                 .map_err(|e| e.to_string())?,
             );
@@ -75,6 +78,7 @@ impl MethodProblem {
             composite,
             box_types,
             box_type_of: random.box_type_of.clone(),
+            box_data: Arc::new(BoxData::none()),
         })
     }
 
@@ -94,6 +98,7 @@ impl MethodProblem {
             box_type_of,
             local_to_global: self.composite.boxes_to_apex().table(),
             summand_offsets: self.composite.box_offsets(),
+            box_data: self.box_data.clone(),
         }
     }
 

@@ -91,12 +91,17 @@ impl PerBox {
             let objective: &Arc<CompiledObjective> = &input.box_types[t as usize];
             let arity = phi.len();
             let identity: Vec<usize> = (0..arity).collect();
+            let mut data = crate::numerics::BoxData::none();
+            let (entry, vector) = data.push_entry(input.box_data.of_box(b).len());
+            vector.copy_from_slice(input.box_data.of_box(b));
+            data.set_entries(vec![entry]);
             let plan = Plan::new(&PlanInput {
                 apex: arity,
                 box_types: std::slice::from_ref(objective),
                 box_type_of: &[0],
                 local_to_global: &identity,
                 summand_offsets: &[0, arity],
+                box_data: Arc::new(data),
             })
             .map_err(|e| e.to_string())?;
             // The box's own variables keep the composite's groups (a per-layer step size

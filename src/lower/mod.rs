@@ -12,36 +12,63 @@ mod init;
 mod objective;
 pub mod random;
 
-pub use objective::{compile_box_type, BoxType, PrivateVariable};
+pub use objective::{compile_box_type, compile_box_type_with, BoxType, PrivateVariable};
 
 use crate::category::{oapply, Composite, Open, ReverseDerivative, WiringDiagram};
 use crate::check::program::{Callee, CompositeId, DataArg, Program};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::name::IndexedName;
-use crate::numerics::CompiledObjective;
+use crate::numerics::{BoxData, CompiledObjective};
 use crate::shape::Shape;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A box type's compiled objective as a decoration for the category core (the reverse
-/// derivative of a smooth map, computed by our reverse mode).
+/// A box's compiled objective with its data, as a decoration for the category core (the
+/// reverse derivative of a smooth map, computed by our reverse mode): one per distinct
+/// (objective, data arguments).
 #[derive(Clone)]
-pub struct CompiledBox(pub Arc<CompiledObjective>);
+pub struct CompiledBox {
+    /// The box type's compiled objective.
+    pub objective: Arc<CompiledObjective>,
+    /// Where its data vector is, when the objective reads per-box data: an entry of the
+    /// problem's [`BoxData`] (shared, not copied).
+    data: Option<(Arc<BoxData>, u32)>,
+}
+
+impl CompiledBox {
+    /// An objective without per-box data.
+    pub fn new(objective: Arc<CompiledObjective>) -> CompiledBox {
+        CompiledBox {
+            objective,
+            data: None,
+        }
+    }
+
+    /// Its data vector (empty without per-box data).
+    pub fn data(&self) -> &[f64] {
+        match &self.data {
+            Some((data, entry)) => data.entry(*entry as usize),
+            None => &[],
+        }
+    }
+}
 
 impl ReverseDerivative for CompiledBox {
     fn dimension(&self) -> usize {
-        self.0.num_inputs()
+        self.objective.num_inputs()
     }
 
     fn value(&self, x: &[f64]) -> f64 {
-        let mut workspace = self.0.workspace();
-        self.0.value(&mut workspace, x)
+        let mut workspace = self.objective.workspace();
+        self.objective.value_with(&mut workspace, x, self.data())
     }
 
     fn reverse(&self, x: &[f64], seed: f64, gradient: &mut [f64]) -> f64 {
-        let mut workspace = self.0.workspace();
-        let value = self.0.value_and_gradient(&mut workspace, x, gradient);
+        let mut workspace = self.objective.workspace();
+        let value =
+            self.objective
+                .value_and_gradient_with(&mut workspace, x, self.data(), gradient);
         if seed != 1.0 {
             for g in gradient.iter_mut() {
                 *g *= seed;
@@ -66,13 +93,22 @@ pub struct Problem {
     /// The solved composite's own junctions are the diagram's first ones; inner
     /// composites' junctions (named `label.junction`) follow.
     pub top_level_junctions: usize,
-    /// The distinct box types (objective + data arguments), compiled.
+    /// The box types, compiled: one per objective and shapes of its data arguments
+    /// (boxes whose data differ only in values share one and read their data through
+    /// `box_data`), except where per-box data would be a power's exponent (then one per
+    /// distinct data, as constants).
     pub box_types: Vec<BoxType>,
     /// Box `b` of the diagram instantiates `box_types[box_type_of[b]]`.
     pub box_type_of: Vec<u32>,
-    /// The box types as open objectives (ports first, then private variables).
+    /// Each box's data vector, for box types with per-box data.
+    pub box_data: Arc<BoxData>,
+    /// The category core's box types: one open objective per distinct (objective, data
+    /// arguments), its decoration the box type with its data (ports first, then private
+    /// variables).
     pub open_box_types: Vec<Open<CompiledBox>>,
-    /// The composite objective: oapply of the box types along the diagram.
+    /// Box `b` is an instance of `open_box_types[open_box_type_of[b]]`.
+    pub open_box_type_of: Vec<u32>,
+    /// The composite objective: oapply of `open_box_types` along the diagram.
     pub composite: Composite<CompiledBox>,
     /// The initial point (defaults, `var` and `where` initial values, solve-block `init`s).
     pub initial_values: Vec<f64>,
@@ -470,66 +506,75 @@ pub fn lower(
         data_args: Vec::new(),
     };
     flatten(program, composite, None, None, 0, &mut flat).map_err(|d| vec![*d])?;
-    // Box types: distinct (objective, data arguments).
-    let mut type_index: HashMap<(u32, Vec<(bool, u64)>), u32> = HashMap::new();
-    let mut table_to_type: Vec<u32> = Vec::with_capacity(flat.data_args.len());
-    let mut box_types = Vec::new();
-    for (objective, table) in &flat.data_args {
-        let objective = *objective;
-        let key = box_type_key(objective, table);
-        let next = box_types.len() as u32;
-        let index = *type_index.entry(key).or_insert(next);
+    // Instances: distinct (objective, data arguments), the category core's box types.
+    let mut instance_index: HashMap<(u32, Vec<(bool, u64)>), u32> = HashMap::new();
+    let mut table_to_instance: Vec<u32> = Vec::with_capacity(flat.data_args.len());
+    let mut instances: Vec<usize> = Vec::new(); // their entries in `flat.data_args`
+    for (t, (objective, table)) in flat.data_args.iter().enumerate() {
+        let next = instances.len() as u32;
+        let index = *instance_index
+            .entry(box_type_key(*objective, table))
+            .or_insert(next);
         if index == next {
-            let objective_ref = &program.objectives[objective as usize];
-            let box_type = compile_box_type(program, objective_ref, table).map_err(|message| {
-                vec![lowering_error(
-                    "E0890",
-                    format!(
-                        "internal error while compiling `{}`: {message}",
-                        objective_ref.name
-                    ),
-                    objective_ref.span,
-                )
-                .with_help("this is a bug in catopt; please report it with the file")]
-            })?;
-            box_types.push(box_type);
+            instances.push(t);
         }
-        table_to_type.push(index);
+        table_to_instance.push(index);
     }
-    let box_type_of: Vec<u32> = flat
+    drop(instance_index);
+    let types = box_types_of(program, &flat.data_args, &instances)?;
+    let open_box_type_of: Vec<u32> = flat
         .box_table
         .iter()
-        .map(|&table| table_to_type[table as usize])
+        .map(|&table| table_to_instance[table as usize])
         .collect();
+    let box_type_of: Vec<u32> = open_box_type_of
+        .iter()
+        .map(|&i| types.instance_type[i as usize])
+        .collect();
+    let mut box_data = types.data;
+    box_data.set_entries(open_box_type_of.clone());
+    let box_data = Arc::new(box_data);
+    let box_types = types.box_types;
     let Flat {
         mut diagram,
-        box_table,
         junction_init,
         ..
     } = flat;
-    drop(box_table);
     for j in &comp.outer_ports {
         diagram
             .add_outer_port(j.0 as usize)
             .map_err(|e| vec![internal(comp.span, e.to_string())])?;
     }
     diagram.shrink_to_fit();
-    let opens: Vec<Open<CompiledBox>> = box_types
+    let port_shapes: Vec<Vec<Shape>> = box_types
         .iter()
-        .map(|t| {
-            let port_shapes = port_shapes_of(program, t);
+        .map(|t| port_shapes_of(program, t))
+        .collect();
+    let opens: Vec<Open<CompiledBox>> = types
+        .instance_type
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let ty = &box_types[t as usize];
+            let data = (ty.compiled.data_len() > 0).then(|| (box_data.clone(), i as u32));
+            let decoration = CompiledBox {
+                objective: ty.compiled.clone(),
+                data,
+            };
             Open::objective(
-                port_shapes,
-                (0..t.port_len).collect(),
-                CompiledBox(t.compiled.clone()),
+                port_shapes[t as usize].clone(),
+                (0..ty.port_len).collect(),
+                decoration,
             )
         })
         .collect::<Result<_, _>>()
         .map_err(|e| vec![internal(comp.span, e.to_string())])?;
-    let composite_objective = oapply(&diagram, &opens, &box_type_of)
+    let composite_objective = oapply(&diagram, &opens, &open_box_type_of)
         .map_err(|e| vec![internal(comp.span, e.to_string())])?;
     let mut problem = Problem {
         open_box_types: opens,
+        open_box_type_of,
+        box_data,
         name: comp.name.clone(),
         composite_id: composite,
         diagram,
@@ -543,6 +588,116 @@ pub fn lower(
     };
     problem.initial_values = init::initial_values(program, &problem, seed)?;
     Ok(problem)
+}
+
+/// The box types of a composite's instances ([`box_types_of`]).
+struct BoxTypes {
+    box_types: Vec<BoxType>,
+    /// Instance -> its box type.
+    instance_type: Vec<u32>,
+    /// One entry per instance, in order: its data vector.
+    data: BoxData,
+}
+
+/// Groups the instances (distinct (objective, data arguments); `instances[i]` is an entry
+/// of `data_args`) into box types: the instances of one objective whose data arguments
+/// have the same shapes are one box type, compiled once, with the arguments that differ
+/// between them as per-box data (numbers, such as a loop index, too) and the others as
+/// constants. Where per-box data would be a power's exponent, whose constant would have
+/// been specialised (bits), each instance is its own box type, its data constant.
+fn box_types_of(
+    program: &Program,
+    data_args: &[(u32, Vec<DataArg>)],
+    instances: &[usize],
+) -> Result<BoxTypes, Vec<Diagnostic>> {
+    // Instances by (objective, argument shapes), in order of first appearance.
+    let mut group_index: HashMap<(u32, Vec<Shape>), usize> = HashMap::new();
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    for (i, &t) in instances.iter().enumerate() {
+        let (objective, args) = &data_args[t];
+        let params = &program.objectives[*objective as usize].data_params;
+        let shapes = params
+            .iter()
+            .zip(args)
+            .map(|(p, a)| objective::arg_shape(program, p.shape, a))
+            .collect();
+        let next = groups.len();
+        let g = *group_index.entry((*objective, shapes)).or_insert(next);
+        if g == next {
+            groups.push(Vec::new());
+        }
+        groups[g].push(i as u32);
+    }
+    drop(group_index);
+    let mut out = BoxTypes {
+        box_types: Vec::new(),
+        instance_type: vec![0; instances.len()],
+        data: BoxData::none(),
+    };
+    let mut entries: Vec<Option<(u32, Vec<bool>)>> = vec![None; instances.len()];
+    let mut raw = Vec::new();
+    for members in groups {
+        let (objective, first_args) = &data_args[instances[members[0] as usize]];
+        let objective_ref = &program.objectives[*objective as usize];
+        let per_box: Vec<bool> = (0..first_args.len())
+            .map(|p| {
+                let key = |i: &u32| box_type_key(0, &data_args[instances[*i as usize]].1[p..p + 1]);
+                let first = key(&members[0]);
+                members[1..].iter().any(|i| key(i) != first)
+            })
+            .collect();
+        let compile = |per_box: &[bool], args: &[DataArg]| {
+            compile_box_type_with(program, objective_ref, args, per_box).map_err(|message| {
+                vec![lowering_error(
+                    "E0890",
+                    format!(
+                        "internal error while compiling `{}`: {message}",
+                        objective_ref.name
+                    ),
+                    objective_ref.span,
+                )
+                .with_help("this is a bug in catopt; please report it with the file")]
+            })
+        };
+        let shared = compile(&per_box, first_args)?;
+        if per_box.iter().any(|&p| p) && shared.compiled.has_data_exponent() {
+            // One box type per instance, its data constant (the v0 compilation).
+            for &i in &members {
+                let args = &data_args[instances[i as usize]].1;
+                out.instance_type[i as usize] = out.box_types.len() as u32;
+                out.box_types.push(compile(&vec![false; args.len()], args)?);
+                entries[i as usize] = Some((out.box_types.len() as u32 - 1, Vec::new()));
+            }
+            continue;
+        }
+        let t = out.box_types.len() as u32;
+        out.box_types.push(shared);
+        for &i in &members {
+            out.instance_type[i as usize] = t;
+            entries[i as usize] = Some((t, per_box.clone()));
+        }
+    }
+    // The data vectors, one entry per instance, in instance order.
+    for (i, entry) in entries.into_iter().enumerate() {
+        let (t, per_box) = entry.expect("every instance has a box type");
+        let compiled = &out.box_types[t as usize].compiled;
+        let (objective, args) = &data_args[instances[i]];
+        raw.clear();
+        if compiled.data_len() > 0 {
+            objective::raw_data(
+                program,
+                &program.objectives[*objective as usize],
+                args,
+                &per_box,
+                &mut raw,
+            );
+        }
+        let (_, vector) = out.data.push_entry(compiled.data_len());
+        if !vector.is_empty() {
+            compiled.box_data(&raw, vector);
+        }
+    }
+    Ok(out)
 }
 
 fn internal(span: Span, message: String) -> Diagnostic {

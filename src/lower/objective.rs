@@ -49,12 +49,26 @@ pub struct PrivateVariable {
     pub init: f64,
 }
 
-/// Compiles `objective` with the given data arguments. Shapes were checked by the checker,
-/// so an error here is an internal inconsistency, reported as a message.
+/// Compiles `objective` with the given data arguments, each a constant. Shapes were
+/// checked by the checker, so an error here is an internal inconsistency, reported as a
+/// message.
 pub fn compile_box_type(
     program: &Program,
     objective: &Objective,
     data_args: &[DataArg],
+) -> Result<BoxType, String> {
+    compile_box_type_with(program, objective, data_args, &vec![false; data_args.len()])
+}
+
+/// [`compile_box_type`] where the data parameters marked in `per_box` are per-box data
+/// (read from each box's data vector, [`raw_data`]) rather than constants: one box type
+/// then serves every box whose arguments differ only there. `data_args` gives the
+/// constant arguments (the others only their shapes).
+pub fn compile_box_type_with(
+    program: &Program,
+    objective: &Objective,
+    data_args: &[DataArg],
+    per_box: &[bool],
 ) -> Result<BoxType, String> {
     let port_len: usize = objective.ports.iter().map(|p| p.shape.len()).sum();
     let private_len: usize = objective.vars.iter().map(|v| v.shape.len()).sum();
@@ -86,8 +100,9 @@ pub fn compile_box_type(
         ));
     }
     let mut data_params = Vec::with_capacity(data_args.len());
-    for (param, arg) in objective.data_params.iter().zip(data_args) {
+    for ((param, arg), &per_box) in objective.data_params.iter().zip(data_args).zip(per_box) {
         let node = match *arg {
+            _ if per_box => builder.data_input(arg_shape(program, param.shape, arg)),
             DataArg::Number(value) => {
                 let values = vec![value; param.shape.len()];
                 builder.constant(param.shape, &values)
@@ -126,6 +141,37 @@ pub fn compile_box_type(
         private,
         sense: objective.sense,
     })
+}
+
+/// The shape of a data argument: a number fills the parameter's shape.
+pub(crate) fn arg_shape(program: &Program, param: Shape, arg: &DataArg) -> Shape {
+    match *arg {
+        DataArg::Number(_) => param,
+        DataArg::Data(id) => program.data[id.0 as usize].value.shape,
+    }
+}
+
+/// Appends a box's raw data vector to `out`: the values of its arguments marked `per_box`,
+/// in parameter order (a number repeated to fill its parameter's shape).
+pub(crate) fn raw_data(
+    program: &Program,
+    objective: &Objective,
+    data_args: &[DataArg],
+    per_box: &[bool],
+    out: &mut Vec<f64>,
+) {
+    for ((param, arg), _) in objective
+        .data_params
+        .iter()
+        .zip(data_args)
+        .zip(per_box)
+        .filter(|(_, p)| **p)
+    {
+        match *arg {
+            DataArg::Number(value) => out.extend(std::iter::repeat(value).take(param.shape.len())),
+            DataArg::Data(id) => out.extend_from_slice(&program.data[id.0 as usize].value.values),
+        }
+    }
 }
 
 struct Lowering<'a> {

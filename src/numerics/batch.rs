@@ -37,6 +37,8 @@ struct Tile<'a> {
     len: usize,
     /// Input `i` of box `k` is `x[x_offsets[i] + k]`.
     x_offsets: &'a [usize],
+    /// Entry `j` of box `k`'s data vector is `data[j * batch + k]`.
+    data: &'a [f64],
 }
 
 fn slice(src: Src<'_>) -> &[f64] {
@@ -100,7 +102,12 @@ impl CompiledObjective {
         values: &mut [f64],
         gradient: &mut [f64],
     ) {
-        self.batch_input_major(ws, batch, x, values, Some(gradient));
+        assert_eq!(
+            x.len(),
+            self.plan.num_inputs * batch,
+            "x has the wrong length"
+        );
+        self.batch_value_and_gradient_with(ws, batch, x, None, &[], values, gradient);
     }
 
     /// [`batch_value_and_gradient`](Self::batch_value_and_gradient) reading each input
@@ -133,7 +140,70 @@ impl CompiledObjective {
         values: &mut [f64],
         gradient: &mut [f64],
     ) {
-        self.batch_at(ws, batch, x, input_offsets, values, Some(gradient));
+        self.batch_at(ws, batch, x, input_offsets, &[], values, Some(gradient));
+    }
+
+    /// The batched value and gradient of boxes with per-box data: `data[j * batch + k]` is
+    /// entry `j` of box `k`'s data vector ([`box_data`](Self::box_data)); the inputs are
+    /// read as [`batch_value_and_gradient_at`](Self::batch_value_and_gradient_at) reads
+    /// them (`input_offsets`), or from the copied layout (`None`, as
+    /// [`batch_value_and_gradient`](Self::batch_value_and_gradient)). Each box gets the
+    /// bits of [`value_and_gradient_with`](Self::value_and_gradient_with). No allocation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_value_and_gradient_with(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: Option<&[usize]>,
+        data: &[f64],
+        values: &mut [f64],
+        gradient: &mut [f64],
+    ) {
+        self.batch_with(ws, batch, x, input_offsets, data, values, Some(gradient));
+    }
+
+    /// The values of [`batch_value_and_gradient_with`](Self::batch_value_and_gradient_with)
+    /// without the gradient (the forward pass only, same bits). No allocation.
+    pub fn batch_value_with(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: Option<&[usize]>,
+        data: &[f64],
+        values: &mut [f64],
+    ) {
+        self.batch_with(ws, batch, x, input_offsets, data, values, None);
+    }
+
+    /// Either input layout: `None` is the copied one (`x[i * batch + k]`), whose offsets
+    /// are made in the workspace's scratch.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_with(
+        &self,
+        ws: &mut BatchWorkspace,
+        batch: usize,
+        x: &[f64],
+        input_offsets: Option<&[usize]>,
+        data: &[f64],
+        values: &mut [f64],
+        gradient: Option<&mut [f64]>,
+    ) {
+        if let Some(offsets) = input_offsets {
+            self.batch_at(ws, batch, x, offsets, data, values, gradient);
+            return;
+        }
+        assert_eq!(
+            x.len(),
+            self.plan.num_inputs * batch,
+            "x has the wrong length"
+        );
+        let mut offsets = std::mem::take(&mut ws.x_offsets);
+        offsets.clear();
+        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
+        self.batch_at(ws, batch, x, &offsets, data, values, gradient);
+        ws.x_offsets = offsets;
     }
 
     /// The values of [`batch_value_and_gradient`](Self::batch_value_and_gradient) without
@@ -159,7 +229,12 @@ impl CompiledObjective {
         x: &[f64],
         values: &mut [f64],
     ) {
-        self.batch_input_major(ws, batch, x, values, None);
+        assert_eq!(
+            x.len(),
+            self.plan.num_inputs * batch,
+            "x has the wrong length"
+        );
+        self.batch_with(ws, batch, x, None, &[], values, None);
     }
 
     /// [`batch_value`](Self::batch_value) reading each input from its own place, as
@@ -172,38 +247,19 @@ impl CompiledObjective {
         input_offsets: &[usize],
         values: &mut [f64],
     ) {
-        self.batch_at(ws, batch, x, input_offsets, values, None);
-    }
-
-    /// The copying forms of both entry points: `x` input-major, input `i` at `i * batch`.
-    fn batch_input_major(
-        &self,
-        ws: &mut BatchWorkspace,
-        batch: usize,
-        x: &[f64],
-        values: &mut [f64],
-        gradient: Option<&mut [f64]>,
-    ) {
-        assert_eq!(
-            x.len(),
-            self.plan.num_inputs * batch,
-            "x has the wrong length"
-        );
-        let mut offsets = std::mem::take(&mut ws.x_offsets);
-        offsets.clear();
-        offsets.extend((0..self.plan.num_inputs).map(|i| i * batch));
-        self.batch_at(ws, batch, x, &offsets, values, gradient);
-        ws.x_offsets = offsets;
+        self.batch_at(ws, batch, x, input_offsets, &[], values, None);
     }
 
     /// The checks and the tiles of both entry points; the backward pass only when a
     /// gradient buffer is given.
+    #[allow(clippy::too_many_arguments)]
     fn batch_at(
         &self,
         ws: &mut BatchWorkspace,
         batch: usize,
         x: &[f64],
         input_offsets: &[usize],
+        data: &[f64],
         values: &mut [f64],
         gradient: Option<&mut [f64]>,
     ) {
@@ -229,6 +285,11 @@ impl CompiledObjective {
             "an input reaches past the end of x"
         );
         assert_eq!(values.len(), batch, "values has the wrong length");
+        assert_eq!(
+            data.len(),
+            plan.data_len * batch,
+            "the boxes' data has the wrong length"
+        );
         assert!(
             !backward || gradient.len() == plan.num_inputs * batch,
             "gradient has the wrong length"
@@ -240,6 +301,7 @@ impl CompiledObjective {
                 start,
                 len: TILE.min(batch - start),
                 x_offsets: input_offsets,
+                data,
             };
             self.run_tile(ws, &tile, x, values, gradient, backward);
             start += tile.len;
@@ -312,6 +374,9 @@ impl CompiledObjective {
                 values.copy_from_slice(&x[tile.x_offsets[input] + tile.start..][..n])
             }
             Loc::Const(offset) => values.fill(consts[offset]),
+            Loc::Data(offset) => {
+                values.copy_from_slice(&tile.data[offset * tile.batch + tile.start..][..n])
+            }
         }
         // The output step writes the boxes' values in place (no step reads the output).
         let output_slot = match plan.output {
@@ -360,6 +425,9 @@ impl CompiledObjective {
                         n,
                     )),
                     Loc::Const(offset) => Src::Splat(consts[offset]),
+                    Loc::Data(offset) => {
+                        Src::Slice(&tile.data[offset * tile.batch + tile.start..][..n])
+                    }
                 }
             }
         };
@@ -404,7 +472,7 @@ impl CompiledObjective {
                 }
                 return;
             }
-            Loc::Const(_) => return,
+            Loc::Const(_) | Loc::Data(_) => return,
         }
         // (A): derived after the last write through `gradient` above, which would invalidate
         // it under Stacked and Tree Borrows; from here on `gradient` is not used.
@@ -432,7 +500,7 @@ impl CompiledObjective {
                         ),
                         operand.accumulate,
                     )),
-                    Loc::Slot(_) | Loc::Const(_) => None,
+                    Loc::Slot(_) | Loc::Const(_) | Loc::Data(_) => None,
                 }
             }
         };
@@ -523,6 +591,81 @@ mod tests {
             &mut values,
             &mut gradient,
         );
+    }
+
+    #[test]
+    fn per_box_data_gives_each_box_the_bits_of_its_data_as_constants() {
+        use crate::numerics::UnaryOp;
+        // f(a, b; d) = exp(d / 7) * a * b + (a - d)^2, d per box: exp(d / 7) is folded per
+        // box. Each box of the batch against the same objective compiled with d constant.
+        let build = |d: Option<f64>| {
+            let mut builder = ExprBuilder::new(2);
+            let a = builder.input(0, Shape::Scalar);
+            let b = builder.input(1, Shape::Scalar);
+            let d = match d {
+                Some(value) => builder.scalar(value),
+                None => builder.data_input(Shape::Scalar),
+            };
+            let seven = builder.scalar(7.0);
+            let q = builder.binary(BinaryOp::Div, d, seven).unwrap();
+            let e = builder.unary(UnaryOp::Exp, q);
+            let ea = builder.binary(BinaryOp::Mul, e, a).unwrap();
+            let eab = builder.binary(BinaryOp::Mul, ea, b).unwrap();
+            let diff = builder.binary(BinaryOp::Sub, a, d).unwrap();
+            let two = builder.scalar(2.0);
+            let sq = builder.binary(BinaryOp::Pow, diff, two).unwrap();
+            let f = builder.binary(BinaryOp::Add, eab, sq).unwrap();
+            builder.compile(f).unwrap()
+        };
+        let shared = build(None);
+        assert!(shared.is_batchable());
+        assert_eq!((shared.raw_data_len(), shared.data_len()), (1, 3));
+        let batch = 700; // more than one tile
+        let ds: Vec<f64> = (0..batch).map(|k| (k as f64 * 0.61).cos() * 4.0).collect();
+        // Entry-major data: entry j of box k at j * batch + k.
+        let mut data = vec![0.0; 3 * batch];
+        let mut vector = [0.0; 3];
+        for (k, &d) in ds.iter().enumerate() {
+            shared.box_data(&[d], &mut vector);
+            for j in 0..3 {
+                data[j * batch + k] = vector[j];
+            }
+        }
+        let x: Vec<f64> = (0..2 * batch).map(|i| (i as f64 * 0.37).sin()).collect();
+        let mut ws = shared.batch_workspace(batch);
+        let (mut values, mut gradient) = (vec![0.0; batch], vec![0.0; 2 * batch]);
+        shared.batch_value_and_gradient_with(
+            &mut ws,
+            batch,
+            &x,
+            None,
+            &data,
+            &mut values,
+            &mut gradient,
+        );
+        let mut forward = vec![0.0; batch];
+        shared.batch_value_with(&mut ws, batch, &x, None, &data, &mut forward);
+        for (k, &d) in ds.iter().enumerate() {
+            let constant = build(Some(d));
+            let mut single = constant.workspace();
+            let point = [x[k], x[batch + k]];
+            let mut g = [0.0; 2];
+            let value = constant.value_and_gradient(&mut single, &point, &mut g);
+            assert_eq!(values[k].to_bits(), value.to_bits(), "box {k}");
+            assert_eq!(forward[k].to_bits(), value.to_bits(), "box {k}");
+            assert_eq!(gradient[k].to_bits(), g[0].to_bits(), "box {k}");
+            assert_eq!(gradient[batch + k].to_bits(), g[1].to_bits(), "box {k}");
+            // The one-box form with the box's data vector, too.
+            shared.box_data(&[d], &mut vector);
+            let mut own = shared.workspace();
+            let mut g2 = [0.0; 2];
+            let v2 = shared.value_and_gradient_with(&mut own, &point, &vector, &mut g2);
+            assert_eq!(v2.to_bits(), value.to_bits());
+            assert_eq!(
+                [g2[0].to_bits(), g2[1].to_bits()],
+                [g[0].to_bits(), g[1].to_bits()]
+            );
+        }
     }
 
     #[test]

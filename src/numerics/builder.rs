@@ -209,6 +209,11 @@ pub(crate) enum Node {
     Constant {
         values: Vec<f64>,
     },
+    /// Data that differs from box to box (constant in time, never differentiated):
+    /// `data[offset .. offset + len]` of the box's raw data vector.
+    DataInput {
+        offset: usize,
+    },
     Unary {
         op: UnaryOp,
         arg: NodeId,
@@ -250,7 +255,7 @@ impl Node {
     /// The children, in operand order.
     pub(crate) fn children(&self) -> &[NodeId] {
         match self {
-            Node::Input { .. } | Node::Constant { .. } => &[],
+            Node::Input { .. } | Node::Constant { .. } | Node::DataInput { .. } => &[],
             Node::Unary { arg, .. }
             | Node::Reduce { arg, .. }
             | Node::RowReduce { arg, .. }
@@ -287,6 +292,8 @@ pub struct ExprBuilder {
     pub(crate) num_inputs: usize,
     pub(crate) nodes: Vec<Node>,
     pub(crate) shapes: Vec<Shape>,
+    /// Length of the raw per-box data vector ([`ExprBuilder::data_input`]).
+    pub(crate) num_data: usize,
     /// The first inconsistency found by a call that cannot return an error; reported by
     /// [`ExprBuilder::compile`].
     pub(crate) deferred: Option<ShapeError>,
@@ -299,6 +306,7 @@ impl ExprBuilder {
             num_inputs,
             nodes: Vec::new(),
             shapes: Vec::new(),
+            num_data: 0,
             deferred: None,
         }
     }
@@ -332,6 +340,24 @@ impl ExprBuilder {
             ));
         }
         self.push(Node::Input { offset }, shape)
+    }
+
+    /// Per-box data of the given shape: the next `shape.len()` entries of each box's raw
+    /// data vector (row-major), given when the boxes are evaluated
+    /// ([`CompiledObjective::box_data`](super::CompiledObjective::box_data)). Boxes whose
+    /// data differ only in values so share one compiled objective. Like a constant, it has
+    /// no gradient; subexpressions of data only are folded once per box.
+    pub fn data_input(&mut self, shape: Shape) -> NodeId {
+        let offset = self.num_data;
+        match shape.checked_len().and_then(|len| offset.checked_add(len)) {
+            Some(end) => self.num_data = end,
+            None => self.defer(ShapeError::new(
+                "data",
+                &[shape],
+                "the per-box data is too large to store".to_string(),
+            )),
+        }
+        self.push(Node::DataInput { offset }, shape)
     }
 
     /// Constant data of the given shape, row-major. A length mismatch is reported by

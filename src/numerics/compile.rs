@@ -30,6 +30,9 @@ pub(crate) enum Loc {
     Const(usize),
     /// A region of the decision vector `x` (and of the gradient), at this offset.
     Input(usize),
+    /// A region of the box's own data vector (its per-box data and what is folded from
+    /// it), at this offset: constant, no gradient.
+    Data(usize),
 }
 
 /// One operand of a step.
@@ -163,6 +166,17 @@ pub(crate) struct Plan {
     pub(crate) zero_ranges: Vec<std::ops::Range<usize>>,
     pub(crate) output: Loc,
     pub(crate) batchable: bool,
+    /// Length of a box's raw data vector (its [`ExprBuilder::data_input`]s).
+    pub(crate) raw_data_len: usize,
+    /// Length of a box's data vector: the raw data, then the values folded from it.
+    pub(crate) data_len: usize,
+    /// The folding of data-only subexpressions that read per-box data, run once per box
+    /// over its data vector (raw data first; `Loc::Slot` here addresses that vector).
+    pub(crate) data_steps: Vec<Step>,
+    /// Whether per-box data is the exponent of a power (`x ^ d`), which a constant
+    /// exponent would have specialised (`x * x`, `powi`): the bits differ from a
+    /// compilation with `d` constant.
+    pub(crate) data_exponent: bool,
     /// Batched kernel only: for each slot, the slot whose adjoint buffer holds its adjoint.
     /// A slot whose only contribution is its consumer's adjoint unchanged (an operand of an
     /// addition, the left operand of a subtraction) shares its consumer's buffer, so the
@@ -261,6 +275,15 @@ fn power_of(c: f64) -> Elementwise {
     }
 }
 
+/// What a node reads, in increasing order of dependence: constants only, per-box data
+/// (and constants), or the decision vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    Const,
+    Data,
+    Active,
+}
+
 /// The result of lowering one node.
 enum Lowered {
     /// The node needs no step: its value already lives at this location.
@@ -291,6 +314,7 @@ fn lower(
     match node {
         Node::Input { offset } => Lowered::Alias(Loc::Input(*offset)),
         Node::Constant { .. } => unreachable!("constants are placed in the pool"),
+        Node::DataInput { .. } => unreachable!("per-box data is placed in the data vector"),
         Node::Unary { op, arg } => {
             let arg = operand(*arg);
             match (op, arg.shape) {
@@ -376,25 +400,36 @@ fn lower(
             match arg.loc {
                 Loc::Input(offset) => Lowered::Alias(Loc::Input(offset + flat)),
                 Loc::Const(offset) => Lowered::Alias(Loc::Const(offset + flat)),
+                Loc::Data(offset) => Lowered::Alias(Loc::Data(offset + flat)),
                 Loc::Slot(_) => Lowered::Compute(step(StepKind::Index { arg, flat: *flat })),
             }
         }
     }
 }
 
+/// The read-only sources of one evaluation: the constant pool, the decision vector and
+/// the box's data vector.
+#[derive(Clone, Copy)]
+struct Sources<'a> {
+    consts: &'a [f64],
+    x: &'a [f64],
+    data: &'a [f64],
+}
+
 /// Reads the value at `loc` (up to the end of its buffer; kernels take what they need).
 #[inline(always)]
-fn read<'a>(loc: Loc, slots: &'a [f64], consts: &'a [f64], x: &'a [f64]) -> &'a [f64] {
+fn read<'a>(loc: Loc, slots: &'a [f64], sources: Sources<'a>) -> &'a [f64] {
     match loc {
         Loc::Slot(offset) => &slots[offset..],
-        Loc::Const(offset) => &consts[offset..],
-        Loc::Input(offset) => &x[offset..],
+        Loc::Const(offset) => &sources.consts[offset..],
+        Loc::Input(offset) => &sources.x[offset..],
+        Loc::Data(offset) => &sources.data[offset..],
     }
 }
 
 /// Runs the forward computation of one step. `before` holds every slot before `out`.
-fn forward_step(step: &Step, before: &[f64], out: &mut [f64], consts: &[f64], x: &[f64]) {
-    let get = |operand: &Operand| read(operand.loc, before, consts, x);
+fn forward_step(step: &Step, before: &[f64], out: &mut [f64], sources: Sources<'_>) {
+    let get = |operand: &Operand| read(operand.loc, before, sources);
     match &step.kind {
         StepKind::Unary { op, arg } => kernels::unary_forward(*op, get(arg), out),
         StepKind::Transpose { arg, rows, cols } => {
@@ -478,7 +513,7 @@ fn sink<'a>(
             operand.accumulate,
         )),
         Loc::Input(offset) => Some((&mut gradient[offset..offset + len], operand.accumulate)),
-        Loc::Const(_) => None,
+        Loc::Const(_) | Loc::Data(_) => None,
     }
 }
 
@@ -492,11 +527,10 @@ fn backward_step(
     g: &[f64],
     adjoint_before: &mut [f64],
     gradient: &mut [f64],
-    consts: &[f64],
-    x: &[f64],
+    sources: Sources<'_>,
     scratch: &mut [f64],
 ) {
-    let get = |operand: &Operand| read(operand.loc, slots, consts, x);
+    let get = |operand: &Operand| read(operand.loc, slots, sources);
     match &step.kind {
         StepKind::Unary { op, arg } => {
             if let Some((adj, acc)) = sink(arg, adjoint_before, gradient) {
@@ -621,10 +655,10 @@ fn backward_step(
 }
 
 /// Runs `steps` forward over `slots` (len at least every step's end).
-fn run_forward(steps: &[Step], slots: &mut [f64], consts: &[f64], x: &[f64]) {
+fn run_forward(steps: &[Step], slots: &mut [f64], sources: Sources<'_>) {
     for step in steps {
         let (before, rest) = slots.split_at_mut(step.out);
-        forward_step(step, before, &mut rest[..step.len], consts, x);
+        forward_step(step, before, &mut rest[..step.len], sources);
     }
 }
 
@@ -633,6 +667,7 @@ fn node_name(node: &Node) -> &'static str {
     match node {
         Node::Input { .. } => "input",
         Node::Constant { .. } => "constant",
+        Node::DataInput { .. } => "data",
         Node::Unary { op, .. } => op.name(),
         Node::Binary { op, .. } => op.name(),
         Node::Reduce { op, .. } | Node::RowReduce { op, .. } => op.name(),
@@ -797,7 +832,7 @@ fn backward_reads_operand(step: &Step, side: usize) -> bool {
         }
         | StepKind::Dot { lhs, rhs } => {
             let other = if side == 0 { rhs } else { lhs };
-            !matches!(other.loc, Loc::Const(_))
+            !matches!(other.loc, Loc::Const(_) | Loc::Data(_))
         }
         _ => true,
     }
@@ -899,6 +934,7 @@ pub(crate) fn compile(
         num_inputs,
         nodes,
         shapes,
+        num_data,
         ..
     } = builder;
     if output.0 >= nodes.len() {
@@ -948,21 +984,37 @@ pub(crate) fn compile(
     }
 
     // 2. Constant folding: data-only nodes are evaluated now, with the same kernels.
-    let mut is_const = vec![false; nodes.len()];
+    //    A node is constant (reads constants only), per-box data (reads per-box data and
+    //    constants: folded once per box, `data_steps`) or active (reads the inputs).
+    let mut class = vec![Class::Const; nodes.len()];
+    for id in 0..nodes.len() {
+        if reachable[id] {
+            class[id] = match &nodes[id] {
+                Node::Input { .. } => Class::Active,
+                Node::Constant { .. } => Class::Const,
+                Node::DataInput { .. } => Class::Data,
+                node => node
+                    .children()
+                    .iter()
+                    .map(|c| class[c.0])
+                    .max()
+                    .unwrap_or(Class::Const),
+            };
+        }
+    }
+    // A per-box exponent would lose the specialisation of a constant one (`lower`).
+    let data_exponent = (0..nodes.len()).any(|id| {
+        reachable[id]
+            && matches!(&nodes[id], Node::Binary { op: BinaryOp::Pow, operands: [_, e] }
+                if class[e.0] == Class::Data && shapes[e.0].is_scalar())
+    });
+    let is_const: Vec<bool> = class.iter().map(|&c| c == Class::Const).collect();
     let mut consts: Vec<f64> = Vec::new();
     let mut locs: Vec<Option<Loc>> = vec![None; nodes.len()];
     let mut fold_steps: Vec<Step> = Vec::new();
     let mut fold_len = 0;
     for id in 0..nodes.len() {
-        if !reachable[id] {
-            continue;
-        }
-        is_const[id] = match &nodes[id] {
-            Node::Input { .. } => false,
-            Node::Constant { .. } => true,
-            node => node.children().iter().all(|c| is_const[c.0]),
-        };
-        if !is_const[id] {
+        if !reachable[id] || !is_const[id] {
             continue;
         }
         match &nodes[id] {
@@ -983,7 +1035,12 @@ pub(crate) fn compile(
     }
     if !fold_steps.is_empty() {
         let mut staged = vec![0.0; fold_len];
-        run_forward(&fold_steps, &mut staged, &consts, &[]);
+        let sources = Sources {
+            consts: &consts,
+            x: &[],
+            data: &[],
+        };
+        run_forward(&fold_steps, &mut staged, sources);
         // Move the staged values to the pool; every staged location (steps and their
         // aliases, e.g. the transpose of a folded vector) shifts by the same base.
         let base = consts.len();
@@ -997,11 +1054,40 @@ pub(crate) fn compile(
         }
     }
 
+    // 2b. The folding of per-box data: steps over a box's data vector (its raw data,
+    //     then the folded values), run once per box by `box_data`. They are lowered with
+    //     `Loc::Slot` addressing that vector, then the nodes' locations become `Loc::Data`.
+    let mut data_steps: Vec<Step> = Vec::new();
+    let mut data_len = num_data;
+    for id in 0..nodes.len() {
+        if !reachable[id] || class[id] != Class::Data {
+            continue;
+        }
+        match &nodes[id] {
+            Node::DataInput { offset } => locs[id] = Some(Loc::Slot(*offset)),
+            node => match lower(node, shapes[id], &shapes, &locs, &consts, data_len) {
+                Lowered::Alias(loc) => locs[id] = Some(loc),
+                Lowered::Compute(step) => {
+                    locs[id] = Some(Loc::Slot(data_len));
+                    data_len += step.len;
+                    data_steps.push(step);
+                }
+            },
+        }
+    }
+    for id in 0..nodes.len() {
+        if reachable[id] && class[id] == Class::Data {
+            if let Some(Loc::Slot(offset)) = locs[id] {
+                locs[id] = Some(Loc::Data(offset));
+            }
+        }
+    }
+
     // 3. Lowering of the active nodes.
     let mut steps: Vec<Step> = Vec::new();
     let mut slot_len = 0;
     for id in 0..nodes.len() {
-        if !reachable[id] || is_const[id] {
+        if !reachable[id] || class[id] != Class::Active {
             continue;
         }
         match lower(&nodes[id], shapes[id], &shapes, &locs, &consts, slot_len) {
@@ -1064,7 +1150,7 @@ pub(crate) fn compile(
                         partial_overlap = true;
                     }
                 }
-                Loc::Const(_) => {}
+                Loc::Const(_) | Loc::Data(_) => {}
             }
         }
     }
@@ -1134,6 +1220,10 @@ pub(crate) fn compile(
             zero_ranges,
             output: output_loc,
             batchable,
+            raw_data_len: num_data,
+            data_len,
+            data_steps,
+            data_exponent,
             adjoint_home,
             batch_buffers,
         }),
@@ -1177,20 +1267,49 @@ impl CompiledObjective {
         );
     }
 
-    fn output_value(&self, ws: &Workspace, x: &[f64]) -> f64 {
-        read(self.plan.output, &ws.values, &self.plan.consts, x)[0]
+    fn sources<'a>(&'a self, x: &'a [f64], data: &'a [f64]) -> Sources<'a> {
+        assert_eq!(
+            data.len(),
+            self.plan.data_len,
+            "the box's data vector has the wrong length"
+        );
+        Sources {
+            consts: &self.plan.consts,
+            x,
+            data,
+        }
     }
 
-    /// The objective's value at `x` (length [`num_inputs`](Self::num_inputs)).
+    /// The objective's value at `x` (length [`num_inputs`](Self::num_inputs)), for an
+    /// objective without per-box data.
     pub fn value(&self, ws: &mut Workspace, x: &[f64]) -> f64 {
+        self.value_with(ws, x, &[])
+    }
+
+    /// The value at `x` of the box whose data vector is `data` ([`box_data`](Self::box_data)).
+    pub fn value_with(&self, ws: &mut Workspace, x: &[f64], data: &[f64]) -> f64 {
         self.check(ws, x);
-        run_forward(&self.plan.steps, &mut ws.values, &self.plan.consts, x);
-        self.output_value(ws, x)
+        let sources = self.sources(x, data);
+        run_forward(&self.plan.steps, &mut ws.values, sources);
+        read(self.plan.output, &ws.values, sources)[0]
     }
 
     /// Overwrites `gradient` (len num_inputs) with the gradient; returns the value. No
     /// allocation after warm-up (none at all, in fact: the workspace holds every buffer).
+    /// For an objective without per-box data.
     pub fn value_and_gradient(&self, ws: &mut Workspace, x: &[f64], gradient: &mut [f64]) -> f64 {
+        self.value_and_gradient_with(ws, x, &[], gradient)
+    }
+
+    /// [`value_and_gradient`](Self::value_and_gradient) of the box whose data vector is
+    /// `data` ([`box_data`](Self::box_data)). The gradient is with respect to `x` only.
+    pub fn value_and_gradient_with(
+        &self,
+        ws: &mut Workspace,
+        x: &[f64],
+        data: &[f64],
+        gradient: &mut [f64],
+    ) -> f64 {
         self.check(ws, x);
         assert_eq!(
             gradient.len(),
@@ -1198,13 +1317,14 @@ impl CompiledObjective {
             "gradient has the wrong length"
         );
         let plan = &*self.plan;
-        run_forward(&plan.steps, &mut ws.values, &plan.consts, x);
-        let value = self.output_value(ws, x);
+        let sources = self.sources(x, data);
+        run_forward(&plan.steps, &mut ws.values, sources);
+        let value = read(plan.output, &ws.values, sources)[0];
         for range in &plan.zero_ranges {
             gradient[range.clone()].fill(0.0);
         }
         match plan.output {
-            Loc::Const(_) => return value,
+            Loc::Const(_) | Loc::Data(_) => return value,
             Loc::Input(offset) => {
                 gradient[offset] += 1.0;
                 return value;
@@ -1220,12 +1340,51 @@ impl CompiledObjective {
                 &rest[..step.len],
                 adjoint_before,
                 gradient,
-                &plan.consts,
-                x,
+                sources,
                 &mut ws.scratch,
             );
         }
         value
+    }
+
+    /// The length of a box's raw data vector: the values of its
+    /// [`ExprBuilder::data_input`]s, in the order they were made (0 without per-box data).
+    pub fn raw_data_len(&self) -> usize {
+        self.plan.raw_data_len
+    }
+
+    /// The length of a box's data vector ([`box_data`](Self::box_data)).
+    pub fn data_len(&self) -> usize {
+        self.plan.data_len
+    }
+
+    /// True when per-box data is the exponent of a power (`x ^ d`): compiled with `d`
+    /// constant, the power would have been specialised (`x * x`, `powi`), so the results
+    /// can differ in the last bits. Callers that must keep those bits compile such data
+    /// as constants instead.
+    pub fn has_data_exponent(&self) -> bool {
+        self.plan.data_exponent
+    }
+
+    /// Writes a box's data vector into `out` (length [`data_len`](Self::data_len)) from
+    /// its raw data (length [`raw_data_len`](Self::raw_data_len)): the raw data, then every
+    /// data-only subexpression that reads it, folded with the same kernels as constants
+    /// are, so a box evaluates with the bits of a compilation with its data constant.
+    pub fn box_data(&self, raw: &[f64], out: &mut [f64]) {
+        let plan = &*self.plan;
+        assert_eq!(
+            raw.len(),
+            plan.raw_data_len,
+            "raw data has the wrong length"
+        );
+        assert_eq!(out.len(), plan.data_len, "data vector has the wrong length");
+        out[..raw.len()].copy_from_slice(raw);
+        let sources = Sources {
+            consts: &plan.consts,
+            x: &[],
+            data: &[],
+        };
+        run_forward(&plan.data_steps, out, sources);
     }
 
     /// True when every node is scalar-shaped, so many boxes can be evaluated as one

@@ -28,12 +28,14 @@
 //! ```
 
 mod batch;
+mod box_data;
 mod builder;
 mod compile;
 mod kernels;
 
 pub use crate::shape::Shape;
 pub use batch::BatchWorkspace;
+pub use box_data::BoxData;
 pub use builder::{BinaryOp, ExprBuilder, NodeId, Reduction, ShapeError, UnaryOp};
 pub use compile::{CompiledObjective, Workspace};
 pub use kernels::tanh;

@@ -432,7 +432,9 @@ impl Executor {
                     for (i, x) in inputs.iter_mut().enumerate() {
                         *x = point[plan.coordinate(chunk, i * count + k)];
                     }
-                    group.objective.value(&mut workspace, &inputs)
+                    group
+                        .objective
+                        .value_with(&mut workspace, &inputs, plan.box_data(b))
                 };
                 let (before, after) = (value_at(start), value_at(now));
                 let growth = after - before;
@@ -489,10 +491,12 @@ impl Executor {
                 for (i, x) in inputs.iter_mut().enumerate() {
                     *x = state[plan.coordinate(chunk, i * count + k)];
                 }
-                let value =
-                    group
-                        .objective
-                        .value_and_gradient(&mut workspace, &inputs, &mut gradient);
+                let value = group.objective.value_and_gradient_with(
+                    &mut workspace,
+                    &inputs,
+                    plan.box_data(b),
+                    &mut gradient,
+                );
                 if !value.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
                     found = Some(b);
                 }

@@ -21,7 +21,7 @@
 //! plan is [`crate::run::executor`].
 
 use super::lanes::{bit, set_bit};
-use crate::numerics::CompiledObjective;
+use crate::numerics::{BoxData, CompiledObjective};
 use std::sync::Arc;
 
 /// The largest number of boxes evaluated together by one batched kernel call.
@@ -90,6 +90,9 @@ pub(crate) struct Chunk {
     pub(crate) count: u32,
     pub(crate) slot_start: usize,
     pub(crate) layout: Layout,
+    /// Batched chunks of a type with per-box data: where the chunk's data starts in
+    /// `Plan::batch_data` (entry `j` of its `k`-th box at `data_start + j * count + k`).
+    pub(crate) data_start: usize,
 }
 
 /// Consecutive slots reading consecutive coordinates.
@@ -114,6 +117,9 @@ pub struct PlanInput<'a> {
     pub local_to_global: &'a [usize],
     /// Start of each box's summand in `local_to_global`; length boxes + 1.
     pub summand_offsets: &'a [usize],
+    /// Each box's data vector, for box types with per-box data
+    /// ([`CompiledObjective::data_len`]); [`BoxData::none`] otherwise.
+    pub box_data: Arc<BoxData>,
 }
 
 /// A composite compiled for running: index arrays and groups; immutable and shareable.
@@ -133,6 +139,11 @@ pub struct Plan {
     /// Bit per slot: the first contribution (in plan order) to its coordinate.
     pub(crate) first: Vec<u64>,
     pub(crate) in_box_order: bool,
+    /// The boxes' data vectors (read in place by chunks of one box).
+    pub(crate) box_data: Arc<BoxData>,
+    /// The data of batched chunks of types with per-box data, laid out as the batched
+    /// kernel reads it (entry-major in each chunk, like the slots).
+    pub(crate) batch_data: Vec<f64>,
 }
 
 /// Why a plan could not be built.
@@ -155,6 +166,7 @@ impl Plan {
             box_type_of: &problem.box_type_of,
             local_to_global: problem.composite.boxes_to_apex().table(),
             summand_offsets: problem.composite.box_offsets(),
+            box_data: problem.box_data.clone(),
         })
     }
 
@@ -183,6 +195,13 @@ impl Plan {
                 return Err(PlanError::Inconsistent(format!(
                     "box {b} has {arity} local coordinates, its type {}",
                     input.box_types[t].num_inputs()
+                )));
+            }
+            let data = input.box_data.of_box(b).len();
+            if data != input.box_types[t].data_len() {
+                return Err(PlanError::Inconsistent(format!(
+                    "box {b} has {data} data values, its type {}",
+                    input.box_types[t].data_len()
                 )));
             }
             members[t].push(b as u32);
@@ -215,9 +234,11 @@ impl Plan {
         let mut runs = Vec::new();
         let mut slot = 0usize;
         let mut coordinates = Vec::new();
+        let mut batch_data = Vec::new();
         for (gi, group) in groups.iter().enumerate() {
             let arity = group.arity();
             let size = group.chunk_size();
+            let data_len = group.objective.data_len();
             for first in (0..group.boxes.len()).step_by(size) {
                 let count = size.min(group.boxes.len() - first);
                 coordinates.clear();
@@ -244,12 +265,21 @@ impl Plan {
                     &mut bases,
                     &mut runs,
                 );
+                let data_start = batch_data.len();
+                if group.batched && data_len > 0 {
+                    let boxes = &group.boxes[first..first + count];
+                    for j in 0..data_len {
+                        batch_data
+                            .extend(boxes.iter().map(|&b| input.box_data.of_box(b as usize)[j]));
+                    }
+                }
                 chunks.push(Chunk {
                     group: gi as u32,
                     first_member: first as u32,
                     count: count as u32,
                     slot_start: slot,
                     layout,
+                    data_start,
                 });
                 slot += count * arity;
             }
@@ -274,6 +304,8 @@ impl Plan {
             runs,
             first: vec![0u64; slot.div_ceil(64)],
             in_box_order,
+            box_data: input.box_data.clone(),
+            batch_data,
         };
         // Mark each coordinate's first contribution in plan order (box-major in a chunk).
         let mut seen = vec![0u64; input.apex.div_ceil(64)];
@@ -334,6 +366,28 @@ impl Plan {
             }
             Layout::Indexed { offset } => self.gather[offset + s] as usize,
         }
+    }
+
+    /// The data the kernel call of `chunk` reads: its boxes' data vectors, entry-major for
+    /// a batched chunk, the box's own vector for a chunk of one box (empty without
+    /// per-box data).
+    pub(crate) fn chunk_data(&self, chunk: &Chunk) -> &[f64] {
+        let group = &self.groups[chunk.group as usize];
+        let len = group.objective.data_len();
+        if len == 0 {
+            return &[];
+        }
+        if group.batched {
+            &self.batch_data[chunk.data_start..chunk.data_start + len * chunk.count as usize]
+        } else {
+            self.box_data
+                .of_box(group.boxes[chunk.first_member as usize] as usize)
+        }
+    }
+
+    /// Box `b`'s data vector (empty without per-box data).
+    pub(crate) fn box_data(&self, b: usize) -> &[f64] {
+        self.box_data.of_box(b)
     }
 
     /// Number of global scalar coordinates.

@@ -152,22 +152,30 @@ impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
             let local_gradient = &mut scratch.gradient[..slots];
             let values = &mut scratch.values[..count];
             let inputs = &mut scratch.inputs[..slots];
+            let data = plan.chunk_data(chunk);
             if self.value_only {
                 match (scratch.batch.as_mut(), chunk.layout) {
                     (Some(batch), Layout::PerInputRuns { offset }) => {
                         let offsets = &plan.input_bases[offset..offset + group.arity()];
-                        group
-                            .objective
-                            .batch_value_at(batch, count, self.state, offsets, values);
+                        group.objective.batch_value_with(
+                            batch,
+                            count,
+                            self.state,
+                            Some(offsets),
+                            data,
+                            values,
+                        );
                     }
                     (Some(batch), _) => {
                         self.gather(chunk, inputs);
-                        group.objective.batch_value(batch, count, inputs, values);
+                        group
+                            .objective
+                            .batch_value_with(batch, count, inputs, None, data, values);
                     }
                     (None, _) => {
                         self.gather(chunk, inputs);
                         if let Some(single) = scratch.single.as_mut() {
-                            values[0] = group.objective.value(single, inputs);
+                            values[0] = group.objective.value_with(single, inputs, data);
                         }
                     }
                 }
@@ -179,21 +187,24 @@ impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
                 (Some(batch), Layout::PerInputRuns { offset }) => {
                     // Each input is a run of the state: the kernel reads it in place.
                     let offsets = &plan.input_bases[offset..offset + group.arity()];
-                    group.objective.batch_value_and_gradient_at(
+                    group.objective.batch_value_and_gradient_with(
                         batch,
                         count,
                         self.state,
-                        offsets,
+                        Some(offsets),
+                        data,
                         values,
                         local_gradient,
                     );
                 }
                 (Some(batch), _) => {
                     self.gather(chunk, inputs);
-                    group.objective.batch_value_and_gradient(
+                    group.objective.batch_value_and_gradient_with(
                         batch,
                         count,
                         inputs,
+                        None,
+                        data,
                         values,
                         local_gradient,
                     );
@@ -201,10 +212,12 @@ impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
                 (None, _) => {
                     self.gather(chunk, inputs);
                     if let Some(single) = scratch.single.as_mut() {
-                        values[0] =
-                            group
-                                .objective
-                                .value_and_gradient(single, inputs, local_gradient);
+                        values[0] = group.objective.value_and_gradient_with(
+                            single,
+                            inputs,
+                            data,
+                            local_gradient,
+                        );
                     }
                 }
             }
