@@ -71,10 +71,13 @@ fn assert_distributed_is_central(problem: &MethodProblem, method: &MethodChoice,
     }
 }
 
-/// Whether some coordinate receives a non-zero gradient from two local coordinates (of one
-/// box or two) at `x0`, with a non-zero sum: there, per-box Adam must differ. (A shared
-/// coordinate that no objective depends on, or whose contributions cancel exactly, moves
-/// the same way under both.)
+/// Whether some coordinate receives a clearly non-zero gradient (above 1e-6 in magnitude)
+/// from two local coordinates (of one box or two) at `x0`, with a non-zero sum: there,
+/// per-box Adam must differ, since each such contribution alone moves the coordinate by
+/// about `lr` in Adam's first step. (A shared coordinate that no objective depends on, or
+/// whose contributions cancel exactly, moves the same way under both; so does one whose
+/// second contribution is tiny, say 1e-300, which Adam's `eps` turns into a step below the
+/// coordinate's last bit.)
 fn has_a_shared_moving_coordinate(problem: &MethodProblem, x0: &[f64]) -> bool {
     let n = problem.apex();
     let (mut count, mut sum) = (vec![0usize; n], vec![0.0; n]);
@@ -85,7 +88,7 @@ fn has_a_shared_moving_coordinate(problem: &MethodProblem, x0: &[f64]) -> bool {
         let mut gradient = vec![0.0; phi.len()];
         objective.value_and_gradient(&mut objective.workspace(), &local, &mut gradient);
         for (&i, &g) in phi.iter().zip(&gradient) {
-            if g != 0.0 {
+            if g.abs() > 1e-6 {
                 count[i] += 1;
                 sum[i] += g;
             }
