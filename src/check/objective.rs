@@ -588,23 +588,7 @@ impl Checker<'_> {
                 );
                 return None;
             }
-            let names: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
-            let help = match super::closest(&name.name, names.iter().copied()) {
-                Some(best) => format!(
-                    "did you mean `{best}`? The functions are {}",
-                    names.join(", ")
-                ),
-                None => format!("the functions are {}", names.join(", ")),
-            };
-            self.error(
-                Diagnostic::error(
-                    "E0106",
-                    format!("unknown function `{}`", name.name),
-                    name.span,
-                )
-                .with_label("not a built-in function")
-                .with_help(help),
-            );
+            self.unknown_function(name, &[]);
             return None;
         };
         // `sum(X, 1)`, `mean(X, 1)`, `logsumexp(X, 1)` and `softmax(X, 1)` reduce (or
@@ -796,44 +780,7 @@ impl Checker<'_> {
             }
         }
         let base = self.expr(base, scope)?;
-        let dims: Vec<usize> = match base.shape {
-            Shape::Scalar => vec![],
-            Shape::Vector(n) => vec![n],
-            Shape::Matrix(m, n) => vec![m, n],
-        };
-        if dims.len() != indices.len() {
-            self.error(
-                Diagnostic::error(
-                    "E0211",
-                    format!("`{}` is {} and takes {}, found {}", self.snippet(base.span), base.shape, counted(dims.len(), "index"), indices.len()),
-                    span,
-                )
-                .with_label("wrong number of indices")
-                .with_help("index a vector with `x[i]` and a matrix with `A[i, j]`; a scalar has no entries to index"),
-            );
-            return None;
-        }
-        let mut at = Vec::with_capacity(indices.len());
-        for (index, &dim) in indices.iter().zip(&dims) {
-            let i = self.const_int(index, &[], "an index")?;
-            if i < 0 || i as usize >= dim {
-                self.error(
-                    Diagnostic::error(
-                        "E0212",
-                        format!(
-                            "index {i} is out of range for `{}` ({})",
-                            self.snippet(base.span),
-                            base.shape
-                        ),
-                        index.span,
-                    )
-                    .with_label(format!("must be in 0..{dim}"))
-                    .with_help("indices are 0-based"),
-                );
-                return None;
-            }
-            at.push(i as usize);
-        }
+        let at = self.constant_indices(base.span, base.shape, indices, &[], span)?;
         Some(Expr {
             kind: ExprKind::Index(Box::new(base), at),
             shape: Shape::Scalar,
@@ -874,5 +821,89 @@ fn symbol(op: BinaryOp) -> &'static str {
         BinaryOp::Div => "/",
         BinaryOp::Pow => "^",
         BinaryOp::MatMul => "@",
+    }
+}
+
+impl Checker<'_> {
+    /// The constant entry indices `[i]` or `[i, j]` of a value of `shape` written at
+    /// `base_span` (in an objective, or a report with loop variables `env`): one per
+    /// dimension (E0211), each in range (E0212). Shared by objectives and reports.
+    pub(super) fn constant_indices(
+        &mut self,
+        base_span: Span,
+        shape: Shape,
+        indices: &[ast::Expr],
+        env: &super::consts::LoopEnv,
+        span: Span,
+    ) -> Option<Vec<usize>> {
+        let dims: Vec<usize> = match shape {
+            Shape::Scalar => vec![],
+            Shape::Vector(n) => vec![n],
+            Shape::Matrix(m, n) => vec![m, n],
+        };
+        if dims.len() != indices.len() {
+            self.error(
+                Diagnostic::error(
+                    "E0211",
+                    format!(
+                        "`{}` is {shape} and takes {}, found {}",
+                        self.snippet(base_span),
+                        counted(dims.len(), "index"),
+                        indices.len()
+                    ),
+                    span,
+                )
+                .with_label("wrong number of indices")
+                .with_help(
+                    "index a vector with `x[i]` and a matrix with `A[i, j]`; a scalar has no \
+                     entries to index",
+                ),
+            );
+            return None;
+        }
+        let mut at = Vec::with_capacity(indices.len());
+        for (index, &dim) in indices.iter().zip(&dims) {
+            let i = self.const_int(index, env, "an index")?;
+            if i < 0 || i as usize >= dim {
+                self.error(
+                    Diagnostic::error(
+                        "E0212",
+                        format!(
+                            "index {i} is out of range for `{}` ({shape})",
+                            self.snippet(base_span)
+                        ),
+                        index.span,
+                    )
+                    .with_label(format!("must be in 0..{dim}"))
+                    .with_help("indices are 0-based"),
+                );
+                return None;
+            }
+            at.push(i as usize);
+        }
+        Some(at)
+    }
+
+    /// E0106 for a call of an unknown function, with a did-you-mean over the built-in
+    /// functions and `extra` names (a report's own functions).
+    pub(super) fn unknown_function(&mut self, name: &ast::Ident, extra: &[&str]) {
+        let mut names: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
+        names.extend_from_slice(extra);
+        let help = match closest(&name.name, names.iter().copied()) {
+            Some(best) => format!(
+                "did you mean `{best}`? The functions are {}",
+                names.join(", ")
+            ),
+            None => format!("the functions are {}", names.join(", ")),
+        };
+        self.error(
+            Diagnostic::error(
+                "E0106",
+                format!("unknown function `{}`", name.name),
+                name.span,
+            )
+            .with_label("not a built-in function")
+            .with_help(help),
+        );
     }
 }

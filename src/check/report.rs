@@ -7,7 +7,7 @@ use super::report_calls::sorted;
 use super::report_types::{Report, ReportExpr, ReportKind, ReportLine, VariableRef};
 use super::{closest, Checker, DataEntry, GlobalKind};
 use crate::diagnostic::{Diagnostic, Span};
-use crate::name::{counted, IndexedName};
+use crate::name::IndexedName;
 use crate::shape::Shape;
 use crate::syntax::ast;
 use std::collections::{BTreeMap, HashMap};
@@ -603,50 +603,7 @@ impl Checker<'_> {
             }
         }
         let base = self.report_expr(base, env, scope, composites)?;
-        let dims: Vec<usize> = match base.shape {
-            Shape::Scalar => vec![],
-            Shape::Vector(n) => vec![n],
-            Shape::Matrix(m, n) => vec![m, n],
-        };
-        if dims.len() != indices.len() {
-            self.error(
-                Diagnostic::error(
-                    "E0211",
-                    format!(
-                        "`{}` is {} and takes {}, found {}",
-                        self.snippet(base.span),
-                        base.shape,
-                        counted(dims.len(), "index"),
-                        indices.len()
-                    ),
-                    span,
-                )
-                .with_label("wrong number of indices")
-                .with_help("index a vector with `x[i]` and a matrix with `A[i, j]`"),
-            );
-            return None;
-        }
-        let mut at = Vec::with_capacity(indices.len());
-        for (index, &dim) in indices.iter().zip(&dims) {
-            let i = self.const_int(index, env, "an index")?;
-            if i < 0 || i as usize >= dim {
-                self.error(
-                    Diagnostic::error(
-                        "E0212",
-                        format!(
-                            "index {i} is out of range for `{}` ({})",
-                            self.snippet(base.span),
-                            base.shape
-                        ),
-                        index.span,
-                    )
-                    .with_label(format!("must be in 0..{dim}"))
-                    .with_help("indices are 0-based"),
-                );
-                return None;
-            }
-            at.push(i as usize);
-        }
+        let at = self.constant_indices(base.span, base.shape, indices, env, span)?;
         Some(ReportExpr {
             kind: ReportKind::Index(Box::new(base), at),
             shape: Shape::Scalar,

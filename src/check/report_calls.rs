@@ -178,24 +178,7 @@ impl Checker<'_> {
             .copied()
             .find(|f| f.name() == name.name)
         else {
-            let mut names: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
-            names.extend(REPORT_FUNCTIONS);
-            let help = match closest(&name.name, names.iter().copied()) {
-                Some(best) => format!(
-                    "did you mean `{best}`? The functions are {}",
-                    names.join(", ")
-                ),
-                None => format!("the functions are {}", names.join(", ")),
-            };
-            self.error(
-                Diagnostic::error(
-                    "E0106",
-                    format!("unknown function `{}`", name.name),
-                    name.span,
-                )
-                .with_label("not a built-in function")
-                .with_help(help),
-            );
+            self.unknown_function(name, &REPORT_FUNCTIONS);
             return None;
         };
         let rowwise_optional = matches!(
