@@ -293,14 +293,7 @@ impl Checker<'_> {
                 let a = self.expr(lhs, scope);
                 let b = self.expr(rhs, scope);
                 let (a, b) = (a?, b?);
-                let op = match op {
-                    ast::BinaryOp::Add => BinaryOp::Add,
-                    ast::BinaryOp::Sub => BinaryOp::Sub,
-                    ast::BinaryOp::Mul => BinaryOp::Mul,
-                    ast::BinaryOp::Div => BinaryOp::Div,
-                    ast::BinaryOp::Pow => BinaryOp::Pow,
-                    ast::BinaryOp::MatMul => BinaryOp::MatMul,
-                };
+                let op = BinaryOp::from(*op);
                 let shape = if op == BinaryOp::MatMul {
                     a.shape.matmul(b.shape)
                 } else {
@@ -905,5 +898,19 @@ impl Checker<'_> {
             .with_label("not a built-in function")
             .with_help(help),
         );
+    }
+}
+
+impl From<ast::BinaryOp> for BinaryOp {
+    /// The checked operator of a written one.
+    fn from(op: ast::BinaryOp) -> BinaryOp {
+        match op {
+            ast::BinaryOp::Add => BinaryOp::Add,
+            ast::BinaryOp::Sub => BinaryOp::Sub,
+            ast::BinaryOp::Mul => BinaryOp::Mul,
+            ast::BinaryOp::Div => BinaryOp::Div,
+            ast::BinaryOp::Pow => BinaryOp::Pow,
+            ast::BinaryOp::MatMul => BinaryOp::MatMul,
+        }
     }
 }

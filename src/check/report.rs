@@ -298,14 +298,7 @@ impl Checker<'_> {
                 let a = self.report_expr(lhs, env, scope, composites);
                 let b = self.report_expr(rhs, env, scope, composites);
                 let (a, b) = (a?, b?);
-                let op = match op {
-                    ast::BinaryOp::Add => BinaryOp::Add,
-                    ast::BinaryOp::Sub => BinaryOp::Sub,
-                    ast::BinaryOp::Mul => BinaryOp::Mul,
-                    ast::BinaryOp::Div => BinaryOp::Div,
-                    ast::BinaryOp::Pow => BinaryOp::Pow,
-                    ast::BinaryOp::MatMul => BinaryOp::MatMul,
-                };
+                let op = BinaryOp::from(*op);
                 let shape = if op == BinaryOp::MatMul {
                     let shape = a.shape.matmul(b.shape);
                     if shape.is_none() {
