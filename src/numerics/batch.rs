@@ -102,11 +102,6 @@ impl CompiledObjective {
         values: &mut [f64],
         gradient: &mut [f64],
     ) {
-        assert_eq!(
-            x.len(),
-            self.plan.num_inputs * batch,
-            "x has the wrong length"
-        );
         self.batch_value_and_gradient_with(ws, batch, x, None, &[], values, gradient);
     }
 
@@ -229,11 +224,6 @@ impl CompiledObjective {
         x: &[f64],
         values: &mut [f64],
     ) {
-        assert_eq!(
-            x.len(),
-            self.plan.num_inputs * batch,
-            "x has the wrong length"
-        );
         self.batch_with(ws, batch, x, None, &[], values, None);
     }
 
