@@ -13,7 +13,7 @@
 //! - `sampling` is `shuffle` or `replace` (E0522); `sampling` and `full_every` mean nothing
 //!   without `batch` (E0523).
 
-use super::program::{Callee, Composite, Objective, Sampling, SamplingOrder, Solve};
+use super::program::{Callee, Composite, Objective, Sampling, SamplingOrder};
 use super::Checker;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::shape::Shape;
@@ -303,13 +303,6 @@ impl Objective {
             .iter()
             .find(|p| p.sampled)
             .and_then(|p| rows_of(p.shape))
-    }
-}
-
-impl Solve {
-    /// Whether this block samples minibatches.
-    pub fn is_stochastic(&self) -> bool {
-        self.sampling.is_some()
     }
 }
 
