@@ -694,23 +694,11 @@ fn box_types_of(
                 })
         };
         let shared = compile(&per_box, first_args)?;
+        // Sampled data stays per-box data even as an exponent: a minibatch changes at
+        // every step, so there are no constant data whose bits to keep (and the full and
+        // minibatch problems must compile alike).
         let is_sampled = sampled.per_box() && objective_ref.sampled_rows().is_some();
-        if is_sampled && shared.compiled.has_data_exponent() {
-            return Err(vec![lowering_error(
-                "E0815",
-                format!(
-                    "objective `{}` raises to a power that depends on its data, and its data \
-                     is sampled",
-                    objective_ref.name
-                ),
-                objective_ref.span,
-            )
-            .with_help(
-                "a minibatch run reads sampled data as per-box data, which cannot be an \
-                 exponent; write the exponent as a number or a `const`, or run without `batch`",
-            )]);
-        }
-        if per_box.iter().any(|&p| p) && shared.compiled.has_data_exponent() {
+        if !is_sampled && per_box.iter().any(|&p| p) && shared.compiled.has_data_exponent() {
             // One box type per instance, its data constant (the v0 compilation).
             for &i in &members {
                 let args = &data_args[instances[i as usize]].1;
