@@ -22,10 +22,15 @@
 //!   data value, seconds per step (issue 15's goal: within 1.5x), and the compile (check +
 //!   lower + plan) of such chains of 2e4 boxes.
 //!
+//! - `minibatch`: W1 with minibatches of 64 rows per task, steps that draw their rows beside
+//!   steps that reuse one minibatch (the cost of sampling).
+//!
 //! Run: `cargo bench --bench run` (or `cargo bench --bench run -- w2` for one group).
 
 mod common;
 
+use catopt::check::program::SamplingOrder;
+use catopt::lower::{MinibatchSpec, SampledRows};
 use catopt::run::backend::Backend;
 use common::chain::ChainBaseline;
 use common::multitask::MultitaskBaseline;
@@ -339,11 +344,53 @@ fn per_box_data(c: &mut Criterion) {
     group.finish();
 }
 
+/// W1 with minibatches (`bench/w1_minibatch.opt`: each task draws 64 of its 512 rows per
+/// step), one thread: steps that draw their minibatch (as `catopt run` does) beside steps
+/// that all read step 0's, so that the difference is the cost of sampling (issue 15's goal:
+/// under 10% of a step). The JAX twin with `jax.random` draws is
+/// `bench/reference/w1_minibatch_jax.py`.
+fn minibatch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("minibatch");
+    let spec = MinibatchSpec {
+        batch: 64,
+        order: SamplingOrder::Shuffle,
+        seed: 1,
+    };
+    let file = repo_path("bench/w1_minibatch.opt");
+    let mut run = CatoptRun::compile_with(
+        &file,
+        Backend::serial(),
+        W1_LR,
+        SampledRows::Minibatch(spec),
+    );
+    assert_eq!(
+        run.executor
+            .plan()
+            .minibatches()
+            .map(|m| m.sampled_box_count()),
+        Some(8)
+    );
+    for _ in 0..W1_STEPS {
+        run.step();
+    }
+    assert!(
+        run.objective() < W1_INITIAL_OBJECTIVE,
+        "the minibatch run descends"
+    );
+    for draw in [true, false] {
+        run.restart();
+        run.draw_each_step = draw;
+        let name = if draw { "w1/drawn" } else { "w1/fixed" };
+        group.bench_function(name, |b| b.iter(|| black_box(run.step())));
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(5));
-    targets = w1, w2, w2_compile, w3, methods, adam, per_box_data
+    targets = w1, w2, w2_compile, w3, methods, adam, per_box_data, minibatch
 }
 criterion_main!(benches);

@@ -11,7 +11,7 @@ pub mod chain;
 pub mod multitask;
 
 use catopt::check::check_file;
-use catopt::lower::lower;
+use catopt::lower::{lower_with, SampledRows};
 use catopt::run::backend::Backend;
 use catopt::run::executor::{Evaluation, Executor};
 use catopt::run::method::{by_name, Method, StepContext, MAX_VECTORS};
@@ -102,12 +102,26 @@ pub struct CatoptRun {
     pub initial_values: Vec<f64>,
     /// The step size.
     pub learning_rate: f64,
+    /// In a minibatch run: whether each step draws its own minibatch (as `catopt run`
+    /// does) or every step reads step 0's (the step without the cost of sampling).
+    pub draw_each_step: bool,
 }
 
 impl CatoptRun {
     /// Parses, checks, lowers and plans `file` (the work `catopt run` reports as
     /// `compile_seconds`), with `backend`, to run gradient descent with `learning_rate`.
     pub fn compile(file: &Path, backend: Backend, learning_rate: f64) -> CatoptRun {
+        CatoptRun::compile_with(file, backend, learning_rate, SampledRows::AsData)
+    }
+
+    /// [`CatoptRun::compile`] with the file's sampled data lowered as `sampled` says
+    /// (`SampledRows::Minibatch(..)`: a minibatch run's plan).
+    pub fn compile_with(
+        file: &Path,
+        backend: Backend,
+        learning_rate: f64,
+        sampled: SampledRows,
+    ) -> CatoptRun {
         let outcome = check_file(file);
         let program = outcome.program.unwrap_or_else(|| {
             panic!(
@@ -121,7 +135,7 @@ impl CatoptRun {
             .first()
             .map(|s| s.composite)
             .expect("the workload files have a solve block");
-        let problem = lower(&program, id, None)
+        let problem = lower_with(&program, id, None, sampled)
             .unwrap_or_else(|_| panic!("{} does not lower", file.display()));
         let plan = Plan::for_problem(&problem).expect("the workload plans");
         let n = problem.initial_values.len();
@@ -137,6 +151,7 @@ impl CatoptRun {
             steps: 0,
             initial_values: problem.initial_values,
             learning_rate,
+            draw_each_step: true,
         };
         run.restart();
         run
@@ -179,6 +194,9 @@ impl CatoptRun {
         first[0] = &mut self.next_values;
         for (slot, v) in rest.iter_mut().zip(self.next_vectors.iter_mut()) {
             *slot = v;
+        }
+        if self.draw_each_step {
+            self.executor.set_sample_step(self.steps);
         }
         let mut context = StepContext {
             executor: &mut self.executor,
