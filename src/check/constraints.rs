@@ -65,7 +65,7 @@ impl Checker<'_> {
                     format!(
                         "penalty `{}` takes 2 arguments (a variable and a weight), but {} given",
                         kind.name,
-                        crate::name::counted_is(args.len(), "")
+                        crate::name::counted_is(args.len(), "argument")
                     ),
                     span,
                 )

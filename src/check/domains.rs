@@ -128,7 +128,7 @@ impl Checker<'_> {
                     format!(
                         "domain `{name}` takes {}, but {} given",
                         crate::name::counted(arity, "argument"),
-                        crate::name::counted_is(d.args.len(), "")
+                        crate::name::counted_is(d.args.len(), "argument")
                     ),
                     d.span,
                 )
