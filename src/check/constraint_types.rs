@@ -145,29 +145,19 @@ pub struct ConstraintUse {
 
 impl Program {
     /// The first domain, penalty, `subject to` or `dual` mark that composite `composite`
-    /// uses once flattened: on its junctions, then in the objectives and composites its
-    /// boxes call, in box order. `None` for a problem that plain gradient descent runs.
+    /// uses once flattened: in the objectives its boxes and its nested composites' boxes call,
+    /// then on the junctions of these composites. `None` for a problem that plain gradient
+    /// descent runs.
     pub fn constraint_use(&self, composite: CompositeId) -> Option<ConstraintUse> {
         let mut seen = vec![false; self.composites.len()];
+        let mut reached = Vec::new();
         let mut stack = vec![composite];
         while let Some(id) = stack.pop() {
             if std::mem::replace(&mut seen[id.0 as usize], true) {
                 continue;
             }
-            let c = &self.composites[id.0 as usize];
-            if let Some(j) = c
-                .junctions
-                .iter()
-                .find(|j| !j.domain.is_trivial() || j.dual)
-            {
-                let what = if j.dual {
-                    format!("the dual junction `{}`", j.name)
-                } else {
-                    format!("the domain `{}` of junction `{}`", j.domain, j.name)
-                };
-                return Some(ConstraintUse { what, span: j.span });
-            }
-            for callee in c.boxes.callees() {
+            reached.push(id);
+            for callee in self.composites[id.0 as usize].boxes.callees() {
                 match callee {
                     Callee::Objective(o) => {
                         if let Some(used) = objective_use(&self.objectives[o.0 as usize]) {
@@ -178,7 +168,21 @@ impl Program {
                 }
             }
         }
-        None
+        // A junction's domain or dual mark comes from a port (found above, unless no box
+        // reaches it) or from its `where` declaration.
+        reached.iter().find_map(|id| {
+            let c = &self.composites[id.0 as usize];
+            let j = c
+                .junctions
+                .iter()
+                .find(|j| !j.domain.is_trivial() || j.dual)?;
+            let what = if j.dual {
+                format!("the dual junction `{}`", j.name)
+            } else {
+                format!("the domain `{}` of junction `{}`", j.domain, j.name)
+            };
+            Some(ConstraintUse { what, span: j.span })
+        })
     }
 }
 
