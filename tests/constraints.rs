@@ -210,3 +210,99 @@ fn run_laws_explain_graph_and_eval_refuse_constraints_with_e0815() {
         assert_eq!(stderr, expected, "{command:?}");
     }
 }
+
+fn parse(text: &str) -> catopt::syntax::ast::File {
+    let file = catopt::diagnostic::SourceFile::new("t.opt", text);
+    catopt::syntax::parse(&file).unwrap_or_else(|e| panic!("{text}: {e:?}"))
+}
+
+fn objective(file: &catopt::syntax::ast::File) -> &catopt::syntax::ast::ObjectiveItem {
+    match &file.items[0] {
+        catopt::syntax::ast::Item::Objective(o) => o,
+        other => panic!("not an objective: {other:?}"),
+    }
+}
+
+#[test]
+fn the_parser_reads_domains_dual_marks_penalties_and_constraints() {
+    use catopt::syntax::ast::Stmt;
+    let text = "objective f(x: real[3] in box(-1, hi), u: dual real; X: real[3, 3]) {\n\
+                var p: dual real[3] in simplex = 0.5;\n\
+                penalty l1(x, 0.01);\n\
+                subject to X @ x == p;\n\
+                minimize sumsq(x);\n}\n";
+    let file = parse(text);
+    let o = objective(&file);
+    let at = |span: catopt::diagnostic::Span| &text[span.start..span.end];
+    let domain = o.ports[0].domain.as_ref().expect("a domain");
+    assert_eq!(at(domain.span), "box(-1, hi)");
+    assert_eq!(
+        (
+            domain.name.name.as_str(),
+            domain.args.len(),
+            domain.brackets
+        ),
+        ("box", 2, true)
+    );
+    assert!(o.ports[0].dual.is_none());
+    assert_eq!(o.ports[1].dual.map(at), Some("dual"));
+    assert!(o.ports[1].domain.is_none() && o.data_params[0].domain.is_none());
+    let Stmt::Var {
+        dual, domain, init, ..
+    } = &o.body[0]
+    else {
+        panic!("{:?}", o.body[0])
+    };
+    assert_eq!(dual.map(at), Some("dual"));
+    let domain = domain.as_ref().expect("a domain");
+    assert_eq!((at(domain.span), domain.brackets), ("simplex", false));
+    assert!(init.is_some());
+    let Stmt::Penalty { kind, args, span } = &o.body[1] else {
+        panic!("{:?}", o.body[1])
+    };
+    assert_eq!((kind.name.as_str(), args.len()), ("l1", 2));
+    assert_eq!(at(*span), "penalty l1(x, 0.01);");
+    let Stmt::Constraint { lhs, rhs, span } = &o.body[2] else {
+        panic!("{:?}", o.body[2])
+    };
+    assert_eq!((at(lhs.span), at(rhs.span)), ("X @ x", "p"));
+    assert_eq!(at(*span), "subject to X @ x == p;");
+    // `subject to` is two words; `subject` alone starts no statement.
+    let bad = catopt::diagnostic::SourceFile::new(
+        "t.opt",
+        "objective f(x: real) { subject x == 1; minimize x; }",
+    );
+    let errors = catopt::syntax::parse(&bad).unwrap_err();
+    assert_eq!(errors[0].code, "E0004");
+    // A junction declaration and a data item take a domain too (the checker refuses data's).
+    let file =
+        parse("composite c() where (y: real[2] in ball(2) = 0.1) { }\ndata D: real in nonneg = 1;");
+    let catopt::syntax::ast::Item::Composite(c) = &file.items[0] else {
+        panic!()
+    };
+    assert_eq!(
+        c.where_decls[0].domain.as_ref().map(|d| d.args.len()),
+        Some(1)
+    );
+    assert!(c.where_decls[0].init.is_some());
+    let catopt::syntax::ast::Item::Data(d) = &file.items[1] else {
+        panic!()
+    };
+    assert!(d.domain.is_some());
+}
+
+#[test]
+fn the_new_words_are_names_wherever_a_name_stands() {
+    use catopt::syntax::ast::Stmt;
+    let file = parse(
+        "objective penalty(dual: real, subject: real; to: real) {\n\
+         var penalty: real; let to2 = dual + subject + to;\n\
+         minimize penalty + to2; }",
+    );
+    let o = objective(&file);
+    assert_eq!(o.name.name, "penalty");
+    let names: Vec<&str> = o.ports.iter().map(|p| p.name.name.as_str()).collect();
+    assert_eq!(names, ["dual", "subject"]);
+    assert!(o.ports.iter().all(|p| p.dual.is_none()));
+    assert!(matches!(&o.body[0], Stmt::Var { name, .. } if name.name == "penalty"));
+}

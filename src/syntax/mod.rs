@@ -822,10 +822,12 @@ impl Builder<'_> {
         let mut i = pair.into_inner();
         let name = self.ident(i.next().expect("grammar: a domain starts with its name"));
         let args = i.map(|p| self.expr(p)).collect();
-        // The pair ends at the name unless brackets follow it (a comment cannot end it).
-        let brackets = self.text[name.span.end..whole.end].contains('(');
+        // Without brackets the pair may run over the whitespace and comments after the name.
+        let next = skip_trivia(self.text, name.span.end);
+        let brackets = next < whole.end && self.text[next..].starts_with('(');
+        let end = if brackets { whole.end } else { name.span.end };
         Domain {
-            span: Span::new(name.span.start, whole.end),
+            span: Span::new(name.span.start, end),
             name,
             args,
             brackets,
