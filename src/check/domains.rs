@@ -21,6 +21,7 @@ use crate::name::IndexedName;
 use crate::shape::Shape;
 use crate::syntax::ast;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The domain and dual mark of one port of a callee.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -58,7 +59,7 @@ struct Seen {
 #[derive(Debug, Default)]
 pub(super) struct JunctionMarks {
     plain: HashMap<u32, PortMarks>,
-    families: HashMap<String, PortMarks>,
+    families: HashMap<Arc<str>, PortMarks>,
 }
 
 impl JunctionMarks {
@@ -258,7 +259,7 @@ impl Checker<'_> {
     /// never pay for it).
     pub(super) fn junction_marks(&mut self, wired: &Wired) -> JunctionMarks {
         let mut plain: HashMap<u32, Seen> = HashMap::new();
-        let mut families: HashMap<String, Seen> = HashMap::new();
+        let mut families: HashMap<Arc<str>, Seen> = HashMap::new();
         let mut reported: std::collections::HashSet<String> = Default::default();
         for &(id, domain, span) in wired.declared {
             plain.entry(id.0).or_default().domain = Some((domain, Origin::Declared(span)));
@@ -270,7 +271,7 @@ impl Checker<'_> {
                 let marks = self.port_marks(call.callee, port);
                 let name = wired.junctions.name(id.0 as usize);
                 let seen = match name.index {
-                    Some(_) => families.entry(name.base.to_string()).or_default(),
+                    Some(_) => families.entry(name.base.clone()).or_default(),
                     None => plain.entry(id.0).or_default(),
                 };
                 let here = Origin::Port {
