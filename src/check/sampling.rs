@@ -11,7 +11,9 @@
 //!   rows of any sampled objective it reaches (E0521: an error, not a clamp, so that a
 //!   `batch` never silently means the full data);
 //! - `sampling` is `shuffle` or `replace` (E0522); `sampling` and `full_every` mean nothing
-//!   without `batch` (E0523).
+//!   without `batch` (E0523);
+//! - `tolerance` and `rel_tolerance` are no stopping rules for minibatches, whose
+//!   gradients and objectives are noisy estimates (E0524).
 
 use super::program::{Callee, Composite, Objective, Sampling, SamplingOrder};
 use super::Checker;
@@ -169,12 +171,14 @@ impl Checker<'_> {
         }
     }
 
-    /// The checked sampling of a solve block on `composite`: `None` (full data) without
-    /// `batch`; an error (`Err`) if a rule of this module is broken.
+    /// The checked sampling of a solve block on `composite` (whose `tolerance` and
+    /// `rel_tolerance` settings are `stopping_rules`): `None` (full data) without `batch`;
+    /// an error (`Err`) if a rule of this module is broken.
     pub(crate) fn sampling(
         &mut self,
         settings: SamplingSettings,
         composite: Option<&Composite>,
+        stopping_rules: &[(&str, Span)],
     ) -> Result<Option<Sampling>, ()> {
         let Some((batch, batch_span)) = settings.batch else {
             let stray = [
@@ -201,6 +205,23 @@ impl Checker<'_> {
             }
             return if ok { Ok(None) } else { Err(()) };
         };
+        if let Some(&(rule, span)) = stopping_rules.first() {
+            self.error(
+                Diagnostic::error(
+                    "E0524",
+                    format!("`{rule}` is set with `batch = {batch}`"),
+                    span,
+                )
+                .with_label("not a stopping rule for minibatches")
+                .with_secondary(batch_span, "minibatches")
+                .with_help(format!(
+                    "minibatch gradients and objectives are noisy estimates, so a minibatch \
+                     run stops after `steps`; remove `{rule}` (`full_every = N` traces the \
+                     full objective)"
+                )),
+            );
+            return Err(());
+        }
         let sampling = Sampling {
             batch,
             order: settings.order.map_or(SamplingOrder::Shuffle, |(o, _)| o),

@@ -273,7 +273,12 @@ impl Checker<'_> {
                 ok = false;
             }
         }
-        match self.sampling(sampling, composite) {
+        let stopping_rules: Vec<(&str, Span)> = seen
+            .iter()
+            .filter(|(n, _)| matches!(*n, "tolerance" | "rel_tolerance"))
+            .copied()
+            .collect();
+        match self.sampling(sampling, composite, &stopping_rules) {
             Ok(sampling) => solve.sampling = sampling,
             Err(()) => ok = false,
         }

@@ -1,24 +1,26 @@
 //! `catopt run FILE`: solve a composite by distributed gradient descent.
 
+mod minibatch;
+mod observer;
+
+use observer::RunObserver;
+
 use super::checkpoint::{MethodRecord, StateLayout};
 use super::output::{apply_values, values_text, ValuesView, WithValues};
-use super::render::{print_report, OutputFile, OutputWriter};
-use super::settings::{Overrides, Settings};
+use super::render::{print_report, OutputFile};
+use super::settings::{DataPerStep, Overrides, Settings};
 use super::{EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::check::program::{CompositeId, Program, Solve};
 use crate::diagnostic::Report;
-use crate::lower::{lower, Goal, NamedVariable, Problem};
+use crate::lower::{lower, Goal, MinibatchSpec, NamedVariable, Problem};
 use crate::run::backend::Backend;
-use crate::run::executor::Executor;
+use crate::run::executor::{Evaluation, Executor};
 use crate::run::method::{Method, StepStats};
 use crate::run::plan::Plan;
-use crate::run::solver::{
-    solve, Divergence, DivergenceCause, Observer, Outcome, SolverState, StepInfo, StopReason,
-};
+use crate::run::solver::{solve, Divergence, DivergenceCause, Outcome, SolverState, StopReason};
 use crate::run::transport::Transport;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,9 +82,19 @@ pub struct RunArgs {
     /// Stop when the relative objective change falls to or below this.
     #[arg(long)]
     pub rel_tolerance: Option<f64>,
-    /// Seed for `normal(...)` initial values (overrides `seed`).
+    /// Seed for `normal(...)` initial values and minibatch draws (overrides `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Rows drawn per box and step from the data marked `sample` (overrides `batch`).
+    #[arg(long, value_name = "B")]
+    pub batch: Option<u64>,
+    /// How minibatches are drawn: shuffle (each epoch a permutation) or replace
+    /// (overrides `sampling`).
+    #[arg(long, value_name = "ORDER")]
+    pub sampling: Option<String>,
+    /// In a minibatch run, trace the full objective every N steps (overrides `full_every`).
+    #[arg(long, value_name = "N")]
+    pub full_every: Option<u64>,
     /// Where boxes are evaluated.
     #[arg(long, value_enum, default_value_t = BackendChoice::Threads)]
     pub backend: BackendChoice,
@@ -209,6 +221,9 @@ fn settings(args: &RunArgs, solve: Option<&Solve>) -> Result<Settings, String> {
             steps: args.steps,
             tolerance: args.tolerance,
             rel_tolerance: args.rel_tolerance,
+            batch: args.batch,
+            sampling: args.sampling.as_deref(),
+            full_every: args.full_every,
         },
         solve,
     )
@@ -259,12 +274,7 @@ pub fn load_problem_with(
     seed: Option<u64>,
     data: &super::DataArgs,
 ) -> Result<(Program, Problem), Failure> {
-    let outcome = crate::check::check_file_with(file, &data.options());
-    print_report(&outcome.report);
-    let Some(program) = outcome.program else {
-        return Err(Failure::Reported);
-    };
-    let id = choose_composite(&program, composite)?;
+    let (program, id) = check_and_choose(file, composite, data)?;
     let problem = lower(&program, id, seed).map_err(|diagnostics| {
         print_report(&Report {
             source: program.source.clone(),
@@ -273,6 +283,21 @@ pub fn load_problem_with(
         Failure::Reported
     })?;
     Ok((program, problem))
+}
+
+/// Checks a file, printing diagnostics, and chooses the composite.
+fn check_and_choose(
+    file: &Path,
+    composite: Option<&str>,
+    data: &super::DataArgs,
+) -> Result<(Program, CompositeId), Failure> {
+    let outcome = crate::check::check_file_with(file, &data.options());
+    print_report(&outcome.report);
+    let Some(program) = outcome.program else {
+        return Err(Failure::Reported);
+    };
+    let id = choose_composite(&program, composite)?;
+    Ok((program, id))
 }
 
 /// Reads a values file written by `--output` (or its `values` object alone) into `state`,
@@ -308,19 +333,45 @@ struct Prepared {
     method: Box<dyn Method>,
     state: SolverState,
     plan: Plan,
+    /// A minibatch run's full data (its objective in the trace and at the end).
+    full_data: Option<minibatch::FullData>,
     /// With `--report`: the typed program, kept for its report block and data.
     report: Option<Program>,
 }
 
 /// Reads the file, the settings and the starting point, and compiles the plan.
 fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
-    let (program, problem) =
-        load_problem_with(&args.file, args.composite.as_deref(), args.seed, &args.data)?;
-    let solve_block = program
-        .solves
-        .iter()
-        .find(|s| s.composite == problem.composite_id);
+    let (program, id) = check_and_choose(&args.file, args.composite.as_deref(), &args.data)?;
+    let solve_block = program.solves.iter().find(|s| s.composite == id);
     let settings = settings(args, solve_block)?;
+    let (problem, minibatch_plan, full_data) = match settings.data {
+        DataPerStep::Full => {
+            let problem = lower(&program, id, args.seed).map_err(|diagnostics| {
+                print_report(&Report {
+                    source: program.source.clone(),
+                    diagnostics,
+                });
+                Failure::Reported
+            })?;
+            (problem, None, None)
+        }
+        DataPerStep::Minibatch {
+            batch,
+            order,
+            full_every,
+        } => {
+            let spec = MinibatchSpec {
+                batch,
+                order,
+                // The draws' seed: --seed, else the solve block's, else 0 (as `normal`'s).
+                seed: args.seed.or(solve_block.and_then(|s| s.seed)).unwrap_or(0),
+            };
+            let run = minibatch::MinibatchRun { spec, full_every };
+            let (problem, plan, full) =
+                minibatch::lower_minibatch_run(&program, id, args.seed, run)?;
+            (problem, Some(plan), Some(full))
+        }
+    };
     // The method's own state (a --method may differ from the solve block's).
     let bytes = problem.memory_estimate_bytes as f64
         + settings.method.state_bytes_per_variable() as f64 * problem.variable_count() as f64;
@@ -377,13 +428,17 @@ fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
             .restore_memory(&memory)
             .map_err(|e| format!("cannot resume from {}: {e}", path.display()))?;
     }
-    let plan = Plan::for_problem(&problem).map_err(|e| e.to_string())?;
+    let plan = match minibatch_plan {
+        Some(plan) => plan,
+        None => Plan::for_problem(&problem).map_err(|e| e.to_string())?,
+    };
     Ok(Prepared {
         problem,
         settings,
         method,
         state,
         plan,
+        full_data,
         report,
     })
 }
@@ -449,6 +504,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         mut method,
         mut state,
         plan,
+        full_data,
         report: report_program,
     } = agree(transport.as_deref(), prepare(args))?;
     let variables = if args.all {
@@ -464,11 +520,14 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
     let backend_name = backend.name();
     let thread_count = backend.thread_count();
     let ranks = backend.ranks();
-    let mut executor = Executor::new(Arc::new(plan), backend);
+    let mut executor = Executor::new(Arc::new(plan), backend.clone());
     if args.trace_boxes {
         executor.record_box_values();
     }
     executor.calibrate(&state.values);
+    let full_objective = full_data
+        .map(|data| minibatch::FullObjective::new(data, backend, &executor))
+        .transpose()?;
     let compile_seconds = started.elapsed().as_secs_f64();
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -487,6 +546,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
             StateLayout::of(&*method),
             &state,
             leader,
+            full_objective,
         )
         .map_err(Failure::Message),
     )?;
@@ -517,6 +577,12 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         }
     };
     let seconds = solve_started.elapsed().as_secs_f64();
+    // A minibatch run reports the full objective at the final iterate (every rank takes
+    // part; each reads its own coordinates, current before they are collected).
+    let mut full_objective = observer.take_full_objective();
+    let full_evaluation = full_objective
+        .as_mut()
+        .map(|full| full.evaluate(&state.values));
     // Rank 0 reports: it collects the other ranks' coordinates.
     executor.collect_on_first_rank(&mut state.values);
     for vector in &mut state.vectors {
@@ -587,6 +653,7 @@ fn run_inner(args: &RunArgs) -> Result<i32, Failure> {
         communication_seconds,
         diverged: diverged.as_ref(),
         stats: method.stats(),
+        minibatch: full_objective.as_ref().zip(full_evaluation),
     };
     if let Some(output) = args.output_file("--output") {
         let fields = report.output_fields();
@@ -720,6 +787,8 @@ struct RunReport<'a> {
     diverged: Option<&'a DivergenceReport>,
     /// The method's step sizes and line-search trials.
     stats: StepStats,
+    /// A minibatch run's full objective, with its evaluation at the final iterate.
+    minibatch: Option<(&'a minibatch::FullObjective, Evaluation)>,
 }
 
 impl RunReport<'_> {
@@ -731,10 +800,19 @@ impl RunReport<'_> {
         }
     }
 
+    /// The evaluation reported: at the final iterate, of the full objective in a
+    /// minibatch run.
+    fn evaluation(&self) -> Evaluation {
+        match self.minibatch {
+            Some((_, full)) => full,
+            None => self.outcome.evaluation,
+        }
+    }
+
     /// The final objective as the user wrote it (`maximize f` reports `f`, not `-f`).
     fn objective(&self) -> f64 {
         self.problem
-            .objective_as_written(self.outcome.evaluation.objective)
+            .objective_as_written(self.evaluation().objective)
     }
 
     fn values_view(&self) -> ValuesView<'_, '_> {
@@ -770,7 +848,7 @@ impl RunReport<'_> {
             "stop_reason": self.outcome.stop_reason.as_str(),
             "objective": finite_or_null(self.objective()),
             "goal": self.problem.goal().as_str(),
-            "gradient_norm": finite_or_null(self.outcome.evaluation.gradient_norm),
+            "gradient_norm": finite_or_null(self.evaluation().gradient_norm),
             "seconds": self.seconds,
             "compile_seconds": self.compile_seconds,
             "steps_per_second": self.steps_per_second(),
@@ -789,6 +867,14 @@ impl RunReport<'_> {
             object["bytes_per_step"] = json!(bytes);
             object["line_search_bytes"] = json!(self.line_search_bytes);
             object["communication_seconds"] = json!(self.communication_seconds);
+        }
+        if let Some((full, _)) = self.minibatch {
+            let minibatch_objective = self
+                .problem
+                .objective_as_written(self.outcome.evaluation.objective);
+            for (name, value) in full.json_fields(self.state.step, minibatch_objective) {
+                object[name] = value;
+            }
         }
         if let Some(d) = self.diverged {
             object["diverged"] = json!({
@@ -854,8 +940,14 @@ impl RunReport<'_> {
         out.push_str(&format!("objective      {:.12e}{goal}\n", self.objective()));
         out.push_str(&format!(
             "gradient norm  {:.6e}\n",
-            self.outcome.evaluation.gradient_norm
+            self.evaluation().gradient_norm
         ));
+        if let Some((full, _)) = self.minibatch {
+            let minibatch_objective = self
+                .problem
+                .objective_as_written(self.outcome.evaluation.objective);
+            out.push_str(&full.text(self.state.step, minibatch_objective));
+        }
         let stats = &self.stats;
         if stats.min_step_size < stats.max_step_size || stats.trials > 0 {
             out.push_str(&format!(
@@ -993,221 +1085,5 @@ impl DivergenceReport {
             message,
             hint,
         }
-    }
-}
-
-/// Trace, progress bar, checkpoints and Ctrl-C.
-struct RunObserver<'a> {
-    args: &'a RunArgs,
-    problem: &'a Problem,
-    /// The method and schedule, as checkpoints record them.
-    record: MethodRecord,
-    /// The names of the method's state.
-    layout: StateLayout,
-    /// The trace being written (into a temporary file renamed at the end).
-    trace: Option<OutputWriter>,
-    /// Why the trace was lost, if it was.
-    trace_error: Option<String>,
-    /// Why the last checkpoint could not be written, if it could not.
-    checkpoint_error: Option<String>,
-    /// Whether a checkpoint was written by this run.
-    checkpoint_written: bool,
-    /// What the checkpoint records besides the state (computed once).
-    fingerprint: Option<super::checkpoint::Fingerprint>,
-    progress: Option<indicatif::ProgressBar>,
-    /// Only rank 0 of a distributed run writes anything.
-    leader: bool,
-    line: String,
-    plot: Option<super::plot::PlotRecorder>,
-}
-
-impl<'a> RunObserver<'a> {
-    fn new(
-        args: &'a RunArgs,
-        problem: &'a Problem,
-        settings: &Settings,
-        layout: StateLayout,
-        state: &SolverState,
-        leader: bool,
-    ) -> Result<RunObserver<'a>, String> {
-        if let Some(path) = &args.plot {
-            super::plot::plot_format(path)?;
-        }
-        if leader {
-            // Files written at the end (or every N steps) must be writable now, not after
-            // hours of work.
-            for output in args.output_files() {
-                output.check()?;
-            }
-        }
-        let trace = match args.output_file("--trace") {
-            _ if !leader => None,
-            None => None,
-            Some(output) => {
-                let mut writer = output.open()?;
-                let mut header = String::from("step,objective,gradient_norm,step_size,evaluations");
-                if args.trace_boxes {
-                    for b in 0..problem.diagram.box_count() {
-                        header.push(',');
-                        header.push_str(&csv_field(&problem.diagram.box_name(b).to_string()));
-                    }
-                }
-                let written = writeln!(writer.writer(), "{header}");
-                writer.fail_on(written)?;
-                Some(writer)
-            }
-        };
-        let progress = (leader && !args.quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(settings.stop.max_steps);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta}]",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_position(state.step);
-            bar
-        });
-        let plot = args
-            .plot
-            .as_ref()
-            .filter(|_| leader)
-            .map(|_| super::plot::PlotRecorder::new(settings.stop.max_steps));
-        Ok(RunObserver {
-            plot,
-            args,
-            problem,
-            record: MethodRecord::of(&settings.method, &settings.schedule),
-            layout,
-            trace,
-            trace_error: None,
-            checkpoint_error: None,
-            checkpoint_written: false,
-            fingerprint: None,
-            progress,
-            leader,
-            line: String::new(),
-        })
-    }
-
-    /// Puts the trace in place; returns the messages of the outputs lost so far.
-    fn finish(&mut self) -> Vec<String> {
-        if let Some(bar) = self.progress.take() {
-            bar.finish_and_clear();
-        }
-        let mut lost = Vec::new();
-        if let Some(writer) = self.trace.take() {
-            if let Err(message) = writer.finish() {
-                lost.push(message);
-            }
-        }
-        lost.extend(self.trace_error.take());
-        lost.extend(self.checkpoint_error.take());
-        lost
-    }
-
-    /// Writes the checkpoint (atomically): on failure the previous one stays in place.
-    fn write_checkpoint(
-        &mut self,
-        state: &SolverState,
-        memory: &[(String, Vec<f64>)],
-    ) -> Result<(), String> {
-        let Some(output) = self.args.output_file("--checkpoint") else {
-            return Ok(());
-        };
-        let fingerprint = self.fingerprint.get_or_insert_with(|| {
-            super::checkpoint::Fingerprint::of(self.problem, self.record.clone())
-        });
-        let bytes = super::checkpoint::checkpoint_bytes(fingerprint, self.layout, state, memory);
-        output.write(&bytes)?;
-        self.checkpoint_written = true;
-        Ok(())
-    }
-}
-
-impl RunObserver<'_> {
-    fn checkpoint_due(&self, step: u64) -> bool {
-        self.args.checkpoint.is_some() && step > 0 && step % self.args.checkpoint_every.max(1) == 0
-    }
-}
-
-impl Observer for RunObserver<'_> {
-    fn wants_full_state(&self, step: u64) -> bool {
-        self.checkpoint_due(step)
-    }
-
-    fn observe(&mut self, info: &StepInfo<'_>) -> Result<bool, String> {
-        if !self.leader {
-            return Ok(true);
-        }
-        // Every report shows the objective as written (`maximize f` reports `f`).
-        let objective = self.problem.objective_as_written(info.evaluation.objective);
-        if let Some(plot) = &mut self.plot {
-            plot.record(info.step, objective, info.evaluation.gradient_norm);
-        }
-        if let Some(writer) = &mut self.trace {
-            use std::fmt::Write as _;
-            self.line.clear();
-            let _ = write!(
-                self.line,
-                "{},{:e},{:e},{:e},{}",
-                info.step,
-                objective,
-                info.evaluation.gradient_norm,
-                info.step_size,
-                info.evaluations
-            );
-            if self.args.trace_boxes {
-                for b in 0..self.problem.diagram.box_count() {
-                    let value = info.executor.box_value(b).unwrap_or(f64::NAN);
-                    let _ = write!(
-                        self.line,
-                        ",{:e}",
-                        self.problem.box_value_as_written(b, value)
-                    );
-                }
-            }
-            let written = writeln!(writer.writer(), "{}", self.line);
-            if let Err(e) = written {
-                // The run goes on: its other results are worth more than the trace.
-                let message = writer.fail(e);
-                crate::warn_line!("error: {message}\n  the run continues without the trace");
-                self.trace = None;
-                self.trace_error = Some(message);
-            }
-        }
-        if let Some(bar) = &self.progress {
-            bar.set_position(info.step);
-            if info.step % 16 == 0 {
-                bar.set_message(format!(
-                    "objective {:.6e}  |grad| {:.3e}",
-                    objective, info.evaluation.gradient_norm
-                ));
-            }
-        }
-        if self.checkpoint_due(info.step) {
-            match self.write_checkpoint(info.state, info.memory) {
-                Ok(()) => self.checkpoint_error = None,
-                Err(message) => {
-                    if self.checkpoint_error.is_none() {
-                        crate::warn_line!(
-                            "error: {message}\n  the previous checkpoint (if any) is kept; \
-                             the run continues"
-                        );
-                    }
-                    self.checkpoint_error = Some(message);
-                }
-            }
-        }
-        // Ctrl-C reaches the solver through the executor, agreed by all ranks.
-        Ok(true)
-    }
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
     }
 }

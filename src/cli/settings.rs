@@ -2,7 +2,8 @@
 //! by flags (`--method 'adam(lr = 0.01)'`, `--lr`, `--beta`, `--schedule 'log(100)'`,
 //! `--steps`, ...), resolved against the method registry ([`crate::method_spec`]).
 
-use crate::check::program::Solve;
+use crate::check::program::{SamplingOrder, Solve};
+use crate::check::sampling::SAMPLING_ORDERS;
 use crate::method_spec::{
     method_spec, resolve_method, resolve_schedule, Given, GivenValue, MethodConfig, Schedule,
     SettingError, METHODS, SCHEDULES,
@@ -21,6 +22,26 @@ pub struct Settings {
     pub schedule: Schedule,
     /// When to stop.
     pub stop: StopRule,
+    /// Minibatches of the sampled data (`batch`), or every row at every step.
+    pub data: DataPerStep,
+}
+
+/// Which rows of the sampled data each step reads (docs/language.md, "Stochastic
+/// gradients").
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DataPerStep {
+    /// Every row (no `batch`: the v0 behaviour).
+    Full,
+    /// `batch` rows per sampled box, drawn in `order`; the full objective every
+    /// `full_every` steps in the trace, and at the end.
+    Minibatch {
+        /// Rows per box and step.
+        batch: u64,
+        /// `shuffle` or `replace`.
+        order: SamplingOrder,
+        /// The full objective in the trace every this many steps.
+        full_every: Option<u64>,
+    },
 }
 
 /// The flags that override a solve block.
@@ -40,18 +61,18 @@ pub struct Overrides<'a> {
     pub tolerance: Option<f64>,
     /// `--rel-tolerance`.
     pub rel_tolerance: Option<f64>,
+    /// `--batch`.
+    pub batch: Option<u64>,
+    /// `--sampling shuffle|replace`.
+    pub sampling: Option<&'a str>,
+    /// `--full-every`.
+    pub full_every: Option<u64>,
 }
 
 /// Resolves the settings: the flags override the solve block. A `--method` that switches
 /// the optimiser keeps the block's `lr` (if the new one takes it); other parameters apply
 /// only to the method they were written for.
 pub fn resolve(flags: &Overrides<'_>, solve: Option<&Solve>) -> Result<Settings, String> {
-    if let Some(sampling) = solve.and_then(|s| s.sampling.as_ref()) {
-        return Err(format!(
-            "this build checks minibatch sampling (`{sampling}`) but cannot run it yet; \
-             remove `batch` to run on the full data"
-        ));
-    }
     let block = solve.and_then(|s| s.method.as_ref());
     let (flag_name, flag_params) = match flags.method {
         Some(text) => {
@@ -166,6 +187,19 @@ pub fn resolve(flags: &Overrides<'_>, solve: Option<&Solve>) -> Result<Settings,
     // plateau reached to the last bit, long before the gradient is small) must not stop a
     // run whose user asked for no relative stopping rule.
     let rel_tolerance = rel_tolerance.filter(|&v| v > 0.0);
+    let data = data_per_step(flags, solve)?;
+    if let DataPerStep::Minibatch { batch, .. } = data {
+        if let Some(rule) = tolerance
+            .map(|_| "tolerance")
+            .or(rel_tolerance.map(|_| "rel_tolerance"))
+        {
+            return Err(format!(
+                "`{rule}` with `batch = {batch}`: minibatch gradients and objectives are \
+                 noisy estimates, so they are no stopping rule; remove `{rule}` (a minibatch \
+                 run stops after `steps`, and `full_every` traces the full objective)"
+            ));
+        }
+    }
     Ok(Settings {
         method,
         schedule,
@@ -174,6 +208,49 @@ pub fn resolve(flags: &Overrides<'_>, solve: Option<&Solve>) -> Result<Settings,
             tolerance,
             rel_tolerance,
         },
+        data,
+    })
+}
+
+/// The sampling settings: the flags override the solve block's `batch`, `sampling` and
+/// `full_every`.
+fn data_per_step(flags: &Overrides<'_>, solve: Option<&Solve>) -> Result<DataPerStep, String> {
+    let block = solve.and_then(|s| s.sampling);
+    if flags.batch == Some(0) {
+        return Err("--batch must be at least 1".into());
+    }
+    if flags.full_every == Some(0) {
+        return Err("--full-every must be at least 1".into());
+    }
+    let order = match flags.sampling {
+        None => None,
+        Some("shuffle") => Some(SamplingOrder::Shuffle),
+        Some("replace") => Some(SamplingOrder::Replace),
+        Some(other) => {
+            return Err(format!(
+                "--sampling `{other}`: the orders are {}",
+                SAMPLING_ORDERS.join(", ")
+            ))
+        }
+    };
+    let Some(batch) = flags.batch.or(block.map(|b| b.batch)) else {
+        if let Some(flag) = order
+            .map(|_| "--sampling")
+            .or(flags.full_every.map(|_| "--full-every"))
+        {
+            return Err(format!(
+                "{flag} applies to minibatches: give a batch size with --batch (or \
+                 `batch = B;` in the solve block)"
+            ));
+        }
+        return Ok(DataPerStep::Full);
+    };
+    Ok(DataPerStep::Minibatch {
+        batch,
+        order: order
+            .or(block.map(|b| b.order))
+            .unwrap_or(SamplingOrder::Shuffle),
+        full_every: flags.full_every.or(block.and_then(|b| b.full_every)),
     })
 }
 

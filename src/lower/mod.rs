@@ -9,9 +9,11 @@
 //! is the specification, and a test checks that both agree.
 
 mod init;
+pub mod minibatch;
 mod objective;
 pub mod random;
 
+pub use minibatch::{MinibatchSpec, Minibatches, SampledInstance, SampledRows};
 pub use objective::{compile_box_type, compile_box_type_with, BoxType, PrivateVariable};
 
 use crate::category::{oapply, Composite, Open, ReverseDerivative, WiringDiagram};
@@ -102,6 +104,9 @@ pub struct Problem {
     pub box_type_of: Vec<u32>,
     /// Each box's data vector, for box types with per-box data.
     pub box_data: Arc<BoxData>,
+    /// In a minibatch run's problem ([`SampledRows::Minibatch`]): where each sampled box's
+    /// rows come from (its data vector in `box_data` holds its first `batch` rows).
+    pub minibatches: Option<Arc<Minibatches>>,
     /// The category core's box types: one open objective per distinct (objective, data
     /// arguments), its decoration the box type with its data (ports first, then private
     /// variables).
@@ -499,6 +504,18 @@ pub fn lower(
     composite: CompositeId,
     seed: Option<u64>,
 ) -> Result<Problem, Vec<Diagnostic>> {
+    lower_with(program, composite, seed, SampledRows::AsData)
+}
+
+/// [`lower`] with the data parameters marked `sample` lowered as `sampled` says: as any
+/// data (a run without `batch`), as per-box data of every row (a minibatch run's full
+/// objective), or as `batch` rows that the run draws at each step.
+pub fn lower_with(
+    program: &Program,
+    composite: CompositeId,
+    seed: Option<u64>,
+    sampled: SampledRows,
+) -> Result<Problem, Vec<Diagnostic>> {
     // Domains, penalties, equality constraints and dual variables are checked but have no
     // lowering yet (issue 16): refuse them by name rather than run a different problem.
     if let Some(used) = program.constraint_use(composite) {
@@ -540,7 +557,7 @@ pub fn lower(
         table_to_instance.push(index);
     }
     drop(instance_index);
-    let types = box_types_of(program, &flat.data_args, &instances)?;
+    let types = box_types_of(program, &flat.data_args, &instances, sampled)?;
     let open_box_type_of: Vec<u32> = flat
         .box_table
         .iter()
@@ -550,6 +567,9 @@ pub fn lower(
         .iter()
         .map(|&i| types.instance_type[i as usize])
         .collect();
+    let minibatches = types
+        .minibatches
+        .map(|m| Arc::new(m.finish(open_box_type_of.clone())));
     let mut box_data = types.data;
     box_data.set_entries(open_box_type_of.clone());
     let box_data = Arc::new(box_data);
@@ -594,6 +614,7 @@ pub fn lower(
         open_box_types: opens,
         open_box_type_of,
         box_data,
+        minibatches,
         name: comp.name.clone(),
         composite_id: composite,
         diagram,
@@ -616,6 +637,8 @@ struct BoxTypes {
     instance_type: Vec<u32>,
     /// One entry per instance, in order: its data vector.
     data: BoxData,
+    /// In a minibatch lowering: each instance's sampled rows.
+    minibatches: Option<minibatch::MinibatchesBuilder>,
 }
 
 /// Groups the instances (distinct (objective, data arguments); `instances[i]` is an entry
@@ -624,10 +647,13 @@ struct BoxTypes {
 /// between them as per-box data (numbers, such as a loop index, too) and the others as
 /// constants. Where per-box data would be a power's exponent, whose constant would have
 /// been specialised (bits), each instance is its own box type, its data constant.
+///
+/// Sampled parameters are per-box data unless `sampled` is [`SampledRows::AsData`].
 fn box_types_of(
     program: &Program,
     data_args: &[(u32, Vec<DataArg>)],
     instances: &[usize],
+    sampled: SampledRows,
 ) -> Result<BoxTypes, Vec<Diagnostic>> {
     // Instances by (objective, argument shapes), in order of first appearance.
     let mut group_index: HashMap<(u32, Vec<Shape>), usize> = HashMap::new();
@@ -652,6 +678,10 @@ fn box_types_of(
         box_types: Vec::new(),
         instance_type: vec![0; instances.len()],
         data: BoxData::none(),
+        minibatches: match sampled {
+            SampledRows::Minibatch(spec) => Some(minibatch::MinibatchesBuilder::new(spec)),
+            SampledRows::AsData | SampledRows::All => None,
+        },
     };
     let mut entries: Vec<Option<(u32, Vec<bool>)>> = vec![None; instances.len()];
     let mut raw = Vec::new();
@@ -660,26 +690,34 @@ fn box_types_of(
         let objective_ref = &program.objectives[*objective as usize];
         let per_box: Vec<bool> = (0..first_args.len())
             .map(|p| {
+                if sampled.per_box() && objective_ref.data_params[p].sampled {
+                    return true;
+                }
                 let key = |i: &u32| box_type_key(0, &data_args[instances[*i as usize]].1[p..p + 1]);
                 let first = key(&members[0]);
                 members[1..].iter().any(|i| key(i) != first)
             })
             .collect();
         let compile = |per_box: &[bool], args: &[DataArg]| {
-            compile_box_type_with(program, objective_ref, args, per_box).map_err(|message| {
-                vec![lowering_error(
-                    "E0890",
-                    format!(
-                        "internal error while compiling `{}`: {message}",
-                        objective_ref.name
-                    ),
-                    objective_ref.span,
-                )
-                .with_help("this is a bug in catopt; please report it with the file")]
-            })
+            objective::compile_sampled_box_type(program, objective_ref, args, per_box, sampled)
+                .map_err(|message| {
+                    vec![lowering_error(
+                        "E0890",
+                        format!(
+                            "internal error while compiling `{}`: {message}",
+                            objective_ref.name
+                        ),
+                        objective_ref.span,
+                    )
+                    .with_help("this is a bug in catopt; please report it with the file")]
+                })
         };
         let shared = compile(&per_box, first_args)?;
-        if per_box.iter().any(|&p| p) && shared.compiled.has_data_exponent() {
+        // Sampled data stays per-box data even as an exponent: a minibatch changes at
+        // every step, so there are no constant data whose bits to keep (and the full and
+        // minibatch problems must compile alike).
+        let is_sampled = sampled.per_box() && objective_ref.sampled_rows().is_some();
+        if !is_sampled && per_box.iter().any(|&p| p) && shared.compiled.has_data_exponent() {
             // One box type per instance, its data constant (the v0 compilation).
             for &i in &members {
                 let args = &data_args[instances[i as usize]].1;
@@ -708,12 +746,17 @@ fn box_types_of(
                 &program.objectives[*objective as usize],
                 args,
                 &per_box,
+                sampled,
                 &mut raw,
             );
         }
         let (_, vector) = out.data.push_entry(compiled.data_len());
         if !vector.is_empty() {
             compiled.box_data(&raw, vector);
+        }
+        if let Some(minibatches) = out.minibatches.as_mut() {
+            let objective = &program.objectives[*objective as usize];
+            minibatches.instance(program, objective, args, &per_box, compiled);
         }
     }
     Ok(out)

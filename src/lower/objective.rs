@@ -1,5 +1,6 @@
 //! Lowering one objective (with its data arguments) to a compiled expression: a box type.
 
+use super::minibatch::SampledRows;
 use crate::check::program::{
     BinaryOp, DataArg, Expr, ExprKind, Function, Objective, Program, Sense,
 };
@@ -70,6 +71,19 @@ pub fn compile_box_type_with(
     data_args: &[DataArg],
     per_box: &[bool],
 ) -> Result<BoxType, String> {
+    compile_sampled_box_type(program, objective, data_args, per_box, SampledRows::AsData)
+}
+
+/// [`compile_box_type_with`] where the parameters marked `sample` take the shape `sampled`
+/// gives them (`batch` rows in a minibatch run); `per_box` must mark them unless
+/// `sampled` is [`SampledRows::AsData`].
+pub(crate) fn compile_sampled_box_type(
+    program: &Program,
+    objective: &Objective,
+    data_args: &[DataArg],
+    per_box: &[bool],
+    sampled: SampledRows,
+) -> Result<BoxType, String> {
     let port_len: usize = objective.ports.iter().map(|p| p.shape.len()).sum();
     let private_len: usize = objective.vars.iter().map(|v| v.shape.len()).sum();
     let mut builder = ExprBuilder::new(port_len + private_len);
@@ -102,7 +116,14 @@ pub fn compile_box_type_with(
     let mut data_params = Vec::with_capacity(data_args.len());
     for ((param, arg), &per_box) in objective.data_params.iter().zip(data_args).zip(per_box) {
         let node = match *arg {
-            _ if per_box => builder.data_input(arg_shape(program, param.shape, arg)),
+            _ if per_box => {
+                let shape = arg_shape(program, param.shape, arg);
+                builder.data_input(if param.sampled {
+                    sampled.sampled_shape(shape)
+                } else {
+                    shape
+                })
+            }
             DataArg::Number(value) => {
                 let values = vec![value; param.shape.len()];
                 builder.constant(param.shape, &values)
@@ -152,12 +173,15 @@ pub(crate) fn arg_shape(program: &Program, param: Shape, arg: &DataArg) -> Shape
 }
 
 /// Appends a box's raw data vector to `out`: the values of its arguments marked `per_box`,
-/// in parameter order (a number repeated to fill its parameter's shape).
+/// in parameter order (a number repeated to fill its parameter's shape); of a sampled
+/// parameter, as many of its first rows as `sampled` gives it (a minibatch run draws the
+/// rows at each step).
 pub(crate) fn raw_data(
     program: &Program,
     objective: &Objective,
     data_args: &[DataArg],
     per_box: &[bool],
+    sampled: SampledRows,
     out: &mut Vec<f64>,
 ) {
     for ((param, arg), _) in objective
@@ -167,9 +191,17 @@ pub(crate) fn raw_data(
         .zip(per_box)
         .filter(|(_, p)| **p)
     {
+        let full = arg_shape(program, param.shape, arg);
+        let len = if param.sampled {
+            sampled.sampled_shape(full).len()
+        } else {
+            full.len()
+        };
         match *arg {
-            DataArg::Number(value) => out.extend(std::iter::repeat(value).take(param.shape.len())),
-            DataArg::Data(id) => out.extend_from_slice(&program.data[id.0 as usize].value.values),
+            DataArg::Number(value) => out.extend(std::iter::repeat(value).take(len)),
+            DataArg::Data(id) => {
+                out.extend_from_slice(&program.data[id.0 as usize].value.values[..len])
+            }
         }
     }
 }

@@ -1379,6 +1379,21 @@ impl CompiledObjective {
         );
         assert_eq!(out.len(), plan.data_len, "data vector has the wrong length");
         out[..raw.len()].copy_from_slice(raw);
+        self.fold_box_data(out);
+    }
+
+    /// [`box_data`](Self::box_data) with the raw data already in place: `data` (length
+    /// [`data_len`](Self::data_len)) holds the raw data in its first
+    /// [`raw_data_len`](Self::raw_data_len) entries, and the rest is computed from them
+    /// (a minibatch's rows are written there directly, with no copy).
+    pub fn fold_box_data(&self, data: &mut [f64]) {
+        let plan = &*self.plan;
+        assert_eq!(
+            data.len(),
+            plan.data_len,
+            "data vector has the wrong length"
+        );
+        let out = data;
         let sources = Sources {
             consts: &plan.consts,
             x: &[],

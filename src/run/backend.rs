@@ -3,12 +3,14 @@
 use super::transport::Transport;
 
 /// Where a plan's box evaluations and reductions run. Every backend follows the plan's
-/// fixed summation order, so they all produce the same bits.
+/// fixed summation order, so they all produce the same bits. A clone shares the pool or the
+/// transport (a minibatch run's full-data executor runs on its minibatch executor's).
+#[derive(Clone)]
 pub enum Backend {
     /// One thread, the reference.
     Serial,
     /// A rayon thread pool.
-    Threads(rayon::ThreadPool),
+    Threads(std::sync::Arc<rayon::ThreadPool>),
     /// One rank of several processes that share no memory (MPI, or [`LocalRanks`] in
     /// tests): this process evaluates its share of the boxes, and the ranks exchange the
     /// shared coordinates' contributions each step ([`crate::run::distribute`]).
@@ -29,7 +31,7 @@ impl Backend {
             .num_threads(threads)
             .thread_name(|i| format!("catopt-worker-{i}"))
             .build()
-            .map(Backend::Threads)
+            .map(|pool| Backend::Threads(std::sync::Arc::new(pool)))
             .map_err(|e| e.to_string())
     }
 

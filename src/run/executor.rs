@@ -29,6 +29,7 @@ mod update;
 
 use super::backend::Backend;
 use super::method::{NoUpdate, UpdateRule};
+use super::minibatch::BoxMinibatch;
 use super::norm::norm_of_partials;
 use super::partition::{BlockSchedule, Deferrals};
 use super::plan::{Plan, SUM_BLOCK};
@@ -139,6 +140,8 @@ struct Buffers {
     gradient: Vec<f64>,
     /// Per-block sums of squares.
     norm_partials: Vec<f64>,
+    /// The step whose minibatches a minibatch run's sampled boxes read.
+    sample_step: u64,
 }
 
 impl Buffers {
@@ -149,6 +152,7 @@ impl Buffers {
             box_values: None,
             gradient: vec![0.0; plan.apex],
             norm_partials: vec![0.0; plan.apex.div_ceil(SUM_BLOCK)],
+            sample_step: 0,
         }
     }
 
@@ -174,6 +178,7 @@ impl Buffers {
             update,
             norm_partials: SharedSlice::new(&mut self.norm_partials),
             value_only,
+            sample_step: self.sample_step,
         }
     }
 }
@@ -277,6 +282,24 @@ impl Executor {
     /// distributed backend; `None` otherwise.
     pub fn line_search_bytes_sent(&self) -> Option<f64> {
         self.placement.line_search_bytes_sent()
+    }
+
+    /// Makes the evaluations that follow read the minibatches of step `step` (a minibatch
+    /// run: [`Plan::minibatches`]; nothing changes otherwise). The solver sets it before
+    /// each step, so that a line search's trials see the step's minibatch.
+    pub fn set_sample_step(&mut self, step: u64) {
+        self.buffers.sample_step = step;
+    }
+
+    /// Which data the next evaluation reads: the sample step in a minibatch run, 0
+    /// otherwise (the data never changes). Two evaluations with the same data version at
+    /// the same point give the same bits.
+    pub fn data_version(&self) -> u64 {
+        if self.plan.minibatches().is_some() {
+            self.buffers.sample_step
+        } else {
+            0
+        }
     }
 
     /// The plan.
@@ -409,6 +432,20 @@ impl Executor {
         sums
     }
 
+    /// Box `b`'s data vector as the evaluations read it (in a minibatch run, a sampled
+    /// box's minibatch of the current sample step, drawn again: for the slow box-by-box
+    /// searches only).
+    fn box_data_now(&self, b: usize) -> std::borrow::Cow<'_, [f64]> {
+        match (self.plan.minibatches(), BoxMinibatch::of_box(&self.plan, b)) {
+            (Some(minibatches), Some(mut minibatch)) => std::borrow::Cow::Owned(
+                minibatch
+                    .at_step(minibatches, self.buffers.sample_step)
+                    .to_vec(),
+            ),
+            _ => std::borrow::Cow::Borrowed(self.plan.box_data(b)),
+        }
+    }
+
     /// The result of the last evaluation (NaN before the first).
     pub fn last_evaluation(&self) -> Evaluation {
         self.last
@@ -434,7 +471,7 @@ impl Executor {
                     }
                     group
                         .objective
-                        .value_with(&mut workspace, &inputs, plan.box_data(b))
+                        .value_with(&mut workspace, &inputs, &self.box_data_now(b))
                 };
                 let (before, after) = (value_at(start), value_at(now));
                 let growth = after - before;
@@ -494,7 +531,7 @@ impl Executor {
                 let value = group.objective.value_and_gradient_with(
                     &mut workspace,
                     &inputs,
-                    plan.box_data(b),
+                    &self.box_data_now(b),
                     &mut gradient,
                 );
                 if !value.is_finite() || gradient.iter().any(|g| !g.is_finite()) {

@@ -10,6 +10,7 @@ pub mod distribute;
 pub mod executor;
 mod lanes;
 pub mod method;
+mod minibatch;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub(crate) mod norm;

@@ -21,6 +21,7 @@
 //! plan is [`crate::run::executor`].
 
 use super::lanes::{bit, set_bit};
+use crate::lower::Minibatches;
 use crate::numerics::{BoxData, CompiledObjective};
 use std::sync::Arc;
 
@@ -144,6 +145,9 @@ pub struct Plan {
     /// The data of batched chunks of types with per-box data, laid out as the batched
     /// kernel reads it (entry-major in each chunk, like the slots).
     pub(crate) batch_data: Vec<f64>,
+    /// In a minibatch run: where the sampled boxes' rows come from (their data vectors
+    /// are refilled at each step, `run::minibatch`).
+    pub(crate) minibatches: Option<Arc<Minibatches>>,
 }
 
 /// Why a plan could not be built.
@@ -160,14 +164,38 @@ pub enum PlanError {
 impl Plan {
     /// Compiles a lowered problem's composite into a plan.
     pub fn for_problem(problem: &crate::lower::Problem) -> Result<Plan, PlanError> {
-        Plan::new(&PlanInput {
+        let mut plan = Plan::new(&PlanInput {
             apex: problem.composite.apex(),
             box_types: &problem.compiled_box_types(),
             box_type_of: &problem.box_type_of,
             local_to_global: problem.composite.boxes_to_apex().table(),
             summand_offsets: problem.composite.box_offsets(),
             box_data: problem.box_data.clone(),
-        })
+        })?;
+        if let Some(minibatches) = &problem.minibatches {
+            // A sampled box's data is a vector or matrix, so its type is never batched:
+            // each sampled box is a chunk of its own, whose data the sweep reads from the
+            // worker's minibatch buffer instead of `box_data`.
+            for group in &plan.groups {
+                if group.batched
+                    && group
+                        .boxes
+                        .iter()
+                        .any(|&b| minibatches.of_box(b as usize).is_some())
+                {
+                    return Err(PlanError::Inconsistent(
+                        "a batched group has sampled data".into(),
+                    ));
+                }
+            }
+            plan.minibatches = Some(minibatches.clone());
+        }
+        Ok(plan)
+    }
+
+    /// Where the sampled boxes' rows come from, in a minibatch run.
+    pub fn minibatches(&self) -> Option<&Arc<Minibatches>> {
+        self.minibatches.as_ref()
     }
 
     /// Compiles the composite into a plan.
@@ -306,6 +334,7 @@ impl Plan {
             in_box_order,
             box_data: input.box_data.clone(),
             batch_data,
+            minibatches: None,
         };
         // Mark each coordinate's first contribution in plan order (box-major in a chunk).
         let mut seen = vec![0u64; input.apex.div_ceil(64)];

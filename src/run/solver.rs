@@ -327,6 +327,9 @@ pub fn solve(
         let evaluations_before = executor.evaluations() + executor.value_evaluations();
         let (step, previous_objective) = (state.step, state.previous_objective);
         let stops_here = |e: &Evaluation| stop.reason(e, previous_objective, step).is_some();
+        // A minibatch run's evaluations in this step (line-search trials included) read
+        // the step's minibatches.
+        executor.set_sample_step(step);
         let proposed = {
             let mut current: [&[f64]; MAX_VECTORS] = [&[]; MAX_VECTORS];
             current[0] = &state.values;

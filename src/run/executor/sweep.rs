@@ -2,6 +2,7 @@
 //! finish the norm blocks it completes.
 
 use super::super::lanes::{add_slices, bit, bits_uniform, fixed_order_fold};
+use super::super::minibatch::BoxMinibatch;
 use super::super::partition::BlockSchedule;
 use super::super::plan::{Chunk, Layout, Plan};
 use super::super::shared_slice::SharedSlice;
@@ -30,6 +31,9 @@ pub(super) struct Worker {
     pub(super) deferred_coordinates: Vec<u32>,
     /// Their values, filled each evaluation.
     pub(super) deferred_values: Vec<f64>,
+    /// In a minibatch run: the minibatch buffers of this worker's sampled boxes, by chunk
+    /// (each a chunk of one box), in chunk order.
+    minibatches: Vec<(usize, BoxMinibatch)>,
 }
 
 impl Worker {
@@ -50,9 +54,25 @@ impl Worker {
                 }
             })
             .collect();
+        let minibatches = if plan.minibatches().is_some() {
+            chunks
+                .clone()
+                .filter_map(|c| {
+                    let boxes = plan.chunk_boxes(c);
+                    let minibatch = match boxes {
+                        &[b] => BoxMinibatch::of_box(plan, b as usize),
+                        _ => None,
+                    };
+                    minibatch.map(|m| (c, m))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Worker {
             chunks,
             groups,
+            minibatches,
             deferred_values: vec![0.0; deferred_coordinates.len()],
             deferred_coordinates,
         }
@@ -74,6 +94,8 @@ pub(super) struct SweepContext<'a, R: ?Sized> {
     /// Only the boxes' values (a line search's trial point): no gradient, scatter-add,
     /// box values or block finishing.
     pub(super) value_only: bool,
+    /// The step whose minibatches sampled boxes read (a minibatch run).
+    pub(super) sample_step: u64,
 }
 
 impl<R: ?Sized> Clone for SweepContext<'_, R> {
@@ -137,8 +159,10 @@ impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
             chunks,
             groups,
             deferred_values,
+            minibatches,
             ..
         } = worker;
+        let mut minibatches = minibatches.iter_mut().peekable();
         // SAFETY: the workers' chunk ranges are disjoint (the contract), so this worker alone
         // accesses its chunks' objective entries.
         let objectives = unsafe { self.chunk_objective.range(chunks.clone()) };
@@ -152,7 +176,13 @@ impl<R: UpdateRule + ?Sized> SweepContext<'_, R> {
             let local_gradient = &mut scratch.gradient[..slots];
             let values = &mut scratch.values[..count];
             let inputs = &mut scratch.inputs[..slots];
-            let data = plan.chunk_data(chunk);
+            let data = match minibatches.next_if(|(m, _)| *m == c) {
+                Some((_, minibatch)) => {
+                    let sampled = plan.minibatches().expect("a minibatch run");
+                    minibatch.at_step(sampled, self.sample_step)
+                }
+                None => plan.chunk_data(chunk),
+            };
             if self.value_only {
                 match (scratch.batch.as_mut(), chunk.layout) {
                     (Some(batch), Layout::PerInputRuns { offset }) => {

@@ -83,6 +83,9 @@ struct Accepted {
     step: u64,
     /// The executor's evaluation count just after it.
     evaluations: u64,
+    /// The data it read ([`Executor::data_version`]: a minibatch run draws new rows at
+    /// the next step, and then the evaluation cannot serve it).
+    data_version: u64,
     evaluation: Evaluation,
 }
 
@@ -175,7 +178,13 @@ impl Method for Lbfgs {
         // evaluated since: the same point (the solver's slots rotate the trial into
         // `current`), so the same bits as evaluating again.
         let evaluation = match self.accepted.take() {
-            Some(a) if a.step == step && a.evaluations == executor.evaluations() => a.evaluation,
+            Some(a)
+                if a.step == step
+                    && a.evaluations == executor.evaluations()
+                    && a.data_version == executor.data_version() =>
+            {
+                a.evaluation
+            }
             _ => executor.evaluate(x),
         };
         if !evaluation.objective.is_finite() || !evaluation.gradient_norm.is_finite() {
@@ -322,6 +331,7 @@ impl Method for Lbfgs {
         self.accepted = full.map(|evaluation| Accepted {
             step: step + 1,
             evaluations: executor.evaluations(),
+            data_version: executor.data_version(),
             evaluation,
         });
         Ok(evaluation)
