@@ -6,10 +6,11 @@
 //! resolved once (callee, port shapes, plain junctions) before the loop runs.
 
 use super::consts::LoopEnv;
+use super::domains::{JunctionMarks, Wired};
 use super::estimate::{Cost, MAX_LOOP_ITERATIONS};
 use super::program::{
-    BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, DataId, Junction, JunctionId,
-    Junctions, ObjectiveId,
+    BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, DataId, Domain, Junction,
+    JunctionId, JunctionType, Junctions, ObjectiveId,
 };
 use super::rows::RowsPlan;
 use super::{Checker, GlobalKind, MAX_COMPOSITE_DEPTH};
@@ -157,6 +158,11 @@ struct Wiring {
     label_prefix: Option<(Arc<str>, Vec<i64>, Arc<str>)>,
     /// Box statements and loops (by their start) that failed in an earlier iteration.
     failed_statements: std::collections::HashSet<usize>,
+    /// Non-trivial domains declared in `where`, with where they are written.
+    declared_domains: Vec<(JunctionId, Domain, Span)>,
+    /// Some declaration or callee port has a domain or `dual`: junction domains and dual
+    /// marks are unified once the loops are unrolled (`domains.rs`).
+    has_marks: bool,
 }
 
 impl Checker<'_> {
@@ -310,9 +316,13 @@ impl Checker<'_> {
             made_labels: HashMap::new(),
             label_prefix: None,
             failed_statements: Default::default(),
+            declared_domains: Vec::new(),
+            has_marks: false,
         };
         for decl in &item.where_decls {
             let shape = self.shape(&decl.ty);
+            let owner = format!("junction `{}` of `{}`", decl.name.name, item.name.name);
+            let domain = self.domain(decl.domain.as_ref(), shape, &owner);
             let init = decl.init.as_ref().and_then(|e| self.const_eval(e, &[]));
             if let Some(&first) = w.plain.get(&decl.name.name) {
                 let first_span = w.junctions.span(first.0 as usize);
@@ -332,8 +342,14 @@ impl Checker<'_> {
                 name: IndexedName::plain(decl.name.name.as_str()),
                 shape: Shape::Scalar,
                 init,
+                domain: Domain::Real,
+                dual: false,
                 span: decl.name.span,
             });
+            if let Some(written) = decl.domain.as_ref().filter(|_| !domain.is_trivial()) {
+                w.declared_domains.push((id, domain, written.span));
+                w.has_marks = true;
+            }
             if let Some(shape) = shape {
                 w.plain_shapes.insert(id.0, (shape, decl.ty.span));
             }
@@ -412,8 +428,21 @@ impl Checker<'_> {
         if self.error_count() > errors_before {
             return None;
         }
+        let marks = if w.has_marks {
+            self.junction_marks(&Wired {
+                junctions: &w.junctions,
+                boxes: &w.boxes,
+                box_junctions: &w.box_junctions,
+                declared: &w.declared_domains,
+            })
+        } else {
+            JunctionMarks::default()
+        };
+        if self.error_count() > errors_before {
+            return None;
+        }
         // A run of junctions is one plain junction or members of one family.
-        let junctions = w.junctions.with_shapes(|first, name| {
+        let junctions = w.junctions.with_types(|first, name| {
             let known = match name.index {
                 Some(_) => w
                     .family_names
@@ -421,7 +450,12 @@ impl Checker<'_> {
                     .map(|&f| w.families[f].shape),
                 None => Some(w.plain_shapes.get(&first.0).copied()),
             };
-            known.flatten().map_or(Shape::Scalar, |(shape, _)| shape)
+            let marks = marks.of(first, name);
+            JunctionType {
+                shape: known.flatten().map_or(Shape::Scalar, |(shape, _)| shape),
+                domain: marks.domain,
+                dual: marks.dual,
+            }
         });
         let scalars_total: u64 = junctions.shapes().map(|s| s.len() as u64).sum::<u64>()
             + w.boxes
@@ -647,6 +681,9 @@ impl Checker<'_> {
                 );
                 return None;
             };
+        if !w.has_marks {
+            w.has_marks = (0..port_shapes.len()).any(|k| !self.port_marks(callee, k).is_plain());
+        }
         if stmt.junctions.len() != port_shapes.len() {
             self.error(
                 Diagnostic::error(
@@ -879,6 +916,8 @@ impl Checker<'_> {
             name: IndexedName::plain(name.name.as_str()),
             shape: Shape::Scalar,
             init: None,
+            domain: Domain::Real,
+            dual: false,
             span: name.span,
         });
         w.plain.insert(name.name.clone(), id);
@@ -1218,6 +1257,8 @@ fn member(w: &mut Wiring, family: usize, i: i64, span: Span) -> JunctionId {
         name: IndexedName::member(f.name.clone(), i),
         shape: Shape::Scalar,
         init: None,
+        domain: Domain::Real,
+        dual: false,
         span,
     });
     f.insert(i, id);

@@ -81,6 +81,9 @@ const MAX_CSV_ERRORS: usize = 5;
 impl Checker<'_> {
     /// Checks and loads one `data` item (all members of a family).
     pub(crate) fn data_item(&mut self, item: &ast::DataItem) {
+        if let Some(domain) = &item.domain {
+            self.domain_on_data(domain, &format!("data `{}`", item.name.name));
+        }
         let declared = match &item.ty {
             Some(ty) => match self.shape(ty) {
                 Some(shape) => Some(shape),

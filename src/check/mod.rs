@@ -16,10 +16,13 @@
 //! ```
 
 mod composite;
+pub mod constraint_types;
+mod constraints;
 mod consts;
 mod data;
 mod data_cache;
 mod data_values;
+mod domains;
 pub mod estimate;
 mod objective;
 pub mod program;
@@ -299,11 +302,7 @@ pub fn summary(program: &Program) -> String {
         i = j;
     }
     for o in &program.objectives {
-        let ports: Vec<String> = o
-            .ports
-            .iter()
-            .map(|p| format!("{}: {}", p.name, p.shape))
-            .collect();
+        let ports: Vec<String> = o.ports.iter().map(variable_summary).collect();
         let data: Vec<String> = o
             .data_params
             .iter()
@@ -322,11 +321,39 @@ pub fn summary(program: &Program) -> String {
             program::Sense::Minimize => "minimize",
             program::Sense::Maximize => "maximize",
         };
+        let mut vars = crate::name::counted(o.vars.len(), "private variable");
+        if o.vars.iter().any(|v| v.dual || !v.domain.is_trivial()) {
+            let listed: Vec<String> = o.vars.iter().map(variable_summary).collect();
+            let _ = write!(vars, " ({})", listed.join(", "));
+        }
+        let mut extras = String::new();
+        if !o.penalties.is_empty() {
+            let listed: Vec<String> = o
+                .penalties
+                .iter()
+                .map(|p| {
+                    let name = match p.variable {
+                        program::VariableRef::Port(i) => &o.ports[i].name,
+                        program::VariableRef::Var(i) => &o.vars[i].name,
+                    };
+                    format!("{}({name}, {})", p.kind.name(), p.weight)
+                })
+                .collect();
+            let _ = write!(extras, ", penalties {}", listed.join(", "));
+        }
+        if !o.constraints.is_empty() {
+            let rows: usize = o.constraints.iter().map(|c| c.rows).sum();
+            let _ = write!(
+                extras,
+                ", {} ({})",
+                crate::name::counted(o.constraints.len(), "equality constraint"),
+                crate::name::counted(rows, "dual row")
+            );
+        }
         let _ = writeln!(
             out,
-            "  objective {}({header}): {}, {}, {sense}",
+            "  objective {}({header}): {vars}, {}{extras}, {sense}",
             o.name,
-            crate::name::counted(o.vars.len(), "private variable"),
             crate::name::counted(scalars, "decision variable")
         );
     }
@@ -336,13 +363,29 @@ pub fn summary(program: &Program) -> String {
             .iter()
             .map(|j| c.junctions.name(j.0 as usize).to_string())
             .collect();
+        let mut junctions = crate::name::counted(c.junctions.len(), "junction");
+        let (in_domains, duals) = c.junctions.iter().fold((0, 0), |(d, u), j| {
+            (
+                d + usize::from(!j.domain.is_trivial()),
+                u + usize::from(j.dual),
+            )
+        });
+        if in_domains + duals > 0 {
+            let mut parts = Vec::new();
+            if in_domains > 0 {
+                parts.push(format!("{in_domains} in a domain"));
+            }
+            if duals > 0 {
+                parts.push(format!("{duals} dual"));
+            }
+            let _ = write!(junctions, " ({})", parts.join(", "));
+        }
         let _ = writeln!(
             out,
-            "  composite {}({}): {}, {}, {}, about {} to run",
+            "  composite {}({}): {}, {junctions}, {}, about {} to run",
             c.name,
             outer.join(", "),
             crate::name::counted(c.boxes.len(), "box"),
-            crate::name::counted(c.junctions.len(), "junction"),
             crate::name::counted(c.decision_variables as usize, "decision variable"),
             human_bytes(c.memory_estimate_bytes as f64)
         );
@@ -653,6 +696,17 @@ impl<'a> Checker<'a> {
             reports,
         })
     }
+}
+
+/// `name: [dual] SHAPE [in DOMAIN]`, as declared.
+fn variable_summary(v: &program::Variable) -> String {
+    let dual = if v.dual { "dual " } else { "" };
+    let domain = if v.domain.is_trivial() {
+        String::new()
+    } else {
+        format!(" in {}", v.domain)
+    };
+    format!("{}: {dual}{}{domain}", v.name, v.shape)
 }
 
 /// True for the name of a built-in function.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 /// What a name means inside an objective body.
 #[derive(Clone, Copy)]
-enum Local {
+pub(super) enum Local {
     Port(usize),
     Var(usize),
     DataParam(usize),
@@ -21,7 +21,7 @@ enum Local {
 }
 
 /// Names and shapes visible in one objective body.
-struct Scope {
+pub(super) struct Scope {
     locals: HashMap<String, (Local, Span)>,
     ports: Vec<Shape>,
     vars: Vec<Shape>,
@@ -61,12 +61,16 @@ impl Checker<'_> {
         let mut ports = Vec::new();
         for p in &item.ports {
             let shape = self.shape(&p.ty);
+            let owner = format!("port `{}` of `{}`", p.name.name, item.name.name);
+            let domain = self.domain(p.domain.as_ref(), shape, &owner);
             if self.declare(&mut scope, &p.name, Local::Port(ports.len()), "port") {
                 scope.ports.push(shape.unwrap_or(Shape::Scalar));
                 ports.push(Variable {
                     name: p.name.name.clone(),
                     shape: shape.unwrap_or(Shape::Scalar),
                     init: None,
+                    domain,
+                    dual: p.dual.is_some(),
                     span: p.name.span,
                 });
             }
@@ -74,6 +78,13 @@ impl Checker<'_> {
         let mut data_params = Vec::new();
         for p in &item.data_params {
             let shape = self.shape(&p.ty);
+            if let Some(domain) = &p.domain {
+                let owner = format!("data parameter `{}` of `{}`", p.name.name, item.name.name);
+                self.domain_on_data(domain, &owner);
+            }
+            if let Some(mark) = p.dual {
+                self.dual_on_data(mark, &p.name.name, &item.name.name);
+            }
             if self.declare(
                 &mut scope,
                 &p.name,
@@ -92,21 +103,35 @@ impl Checker<'_> {
         // Vars first: decision variables are visible in the whole body.
         let mut vars = Vec::new();
         for stmt in &item.body {
-            if let ast::Stmt::Var { name, ty, init, .. } = stmt {
+            if let ast::Stmt::Var {
+                name,
+                ty,
+                dual,
+                domain,
+                init,
+                ..
+            } = stmt
+            {
                 let shape = self.shape(ty);
                 let init = init.as_ref().and_then(|e| self.const_eval(e, &[]));
+                let owner = format!("variable `{}` of `{}`", name.name, item.name.name);
+                let domain = self.domain(domain.as_ref(), shape, &owner);
                 if self.declare(&mut scope, name, Local::Var(vars.len()), "variable") {
                     scope.vars.push(shape.unwrap_or(Shape::Scalar));
                     vars.push(Variable {
                         name: name.name.clone(),
                         shape: shape.unwrap_or(Shape::Scalar),
                         init,
+                        domain,
+                        dual: dual.is_some(),
                         span: name.span,
                     });
                 }
             }
         }
         let mut lets = Vec::new();
+        let mut penalties = Vec::new();
+        let mut constraints = Vec::new();
         let mut goal: Option<(Sense, Option<Expr>, Span)> = None;
         for stmt in &item.body {
             if let Some((_, _, goal_span)) = &goal {
@@ -121,11 +146,7 @@ impl Checker<'_> {
                         format!("statement after the goal of objective `{}`", item.name.name),
                     ),
                 };
-                let span = match stmt {
-                    ast::Stmt::Var { span, .. }
-                    | ast::Stmt::Let { span, .. }
-                    | ast::Stmt::Goal { span, .. } => *span,
-                };
+                let span = stmt.span();
                 self.error(
                     Diagnostic::error(code, message, span)
                         .with_label("after the goal")
@@ -136,6 +157,14 @@ impl Checker<'_> {
             }
             match stmt {
                 ast::Stmt::Var { .. } => {}
+                ast::Stmt::Penalty { kind, args, span } => {
+                    let name = &item.name.name;
+                    penalties.push(self.penalty(kind, args, *span, name, &mut scope));
+                }
+                ast::Stmt::Constraint { lhs, rhs, span } => {
+                    let name = &item.name.name;
+                    constraints.push(self.constraint(lhs, rhs, *span, name, &mut scope));
+                }
                 ast::Stmt::Let { name, value, .. } => {
                     let expr = self.expr(value, &mut scope);
                     if self.declare(&mut scope, name, Local::Let(lets.len()), "let binding") {
@@ -207,7 +236,9 @@ impl Checker<'_> {
             match stmt {
                 ast::Stmt::Var { name, .. } => unused.push(("variable", name)),
                 ast::Stmt::Let { name, .. } => unused.push(("let binding", name)),
-                ast::Stmt::Goal { .. } => {}
+                ast::Stmt::Goal { .. }
+                | ast::Stmt::Penalty { .. }
+                | ast::Stmt::Constraint { .. } => {}
             }
         }
         for (what, name) in unused {
@@ -245,6 +276,8 @@ impl Checker<'_> {
             lets: lets.into_iter().collect::<Option<Vec<_>>>()?,
             sense,
             body: body?,
+            penalties: penalties.into_iter().collect::<Option<Vec<_>>>()?,
+            constraints: constraints.into_iter().collect::<Option<Vec<_>>>()?,
         })
     }
 
@@ -275,7 +308,7 @@ impl Checker<'_> {
     }
 
     /// Checks an expression and infers its shape; `None` after reporting an error.
-    fn expr(&mut self, e: &ast::Expr, scope: &mut Scope) -> Option<Expr> {
+    pub(super) fn expr(&mut self, e: &ast::Expr, scope: &mut Scope) -> Option<Expr> {
         let (kind, shape) = match &e.kind {
             ast::ExprKind::Number(n) => (ExprKind::Number(*n), Shape::Scalar),
             ast::ExprKind::Name(name) => return self.name_expr(name, e.span, scope),

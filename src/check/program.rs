@@ -6,6 +6,9 @@
 //! boxes or family members one loop statement makes) because a loop may create a million
 //! boxes.
 
+pub use super::constraint_types::{
+    Constraint, ConstraintUse, Domain, Penalty, PenaltyKind, VariableRef,
+};
 pub use super::data_values::DataValues;
 use crate::diagnostic::{SourceFile, Span};
 pub use crate::name::IndexedName;
@@ -148,6 +151,10 @@ pub struct Variable {
     pub shape: Shape,
     /// The initial value of every entry (`var v: real[3] = 0.1;`), if given.
     pub init: Option<f64>,
+    /// `in DOMAIN` (`Domain::Real` when none is written).
+    pub domain: Domain,
+    /// Declared `dual`: methods ascend in it instead of descending.
+    pub dual: bool,
     /// Where it is declared.
     pub span: Span,
 }
@@ -204,6 +211,10 @@ pub struct Objective {
     pub sense: Sense,
     /// The scalar expression after `minimize`/`maximize`, as written (not negated).
     pub body: Expr,
+    /// `penalty` statements, in order (not part of `body`: not differentiated).
+    pub penalties: Vec<Penalty>,
+    /// `subject to` equality constraints, in order; each adds private dual variables.
+    pub constraints: Vec<Constraint>,
 }
 
 impl Objective {
@@ -396,6 +407,10 @@ pub struct Junction {
     pub shape: Shape,
     /// The initial value of every entry, from `where (W: real[2] = 0.01)`.
     pub init: Option<f64>,
+    /// The common domain of its ports and its declaration (`Domain::Real` when none has one).
+    pub domain: Domain,
+    /// Wired to `dual` ports: a dual variable (a price the boxes share).
+    pub dual: bool,
     /// The declaration, or the first use.
     pub span: Span,
 }
@@ -451,7 +466,20 @@ pub struct Junctions {
 struct JunctionInfo {
     shape: Shape,
     init: Option<f64>,
+    domain: Domain,
+    dual: bool,
     span: Span,
+}
+
+/// What the checker infers for a run of junctions once the loops are unrolled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct JunctionType {
+    /// The shape.
+    pub(crate) shape: Shape,
+    /// The common domain.
+    pub(crate) domain: Domain,
+    /// A dual variable.
+    pub(crate) dual: bool,
 }
 
 impl Junctions {
@@ -481,6 +509,8 @@ impl Junctions {
         let info = JunctionInfo {
             shape: junction.shape,
             init: junction.init,
+            domain: junction.domain,
+            dual: junction.dual,
             span: junction.span,
         };
         self.runs.push(junction.name, info);
@@ -495,6 +525,8 @@ impl Junctions {
             name: self.runs.name(j),
             shape: info.shape,
             init: info.init,
+            domain: info.domain,
+            dual: info.dual,
             span: info.span,
         }
     }
@@ -514,6 +546,16 @@ impl Junctions {
         self.runs.value(j).init
     }
 
+    /// Junction `j`'s domain (`Domain::Real` when unconstrained).
+    pub fn domain(&self, j: usize) -> Domain {
+        self.runs.value(j).domain
+    }
+
+    /// Whether junction `j` is a dual variable.
+    pub fn dual(&self, j: usize) -> bool {
+        self.runs.value(j).dual
+    }
+
     /// Where junction `j` is declared or first used.
     pub fn span(&self, j: usize) -> Span {
         self.runs.value(j).span
@@ -530,21 +572,28 @@ impl Junctions {
             name,
             shape: info.shape,
             init: info.init,
+            domain: info.domain,
+            dual: info.dual,
             span: info.span,
         })
     }
 
-    /// The same junctions with new shapes: `shape_of(first, name)` gives the shape of the
-    /// run of junctions that starts at id `first` with this name (a family's members, or one
-    /// plain junction).
-    pub(crate) fn with_shapes(
+    /// The same junctions with new types: `type_of(first, name)` gives the shape, domain
+    /// and dual mark of the run of junctions that starts at id `first` with this name (a
+    /// family's members, or one plain junction).
+    pub(crate) fn with_types(
         &self,
-        mut shape_of: impl FnMut(JunctionId, &IndexedName) -> Shape,
+        mut type_of: impl FnMut(JunctionId, &IndexedName) -> JunctionType,
     ) -> Junctions {
         Junctions {
-            runs: self.runs.map_runs(|start, name, info| JunctionInfo {
-                shape: shape_of(JunctionId(start as u32), name),
-                ..*info
+            runs: self.runs.map_runs(|start, name, info| {
+                let t = type_of(JunctionId(start as u32), name);
+                JunctionInfo {
+                    shape: t.shape,
+                    domain: t.domain,
+                    dual: t.dual,
+                    ..*info
+                }
             }),
             records: OnceLock::new(),
         }

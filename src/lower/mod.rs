@@ -497,7 +497,8 @@ fn box_type_key(objective: u32, args: &[DataArg]) -> (u32, Vec<(bool, u64)>) {
 /// Lowers composite `composite` of a checked program: flattens it, compiles its box types,
 /// composes them by `oapply`, and computes the initial point from the declarations and
 /// the first solve block for this composite (`seed` overrides the block's seed for
-/// `normal(...)` draws). Errors are located diagnostics.
+/// `normal(...)` draws). Errors are located diagnostics; a composite that uses domains,
+/// penalties, `subject to` or `dual` is refused (E0815) until the run side implements them.
 pub fn lower(
     program: &Program,
     composite: CompositeId,
@@ -515,6 +516,24 @@ pub fn lower_with(
     seed: Option<u64>,
     sampled: SampledRows,
 ) -> Result<Problem, Vec<Diagnostic>> {
+    // Domains, penalties, equality constraints and dual variables are checked but have no
+    // lowering yet (issue 16): refuse them by name rather than run a different problem.
+    if let Some(used) = program.constraint_use(composite) {
+        return Err(vec![lowering_error(
+            "E0815",
+            format!(
+                "{} is checked but not run yet: domains, penalties, `subject to` and `dual` \
+                 variables are not implemented by the run side (issue 16)",
+                used.what
+            ),
+            used.span,
+        )
+        .with_help(
+            "`catopt check` accepts the file; to run it now, remove the `in ...` domains, \
+             `penalty` and `subject to` statements and `dual` marks (or write a penalty as a \
+             smooth term of `minimize`)",
+        )]);
+    }
     let comp = &program.composites[composite.0 as usize];
     let mut flat = Flat {
         diagram: WiringDiagram::new(),

@@ -83,6 +83,9 @@ pub struct DataItem {
     pub family: Option<DataFamily>,
     /// The declared type, checked against the loaded value.
     pub ty: Option<Type>,
+    /// `in DOMAIN` after the type: an error (data is not a decision variable), kept so
+    /// that the checker can say so.
+    pub domain: Option<Domain>,
     /// `csv(...)`, an inline literal `[1, 2; 3, 4]` or a number.
     pub source: Value,
     /// The whole item.
@@ -109,13 +112,31 @@ pub struct Type {
     pub span: Span,
 }
 
-/// `NAME: TYPE` in an objective header.
+/// `in NAME` or `in NAME(ARGS)` after a type: the set a decision variable is kept in
+/// (`nonneg`, `box(lo, hi)`, `simplex`, `ball(r)`; the checker knows the names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Domain {
+    /// The domain's name as written.
+    pub name: Ident,
+    /// Its arguments (`box(-1, 1)`); empty without brackets.
+    pub args: Vec<Expr>,
+    /// Whether brackets were written (`simplex()` as well as `simplex`).
+    pub brackets: bool,
+    /// From the name to the closing bracket.
+    pub span: Span,
+}
+
+/// `NAME: [dual] TYPE [in DOMAIN] [sample]` in an objective header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
     /// The parameter's name.
     pub name: Ident,
     /// Its declared type.
     pub ty: Type,
+    /// Where `dual` is written before the type (a dual variable), if it is.
+    pub dual: Option<Span>,
+    /// `in DOMAIN` after the type, if written.
+    pub domain: Option<Domain>,
     /// Where `sample` is written after the type (a data parameter whose rows are drawn in
     /// minibatches), if it is.
     pub sample: Option<Span>,
@@ -150,12 +171,16 @@ pub enum Goal {
 /// A statement in an objective body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stmt {
-    /// `var NAME: TYPE [= EXPR];`
+    /// `var NAME: [dual] TYPE [in DOMAIN] [= EXPR];`
     Var {
         /// The variable's name.
         name: Ident,
         /// Its type.
         ty: Type,
+        /// Where `dual` is written, if it is.
+        dual: Option<Span>,
+        /// `in DOMAIN`, if written.
+        domain: Option<Domain>,
         /// Its initial value (every entry).
         init: Option<Expr>,
         /// The whole statement.
@@ -170,6 +195,24 @@ pub enum Stmt {
         /// The whole statement.
         span: Span,
     },
+    /// `penalty KIND(ARGS);` (`penalty l1(x, 0.01);`): a non-differentiated term.
+    Penalty {
+        /// `l1` or `l2` as written (the checker knows the kinds).
+        kind: Ident,
+        /// The arguments as written: the variable, then the weight.
+        args: Vec<Expr>,
+        /// The whole statement.
+        span: Span,
+    },
+    /// `subject to LHS == RHS;`: an equality constraint.
+    Constraint {
+        /// The left side.
+        lhs: Expr,
+        /// The right side.
+        rhs: Expr,
+        /// The whole statement.
+        span: Span,
+    },
     /// `minimize EXPR;` or `maximize EXPR;`
     Goal {
         /// Which way.
@@ -179,6 +222,19 @@ pub enum Stmt {
         /// The whole statement.
         span: Span,
     },
+}
+
+impl Stmt {
+    /// The whole statement.
+    pub fn span(&self) -> Span {
+        match self {
+            Stmt::Var { span, .. }
+            | Stmt::Let { span, .. }
+            | Stmt::Penalty { span, .. }
+            | Stmt::Constraint { span, .. }
+            | Stmt::Goal { span, .. } => *span,
+        }
+    }
 }
 
 /// `composite NAME(OUTER) where (DECLS) { BODY }`.
@@ -210,13 +266,15 @@ pub struct JunctionRef {
     pub span: Span,
 }
 
-/// `NAME: TYPE [= EXPR]` in a `where` clause.
+/// `NAME: TYPE [in DOMAIN] [= EXPR]` in a `where` clause.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JunctionDecl {
     /// The junction's name.
     pub name: Ident,
     /// Its type.
     pub ty: Type,
+    /// `in DOMAIN`, if written.
+    pub domain: Option<Domain>,
     /// Its initial value (every entry).
     pub init: Option<Expr>,
     /// The whole declaration.

@@ -131,6 +131,10 @@ fn next_item_start(text: &str, from: usize) -> usize {
     text.len()
 }
 
+/// What "expected a statement" lists.
+const STATEMENT: &str =
+    "a statement (`var`, `let`, `penalty`, `subject to`, `minimize` or `maximize`)";
+
 fn describe_rule(rule: Rule) -> &'static str {
     match rule {
         Rule::semi => "`;`",
@@ -180,9 +184,19 @@ fn describe_rule(rule: Rule) -> &'static str {
         Rule::family_index => "`[`",
         Rule::family_loop => "`for`",
         Rule::ports | Rule::data_params | Rule::param => "a parameter `name: type`",
-        Rule::var_stmt | Rule::let_stmt | Rule::goal_stmt | Rule::minimize | Rule::maximize => {
-            "a statement (`var`, `let`, `minimize` or `maximize`)"
-        }
+        Rule::var_stmt
+        | Rule::let_stmt
+        | Rule::penalty_stmt
+        | Rule::constraint_stmt
+        | Rule::goal_stmt
+        | Rule::minimize
+        | Rule::maximize
+        | Rule::w_penalty
+        | Rule::w_subject => STATEMENT,
+        Rule::w_to => "`to`",
+        Rule::constraint_eq => "`==`",
+        Rule::dual_mark => "`dual`",
+        Rule::domain => "a domain `in NAME`",
         Rule::outer_ports | Rule::junction_ref | Rule::box_junctions => "a junction",
         Rule::where_clause => "`where`",
         Rule::junction_decl => "a junction declaration `name: type`",
@@ -277,7 +291,6 @@ fn syntax_error(text: &str, base: usize, err: &pest::error::Error<Rule>) -> Diag
         }
     }
     // "a statement (`var`, `let`, ...)" already lists the keywords: do not repeat them.
-    const STATEMENT: &str = "a statement (`var`, `let`, `minimize` or `maximize`)";
     if expected.contains(&STATEMENT) {
         expected.retain(|d| *d != "`var`" && *d != "`let`");
     }
@@ -492,12 +505,17 @@ impl Builder<'_> {
         let name = self.ident(inner.next()?);
         let mut index = None;
         let mut ty = None;
+        let mut domain = None;
         let mut source = None;
         let mut family_loop = None;
         for part in inner {
             match part.as_rule() {
                 Rule::family_index => index = Some(self.ident(part.into_inner().next()?)),
-                Rule::type_annot => ty = Some(self.ty(part.into_inner().next()?)),
+                Rule::type_annot => {
+                    let mut annot = part.into_inner();
+                    ty = Some(self.ty(annot.next()?));
+                    domain = annot.next().map(|d| self.domain(d));
+                }
                 Rule::value => source = Some(self.value(part)),
                 Rule::family_loop => {
                     let mut p = part.into_inner();
@@ -556,6 +574,7 @@ impl Builder<'_> {
             name,
             family,
             ty,
+            domain,
             source: source?,
             span,
         })
@@ -567,11 +586,21 @@ impl Builder<'_> {
                 let span = self.span(&p);
                 let mut i = p.into_inner();
                 let name = self.ident(i.next()?);
-                let ty = self.ty(i.next()?);
-                let sample = i.next().map(|mark| self.span(&mark));
+                let (mut ty, mut dual, mut domain, mut sample) = (None, None, None, None);
+                for part in i {
+                    match part.as_rule() {
+                        Rule::dual_mark => dual = Some(self.span(&part)),
+                        Rule::ty => ty = Some(self.ty(part)),
+                        Rule::domain => domain = Some(self.domain(part)),
+                        Rule::sample_mark => sample = Some(self.span(&part)),
+                        _ => {}
+                    }
+                }
                 Some(Param {
                     name,
-                    ty,
+                    ty: ty?,
+                    dual,
+                    domain,
                     sample,
                     span,
                 })
@@ -592,15 +621,48 @@ impl Builder<'_> {
                 Rule::var_stmt => {
                     let mut i = part.into_inner();
                     let name = self.ident(i.next()?);
-                    let ty = self.ty(i.next()?);
-                    let init = i
-                        .next()
-                        .filter(|p| p.as_rule() == Rule::expr)
-                        .map(|p| self.expr(p));
+                    let (mut ty, mut dual, mut domain, mut init) = (None, None, None, None);
+                    for p in i {
+                        match p.as_rule() {
+                            Rule::dual_mark => dual = Some(self.span(&p)),
+                            Rule::ty => ty = Some(self.ty(p)),
+                            Rule::domain => domain = Some(self.domain(p)),
+                            Rule::expr => init = Some(self.expr(p)),
+                            _ => {}
+                        }
+                    }
                     body.push(Stmt::Var {
                         name,
-                        ty,
+                        ty: ty?,
+                        dual,
+                        domain,
                         init,
+                        span: pspan,
+                    });
+                }
+                Rule::penalty_stmt => {
+                    let mut i = part.into_inner();
+                    let kind = self.ident(i.next()?);
+                    let args = i
+                        .filter(|p| p.as_rule() == Rule::expr)
+                        .map(|p| self.expr(p))
+                        .collect();
+                    body.push(Stmt::Penalty {
+                        kind,
+                        args,
+                        span: pspan,
+                    });
+                }
+                Rule::constraint_stmt => {
+                    let mut sides = part
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::expr)
+                        .map(|p| self.expr(p));
+                    let lhs = sides.next()?;
+                    let rhs = sides.next()?;
+                    body.push(Stmt::Constraint {
+                        lhs,
+                        rhs,
                         span: pspan,
                     });
                 }
@@ -655,10 +717,17 @@ impl Builder<'_> {
                         let mut i = decl.into_inner();
                         let name = self.ident(i.next()?);
                         let ty = self.ty(i.next()?);
-                        let init = i.next().map(|p| self.expr(p));
+                        let (mut domain, mut init) = (None, None);
+                        for p in i {
+                            match p.as_rule() {
+                                Rule::domain => domain = Some(self.domain(p)),
+                                _ => init = Some(self.expr(p)),
+                            }
+                        }
                         where_decls.push(JunctionDecl {
                             name,
                             ty,
+                            domain,
                             init,
                             span: dspan,
                         });
@@ -745,6 +814,23 @@ impl Builder<'_> {
             index,
             more_indices,
             span,
+        }
+    }
+
+    fn domain(&mut self, pair: Pair<Rule>) -> Domain {
+        let whole = self.span(&pair);
+        let mut i = pair.into_inner();
+        let name = self.ident(i.next().expect("grammar: a domain starts with its name"));
+        let args = i.map(|p| self.expr(p)).collect();
+        // Without brackets the pair may run over the whitespace and comments after the name.
+        let next = skip_trivia(self.text, name.span.end);
+        let brackets = next < whole.end && self.text[next..].starts_with('(');
+        let end = if brackets { whole.end } else { name.span.end };
+        Domain {
+            span: Span::new(name.span.start, end),
+            name,
+            args,
+            brackets,
         }
     }
 
