@@ -71,16 +71,17 @@ fn assert_distributed_is_central(problem: &MethodProblem, method: &MethodChoice,
     }
 }
 
-/// Whether some coordinate receives a clearly non-zero gradient (above 1e-6 in magnitude)
-/// from two local coordinates (of one box or two) at `x0`, with a non-zero sum: there,
-/// per-box Adam must differ, since each such contribution alone moves the coordinate by
-/// about `lr` in Adam's first step. (A shared coordinate that no objective depends on, or
-/// whose contributions cancel exactly, moves the same way under both; so does one whose
-/// second contribution is tiny, say 1e-300, which Adam's `eps` turns into a step below the
-/// coordinate's last bit.)
+/// Whether per-box Adam's first step must differ from the composite's at `x0`: some
+/// coordinate receives clearly non-zero gradients (above 1e-6 in magnitude) from two local
+/// coordinates (of one box or two) whose signs do not add up to the sign of their sum.
+/// Adam's first step moves a coordinate by about `-lr sign(g)`: per box, by `-lr` times the
+/// sum of its contributions' signs; composite, by `-lr sign(sum)`. (Contributions -1, +1, +1
+/// on one coordinate move it by `-lr` either way; so does a coordinate that no objective
+/// depends on, or whose second contribution is tiny, say 1e-300, which Adam's `eps` turns
+/// into a step below the coordinate's last bit.)
 fn has_a_shared_moving_coordinate(problem: &MethodProblem, x0: &[f64]) -> bool {
     let n = problem.apex();
-    let (mut count, mut sum) = (vec![0usize; n], vec![0.0; n]);
+    let (mut count, mut sum, mut signs) = (vec![0usize; n], vec![0.0; n], vec![0.0; n]);
     for (b, &t) in problem.box_type_of.iter().enumerate() {
         let phi = problem.composite.local_to_global(b);
         let objective = &problem.box_types[t as usize];
@@ -91,10 +92,14 @@ fn has_a_shared_moving_coordinate(problem: &MethodProblem, x0: &[f64]) -> bool {
             if g.abs() > 1e-6 {
                 count[i] += 1;
                 sum[i] += g;
+                signs[i] += g.signum();
             }
         }
     }
-    (0..n).any(|i| count[i] >= 2 && sum[i] != 0.0)
+    (0..n).any(|i| {
+        let composite = if sum[i] == 0.0 { 0.0 } else { sum[i].signum() };
+        count[i] >= 2 && signs[i] != composite
+    })
 }
 
 proptest! {
