@@ -6,6 +6,7 @@
 //! resolved once (callee, port shapes, plain junctions) before the loop runs.
 
 use super::consts::LoopEnv;
+use super::data_family::FamilyMembers;
 use super::estimate::{Cost, MAX_LOOP_ITERATIONS};
 use super::program::{
     BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, DataId, Junction, JunctionId,
@@ -71,8 +72,11 @@ enum RefPlan<'a> {
 /// A data argument resolved once per statement.
 enum DataPlan<'a> {
     Fixed(DataArg, Shape),
+    /// `X[t]` on a data family: its members, resolved once (`None`: not a family that
+    /// loaded, reported per iteration as before).
     Member {
         name: &'a str,
+        members: Option<FamilyMembers>,
         index: &'a ast::Expr,
         span: Span,
     },
@@ -520,17 +524,6 @@ impl Checker<'_> {
         );
     }
 
-    /// Bytes of every data item loaded so far (8 per number), storage shared by several
-    /// items (rows of one file) counted once; row views are counted by the estimate.
-    fn data_bytes(&self) -> u128 {
-        let mut seen = std::collections::HashSet::new();
-        self.data
-            .iter()
-            .filter(|d| d.rows_of.is_none() && seen.insert(d.value.values.storage_id()))
-            .map(|d| d.value.values.storage_len() as u128 * 8)
-            .sum()
-    }
-
     fn plan<'a>(
         &mut self,
         body: &'a [CompositeStmt],
@@ -769,14 +762,19 @@ impl Checker<'_> {
                         .is_some_and(|g| g.0 == GlobalKind::Data) =>
                 {
                     // `X[i]`: a member of a data family, or row i of a matrix data item.
-                    if let Some(super::DataEntry::Single(_)) = self.data_names.get(name) {
-                        self.plan_rows(name, RowsPlan::One(index), arg.span)
-                    } else {
-                        DataPlan::Member {
+                    match self.data_names.get(name) {
+                        Some(super::DataEntry::Single(_)) => {
+                            self.plan_rows(name, RowsPlan::One(index), arg.span)
+                        }
+                        entry => DataPlan::Member {
                             name,
+                            members: match entry {
+                                Some(super::DataEntry::Family(m)) => Some(*m),
+                                _ => None,
+                            },
                             index,
                             span: arg.span,
-                        }
+                        },
                     }
                 }
                 _ => self.bad_data_arg(arg),
@@ -1032,12 +1030,18 @@ impl Checker<'_> {
             let arg = &b.stmt.data_args[k];
             let (value, shape) = match d {
                 DataPlan::Fixed(value, shape) => (*value, *shape),
-                DataPlan::Member { name, index, span } => {
+                DataPlan::Member {
+                    name,
+                    members,
+                    index,
+                    span,
+                } => {
                     let Some(i) = self.const_int(index, env, "a data family index") else {
                         ok = false;
                         continue;
                     };
-                    match self.data_member(name, Some(i)) {
+                    // The family was looked up when planned: no name lookup per box.
+                    match members.and_then(|m| m.get(i)) {
                         Some(id) => (DataArg::Data(id), self.data[id.0 as usize].value.shape),
                         None => {
                             if matches!(

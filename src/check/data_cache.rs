@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 thread_local! {
     static FILES_READ: Cell<u64> = const { Cell::new(0) };
+    static CSV_OPTIONS_EVALUATED: Cell<u64> = const { Cell::new(0) };
 }
 
 /// How many data files checks on this thread have opened and read so far: a csv file used
@@ -28,6 +29,19 @@ pub fn files_read() -> u64 {
 /// Counts one data file opened for reading.
 pub(crate) fn count_read() {
     FILES_READ.with(|n| n.set(n.get() + 1));
+}
+
+/// How many times checks on this thread have evaluated the options of a `csv(...)` call:
+/// once per csv item, per member of a family whose path varies, and once for a family
+/// whose members differ only in their rows (`data_family.rs`; tests count with it).
+#[cfg(test)]
+pub(crate) fn csv_options_evaluated() -> u64 {
+    CSV_OPTIONS_EVALUATED.with(Cell::get)
+}
+
+/// Counts one evaluation of a `csv(...)` call's options.
+pub(crate) fn count_csv_options() {
+    CSV_OPTIONS_EVALUATED.with(|n| n.set(n.get() + 1));
 }
 
 /// The files read and the row views made so far in one check.
@@ -50,6 +64,22 @@ pub(crate) struct DataCache {
     row_items: Vec<(DataId, Vec<u32>)>,
     /// Other row views made: (parent, start, end) to their item.
     views: HashMap<(u32, usize, usize), DataId>,
+    /// The loaded data counted so far by [`Checker::data_bytes`].
+    counted: CountedData,
+}
+
+/// The bytes of the data items counted so far, each storage once: every composite asks,
+/// and only the items loaded since are looked at.
+#[derive(Default)]
+struct CountedData {
+    /// Items looked at (a prefix of the checker's data).
+    items: usize,
+    /// Their bytes.
+    bytes: u128,
+    /// The storages counted.
+    storages: HashSet<usize>,
+    /// The last storage counted (a family's members share one: no hashing for them).
+    last: Option<usize>,
 }
 
 /// A parsed table's key: file, header, cols.
@@ -79,6 +109,24 @@ impl Checker<'_> {
         self.data_cache.paths.insert(path.to_string(), file);
         self.data_cache.last_path = Some((path.to_string(), file));
         Ok(file)
+    }
+
+    /// Bytes of every data item loaded so far (8 per number), storage shared by several
+    /// items (rows of one file) counted once; row views are counted by the estimate.
+    pub(crate) fn data_bytes(&mut self) -> u128 {
+        let counted = &mut self.data_cache.counted;
+        for item in self.data.get(counted.items..).unwrap_or(&[]) {
+            let storage = item.value.values.storage_id();
+            if item.rows_of.is_some() || counted.last == Some(storage) {
+                continue;
+            }
+            counted.last = Some(storage);
+            if counted.storages.insert(storage) {
+                counted.bytes += item.value.values.storage_len() as u128 * 8;
+            }
+        }
+        counted.items = self.data.len();
+        counted.bytes
     }
 
     /// The table of a csv file with `header` and `cols`, read and parsed on first use only.

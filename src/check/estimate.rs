@@ -224,7 +224,7 @@ fn bounds_mention(plans: &[Plan], name: &str) -> bool {
 }
 
 /// Whether `expr` mentions the name `name`.
-fn mentions(expr: &ast::Expr, name: &str) -> bool {
+pub(super) fn mentions(expr: &ast::Expr, name: &str) -> bool {
     let mut stack = vec![expr];
     while let Some(e) = stack.pop() {
         match &e.kind {

@@ -19,6 +19,7 @@ mod composite;
 mod consts;
 mod data;
 mod data_cache;
+mod data_family;
 mod data_values;
 pub mod estimate;
 mod objective;
@@ -419,7 +420,7 @@ impl std::fmt::Display for GlobalKind {
 #[derive(Debug, Clone)]
 pub(crate) enum DataEntry {
     Single(program::DataId),
-    Family(data::FamilyMembers),
+    Family(data_family::FamilyMembers),
     Failed,
 }
 
