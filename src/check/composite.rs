@@ -7,7 +7,7 @@
 
 use super::consts::LoopEnv;
 use super::data_family::FamilyMembers;
-use super::estimate::{Cost, MAX_LOOP_ITERATIONS};
+use super::estimate::{mentions, Cost, PerBoxData, MAX_LOOP_ITERATIONS};
 use super::program::{
     BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, DataId, Junction, JunctionId,
     Junctions, ObjectiveId,
@@ -104,24 +104,45 @@ pub(super) struct BoxPlan<'a> {
     label_base: Arc<str>,
     /// `Some(k)`: plain label (given, or unique callee); loops append the loop index.
     plain_label: bool,
+    /// Which data arguments may change with an enclosing loop variable.
+    varying: Vec<bool>,
+    /// The callee's per-box data, when its data arguments may vary (for the estimate).
+    pub(super) per_box_data: Option<PerBoxData>,
 }
 
 impl BoxPlan<'_> {
-    /// Whether the call's data arguments change with a loop variable (a data family
-    /// member), so that each iteration is a box type of its own.
-    pub(super) fn data_varies(&self) -> bool {
-        self.data
-            .iter()
-            .any(|d| matches!(d, DataPlan::Member { .. } | DataPlan::Rows { .. }))
-    }
-
-    /// How many data arguments read rows (`X[i]`, `X[a..b]`): each makes at most one data
-    /// item (a view) per box.
+    /// How many data arguments read rows that change with a loop variable (`X[i]`,
+    /// `X[a..b]`): each makes at most one data item (a view) per box.
     pub(super) fn row_args(&self) -> u64 {
         self.data
             .iter()
-            .filter(|d| matches!(d, DataPlan::Rows { .. }))
+            .zip(&self.varying)
+            .filter(|(d, &v)| v && matches!(d, DataPlan::Rows { .. }))
             .count() as u64
+    }
+}
+
+impl DataPlan<'_> {
+    /// Whether the argument mentions one of `loops` (the enclosing loop variables).
+    fn varies(&self, loops: &[&str]) -> bool {
+        let exprs: Vec<&ast::Expr> = match self {
+            DataPlan::Member { index, .. }
+            | DataPlan::Rows {
+                rows: RowsPlan::One(index),
+                ..
+            } => {
+                vec![index]
+            }
+            DataPlan::Rows {
+                rows: RowsPlan::Range(r),
+                ..
+            } => vec![&r.start, &r.end],
+            DataPlan::Number(e) => vec![e],
+            DataPlan::Fixed(..) | DataPlan::Failed => Vec::new(),
+        };
+        exprs
+            .iter()
+            .any(|e| loops.iter().any(|var| mentions(e, var)))
     }
 }
 
@@ -562,7 +583,7 @@ impl Checker<'_> {
                 }
                 CompositeStmt::Call(b) => {
                     *uses.entry(b.callee.name.as_str()).or_insert(0) += 1;
-                    let plan = self.plan_box(b, w, !loops.is_empty());
+                    let plan = self.plan_box(b, w, loops);
                     plans.push(plan.map_or(Plan::Skip, Plan::Call));
                 }
             }
@@ -574,8 +595,9 @@ impl Checker<'_> {
         &mut self,
         stmt: &'a ast::BoxStmt,
         w: &mut Wiring,
-        in_loop: bool,
+        loops: &[&str],
     ) -> Option<BoxPlan<'a>> {
+        let in_loop = !loops.is_empty();
         let name = &stmt.callee.name;
         let (callee, port_names, port_shapes, param_shapes) =
             if let Some(&o) = self.objective_names.get(name) {
@@ -690,6 +712,9 @@ impl Checker<'_> {
         for arg in &stmt.data_args {
             data.push(self.plan_data_arg(arg));
         }
+        // A data argument that mentions a loop variable (a member `X[i]`, rows `X[i]`, a
+        // number `i`) may differ from box to box: per-box data.
+        let varying: Vec<bool> = data.iter().map(|d| d.varies(loops)).collect();
         let (label_base, plain_label) = match &stmt.label {
             Some(label) => {
                 if !in_loop {
@@ -720,6 +745,13 @@ impl Checker<'_> {
             port_shapes,
             param_shapes,
             refs,
+            per_box_data: match callee {
+                Callee::Objective(o) if varying.iter().any(|&v| v) => self.objectives[o.0 as usize]
+                    .as_ref()
+                    .map(|o| PerBoxData::of(o, &varying)),
+                _ => None,
+            },
+            varying,
             data,
             label_base,
             plain_label,

@@ -5,6 +5,7 @@
 //! files, size and memory) is checked when a file is first read.
 
 use super::data::{load_bound, shown_path, Table};
+use super::estimate::BYTES_PER_DATA_ITEM;
 use super::program::{DataId, DataItem, DataValue, RowsOf};
 use super::Checker;
 use crate::diagnostic::{Diagnostic, Span};
@@ -111,13 +112,18 @@ impl Checker<'_> {
         Ok(file)
     }
 
-    /// Bytes of every data item loaded so far (8 per number), storage shared by several
-    /// items (rows of one file) counted once; row views are counted by the estimate.
+    /// Bytes of every data item loaded so far: its record (a family's members one each)
+    /// and 8 per number, storage shared by several items (rows of one file) counted once;
+    /// row views are counted by the estimate.
     pub(crate) fn data_bytes(&mut self) -> u128 {
         let counted = &mut self.data_cache.counted;
         for item in self.data.get(counted.items..).unwrap_or(&[]) {
+            if item.rows_of.is_some() {
+                continue;
+            }
+            counted.bytes += BYTES_PER_DATA_ITEM as u128;
             let storage = item.value.values.storage_id();
-            if item.rows_of.is_some() || counted.last == Some(storage) {
+            if counted.last == Some(storage) {
                 continue;
             }
             counted.last = Some(storage);
@@ -452,7 +458,9 @@ mod tests {
 
 #[cfg(test)]
 mod estimate_tests {
-    use crate::check::estimate::BYTES_PER_DATA_VIEW;
+    use crate::check::estimate::{
+        BYTES_PER_BOX_DATA_NUMBER, BYTES_PER_DATA_BOX, BYTES_PER_DATA_ITEM, BYTES_PER_DATA_VIEW,
+    };
     use crate::check::{check_source, CheckOptions};
     use crate::diagnostic::SourceFile;
 
@@ -492,7 +500,12 @@ mod estimate_tests {
              objective f(w: real[2]; r: real[2]) { minimize sumsq(w - r); }\n\
              composite c() { for i in 0..1000 { f(w[i]; X[0]); } }\n",
         );
-        // Without the family: the same numbers, so only the records differ.
-        assert_eq!(by_row, alone);
+        // Without the family and with one row for every box: the same numbers, but no
+        // member records, no views and no per-box data (one box type, its data constant).
+        let per_box = BYTES_PER_DATA_BOX + 2 * BYTES_PER_BOX_DATA_NUMBER;
+        assert_eq!(
+            by_row - alone,
+            1000 * (BYTES_PER_DATA_ITEM + BYTES_PER_DATA_VIEW + per_box)
+        );
     }
 }
