@@ -103,3 +103,51 @@ fn a_methods_state_is_part_of_the_estimate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Boxes whose data differ only in values are one box type with per-box data: the
+/// estimate counts one type and each box's data vector (not a type per box), and stays an
+/// upper bound within 1.5x, here no more than 1 / 0.6 of the peak: a data family of rows,
+/// rows `X[i]` of one matrix, and one row `X[0]` for every box (no per-box data at all).
+#[test]
+#[cfg(target_os = "linux")]
+fn per_box_data_is_estimated_as_one_box_type_and_its_data_vectors() {
+    let dir = std::env::temp_dir().join(format!("catopt-per-box-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (n, d) = (100_000, 16);
+    let rows: String = (0..n)
+        .map(|r| {
+            let cells: Vec<String> = (0..d).map(|c| ((r * 7 + c) % 13).to_string()).collect();
+            cells.join(",") + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("m.csv"), rows).unwrap();
+    let objective = format!("objective f(w: real; r: real[{d}]) {{ minimize (w - sum(r))^2; }}\n");
+    let cases = [
+        (
+            "family",
+            format!("data F[t] = csv(\"m.csv\", rows = t..t + 1) for t in 0..{n};\n"),
+            "F[i]",
+        ),
+        ("rows", "data X = csv(\"m.csv\");\n".to_string(), "X[i]"),
+        ("one_row", "data X = csv(\"m.csv\");\n".to_string(), "X[0]"),
+    ];
+    let mut report = String::new();
+    for (name, data, arg) in cases {
+        let file = dir.join(format!("{name}.opt"));
+        let text = format!(
+            "{data}{objective}composite c() {{ for i in 0..{n} {{ f(w[i]; {arg}); }} }}\n\
+             solve c {{ method = gd(lr = 0.01); }}\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        let (estimate, peak) = estimate_and_peak(&file);
+        report.push_str(&format!(
+            "{name}: estimate {:.1} MB, peak {:.1} MB, peak / estimate {:.2}\n",
+            estimate / 1e6,
+            peak / 1e6,
+            peak / estimate
+        ));
+        assert!(peak <= 1.5 * estimate && peak >= 0.6 * estimate, "{report}");
+    }
+    println!("{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,8 +6,9 @@
 //! resolved once (callee, port shapes, plain junctions) before the loop runs.
 
 use super::consts::LoopEnv;
+use super::data_family::FamilyMembers;
 use super::domains::{JunctionMarks, Wired};
-use super::estimate::{Cost, MAX_LOOP_ITERATIONS};
+use super::estimate::{mentions, Cost, PerBoxData, MAX_LOOP_ITERATIONS};
 use super::program::{
     BoxCall, BoxCalls, Callee, Composite, CompositeId, DataArg, DataId, Domain, Junction,
     JunctionId, JunctionType, Junctions, ObjectiveId,
@@ -72,8 +73,11 @@ enum RefPlan<'a> {
 /// A data argument resolved once per statement.
 enum DataPlan<'a> {
     Fixed(DataArg, Shape),
+    /// `X[t]` on a data family: its members, resolved once (`None`: not a family that
+    /// loaded, reported per iteration as before).
     Member {
         name: &'a str,
+        members: Option<FamilyMembers>,
         index: &'a ast::Expr,
         span: Span,
     },
@@ -101,24 +105,45 @@ pub(super) struct BoxPlan<'a> {
     label_base: Arc<str>,
     /// `Some(k)`: plain label (given, or unique callee); loops append the loop index.
     plain_label: bool,
+    /// Which data arguments may change with an enclosing loop variable.
+    varying: Vec<bool>,
+    /// The callee's per-box data, when its data arguments may vary (for the estimate).
+    pub(super) per_box_data: Option<PerBoxData>,
 }
 
 impl BoxPlan<'_> {
-    /// Whether the call's data arguments change with a loop variable (a data family
-    /// member), so that each iteration is a box type of its own.
-    pub(super) fn data_varies(&self) -> bool {
-        self.data
-            .iter()
-            .any(|d| matches!(d, DataPlan::Member { .. } | DataPlan::Rows { .. }))
-    }
-
-    /// How many data arguments read rows (`X[i]`, `X[a..b]`): each makes at most one data
-    /// item (a view) per box.
+    /// How many data arguments read rows that change with a loop variable (`X[i]`,
+    /// `X[a..b]`): each makes at most one data item (a view) per box.
     pub(super) fn row_args(&self) -> u64 {
         self.data
             .iter()
-            .filter(|d| matches!(d, DataPlan::Rows { .. }))
+            .zip(&self.varying)
+            .filter(|(d, &v)| v && matches!(d, DataPlan::Rows { .. }))
             .count() as u64
+    }
+}
+
+impl DataPlan<'_> {
+    /// Whether the argument mentions one of `loops` (the enclosing loop variables).
+    fn varies(&self, loops: &[&str]) -> bool {
+        let exprs: Vec<&ast::Expr> = match self {
+            DataPlan::Member { index, .. }
+            | DataPlan::Rows {
+                rows: RowsPlan::One(index),
+                ..
+            } => {
+                vec![index]
+            }
+            DataPlan::Rows {
+                rows: RowsPlan::Range(r),
+                ..
+            } => vec![&r.start, &r.end],
+            DataPlan::Number(e) => vec![e],
+            DataPlan::Fixed(..) | DataPlan::Failed => Vec::new(),
+        };
+        exprs
+            .iter()
+            .any(|e| loops.iter().any(|var| mentions(e, var)))
     }
 }
 
@@ -554,17 +579,6 @@ impl Checker<'_> {
         );
     }
 
-    /// Bytes of every data item loaded so far (8 per number), storage shared by several
-    /// items (rows of one file) counted once; row views are counted by the estimate.
-    fn data_bytes(&self) -> u128 {
-        let mut seen = std::collections::HashSet::new();
-        self.data
-            .iter()
-            .filter(|d| d.rows_of.is_none() && seen.insert(d.value.values.storage_id()))
-            .map(|d| d.value.values.storage_len() as u128 * 8)
-            .sum()
-    }
-
     fn plan<'a>(
         &mut self,
         body: &'a [CompositeStmt],
@@ -603,7 +617,7 @@ impl Checker<'_> {
                 }
                 CompositeStmt::Call(b) => {
                     *uses.entry(b.callee.name.as_str()).or_insert(0) += 1;
-                    let plan = self.plan_box(b, w, !loops.is_empty());
+                    let plan = self.plan_box(b, w, loops);
                     plans.push(plan.map_or(Plan::Skip, Plan::Call));
                 }
             }
@@ -615,8 +629,9 @@ impl Checker<'_> {
         &mut self,
         stmt: &'a ast::BoxStmt,
         w: &mut Wiring,
-        in_loop: bool,
+        loops: &[&str],
     ) -> Option<BoxPlan<'a>> {
+        let in_loop = !loops.is_empty();
         let name = &stmt.callee.name;
         let (callee, port_names, port_shapes, param_shapes) =
             if let Some(&o) = self.objective_names.get(name) {
@@ -734,6 +749,9 @@ impl Checker<'_> {
         for arg in &stmt.data_args {
             data.push(self.plan_data_arg(arg));
         }
+        // A data argument that mentions a loop variable (a member `X[i]`, rows `X[i]`, a
+        // number `i`) may differ from box to box: per-box data.
+        let varying: Vec<bool> = data.iter().map(|d| d.varies(loops)).collect();
         let (label_base, plain_label) = match &stmt.label {
             Some(label) => {
                 if !in_loop {
@@ -764,6 +782,13 @@ impl Checker<'_> {
             port_shapes,
             param_shapes,
             refs,
+            per_box_data: match callee {
+                Callee::Objective(o) if varying.iter().any(|&v| v) => self.objectives[o.0 as usize]
+                    .as_ref()
+                    .map(|o| PerBoxData::of(o, &varying)),
+                _ => None,
+            },
+            varying,
             data,
             label_base,
             plain_label,
@@ -806,14 +831,19 @@ impl Checker<'_> {
                         .is_some_and(|g| g.0 == GlobalKind::Data) =>
                 {
                     // `X[i]`: a member of a data family, or row i of a matrix data item.
-                    if let Some(super::DataEntry::Single(_)) = self.data_names.get(name) {
-                        self.plan_rows(name, RowsPlan::One(index), arg.span)
-                    } else {
-                        DataPlan::Member {
+                    match self.data_names.get(name) {
+                        Some(super::DataEntry::Single(_)) => {
+                            self.plan_rows(name, RowsPlan::One(index), arg.span)
+                        }
+                        entry => DataPlan::Member {
                             name,
+                            members: match entry {
+                                Some(super::DataEntry::Family(m)) => Some(*m),
+                                _ => None,
+                            },
                             index,
                             span: arg.span,
-                        }
+                        },
                     }
                 }
                 _ => self.bad_data_arg(arg),
@@ -1071,12 +1101,18 @@ impl Checker<'_> {
             let arg = &b.stmt.data_args[k];
             let (value, shape) = match d {
                 DataPlan::Fixed(value, shape) => (*value, *shape),
-                DataPlan::Member { name, index, span } => {
+                DataPlan::Member {
+                    name,
+                    members,
+                    index,
+                    span,
+                } => {
                     let Some(i) = self.const_int(index, env, "a data family index") else {
                         ok = false;
                         continue;
                     };
-                    match self.data_member(name, Some(i)) {
+                    // The family was looked up when planned: no name lookup per box.
+                    match members.and_then(|m| m.get(i)) {
                         Some(id) => (DataArg::Data(id), self.data[id.0 as usize].value.shape),
                         None => {
                             if matches!(

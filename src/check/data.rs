@@ -17,6 +17,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::name::{counted, IndexedName};
 use crate::shape::Shape;
 use crate::syntax::ast::{self, ExprKind, StringPart, ValueKind};
+use std::borrow::Cow;
 use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -51,28 +52,18 @@ impl Table {
     }
 }
 
-/// The members of a data family: consecutive data items, one per index of its range
-/// (looked up without hashing: a family may have a million members).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FamilyMembers {
-    start: i64,
-    first: u32,
-    len: u32,
-}
-
-impl FamilyMembers {
-    /// Member `i`, if the family has it.
-    pub(crate) fn get(&self, i: i64) -> Option<DataId> {
-        let k = i.checked_sub(self.start)?;
-        (0..self.len as i64)
-            .contains(&k)
-            .then(|| DataId(self.first + k as u32))
-    }
-
-    /// The members' indices, in order.
-    pub(crate) fn indices(&self) -> impl Iterator<Item = i64> + '_ {
-        (0..self.len as i64).map(move |k| self.start + k)
-    }
+/// The evaluated options of a `csv(...)` call.
+pub(crate) struct CsvOptions<'s> {
+    /// The written path, interpolated.
+    pub path: Cow<'s, str>,
+    /// Where the path is written.
+    pub path_span: Span,
+    /// `header = true`: the first line is skipped.
+    pub header: bool,
+    /// `cols = a..b`, with its span.
+    pub cols: Option<(i64, i64, Span)>,
+    /// `rows = a..b`, with its span.
+    pub rows: Option<(i64, i64, Span)>,
 }
 
 /// The most errors reported for one csv file.
@@ -107,81 +98,10 @@ impl Checker<'_> {
             self.data_names.insert(item.name.name.clone(), entry);
             return;
         };
-        if family.index.name != family.loop_var.name {
-            self.error(
-                Diagnostic::error(
-                    "E0114",
-                    format!(
-                        "data family `{}[{}]` loops over `{}`",
-                        item.name.name, family.index.name, family.loop_var.name
-                    ),
-                    family.loop_var.span,
-                )
-                .with_label(format!("expected `{}`", family.index.name))
-                .with_secondary(family.index.span, "the family index")
-                .with_help("the index and the loop variable must be the same name"),
-            );
-            self.data_names
-                .insert(item.name.name.clone(), DataEntry::Failed);
-            return;
-        }
-        let range = &family.range;
-        let start = self.const_int(&range.start, &[], "a range bound");
-        let end = self.const_int(&range.end, &[], "a range bound");
-        let (Some(start), Some(end)) = (start, end) else {
-            self.data_names
-                .insert(item.name.name.clone(), DataEntry::Failed);
-            return;
-        };
-        if end.saturating_sub(start) > 1_000_000 {
-            self.memory_error(range.span, "this data family", (end - start) as f64 * 64.0);
-            self.data_names
-                .insert(item.name.name.clone(), DataEntry::Failed);
-            return;
-        }
-        // A csv family is charged its files' sizes before any member is read.
-        if let ValueKind::Call { name, args } = &item.source.kind {
-            if name.name == "csv" {
-                let bound = self.family_load_bound(args, &family.index.name, (start, end));
-                if self.data_bytes.saturating_add(bound) > self.options.memory_limit_bytes {
-                    self.memory_error(
-                        item.source.span,
-                        &format!("data family `{}` ({} members)", item.name.name, end - start),
-                        bound as f64,
-                    );
-                    self.data_names
-                        .insert(item.name.name.clone(), DataEntry::Failed);
-                    return;
-                }
-            }
-        }
-        let base: Arc<str> = item.name.name.as_str().into();
-        // Members are pushed one after another: member t is item `first + (t - start)`.
-        let first = self.data.len() as u32;
-        self.data.reserve((end - start).max(0) as usize);
-        let mut failed = false;
-        for t in start..end {
-            let env = [(family.index.name.as_str(), t)];
-            match self.data_value(item, declared, &env) {
-                Some(value) => {
-                    self.push_data(IndexedName::member(base.clone(), t), value, item.name.span);
-                }
-                None => failed = true,
-            }
-        }
-        let entry = if failed {
-            DataEntry::Failed
-        } else {
-            DataEntry::Family(FamilyMembers {
-                start,
-                first,
-                len: (end - start).max(0) as u32,
-            })
-        };
-        self.data_names.insert(item.name.name.clone(), entry);
+        self.data_family(item, family, declared);
     }
 
-    fn push_data(&mut self, name: IndexedName, value: DataValue, span: Span) -> DataId {
+    pub(crate) fn push_data(&mut self, name: IndexedName, value: DataValue, span: Span) -> DataId {
         self.data.push(DataItem {
             name,
             value,
@@ -192,7 +112,7 @@ impl Checker<'_> {
     }
 
     /// The value of a data item (one family member when `env` binds the index).
-    fn data_value(
+    pub(crate) fn data_value(
         &mut self,
         item: &ast::DataItem,
         declared: Option<Shape>,
@@ -341,13 +261,31 @@ impl Checker<'_> {
         Some(out)
     }
 
-    /// `csv("file", header = true, cols = a..b)`.
+    /// `csv("file", header = true, cols = a..b, rows = a..b)`: its table.
     pub(crate) fn csv_call(
         &mut self,
         call_span: Span,
         args: &[ast::Arg],
         env: &LoopEnv,
     ) -> Option<Table> {
+        let options = self.csv_options(call_span, args, env)?;
+        let table = self.cached_csv(
+            &options.path,
+            options.path_span,
+            options.header,
+            options.cols,
+        )?;
+        self.keep_rows(table, options.rows, &options.path)
+    }
+
+    /// The options of a `csv(...)` call, evaluated in `env` (reported when bad).
+    pub(crate) fn csv_options<'s>(
+        &mut self,
+        call_span: Span,
+        args: &'s [ast::Arg],
+        env: &LoopEnv,
+    ) -> Option<CsvOptions<'s>> {
+        super::data_cache::count_csv_options();
         let mut path = None;
         let mut header = false;
         let mut cols = None;
@@ -379,8 +317,8 @@ impl Checker<'_> {
             match (&arg.name, &arg.value.kind) {
                 (None, ValueKind::Str(lit)) if i == 0 => {
                     let text = match lit.parts.as_slice() {
-                        [StringPart::Text(t)] => std::borrow::Cow::Borrowed(t.as_str()),
-                        _ => std::borrow::Cow::Owned(self.interpolate(lit, env)?),
+                        [StringPart::Text(t)] => Cow::Borrowed(t.as_str()),
+                        _ => Cow::Owned(self.interpolate(lit, env)?),
                     };
                     path = Some((text, lit.span))
                 }
@@ -442,11 +380,13 @@ impl Checker<'_> {
             );
             return None;
         };
-        if !ok {
-            return None;
-        }
-        let table = self.cached_csv(&path, path_span, header, cols)?;
-        self.keep_rows(table, rows, &path)
+        ok.then_some(CsvOptions {
+            path,
+            path_span,
+            header,
+            cols,
+            rows,
+        })
     }
 
     /// The data root: `csv(...)` paths are relative to it.

@@ -5,6 +5,7 @@
 //! files, size and memory) is checked when a file is first read.
 
 use super::data::{load_bound, shown_path, Table};
+use super::estimate::BYTES_PER_DATA_ITEM;
 use super::program::{DataId, DataItem, DataValue, RowsOf};
 use super::Checker;
 use crate::diagnostic::{Diagnostic, Span};
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 thread_local! {
     static FILES_READ: Cell<u64> = const { Cell::new(0) };
+    static CSV_OPTIONS_EVALUATED: Cell<u64> = const { Cell::new(0) };
 }
 
 /// How many data files checks on this thread have opened and read so far: a csv file used
@@ -28,6 +30,19 @@ pub fn files_read() -> u64 {
 /// Counts one data file opened for reading.
 pub(crate) fn count_read() {
     FILES_READ.with(|n| n.set(n.get() + 1));
+}
+
+/// How many times checks on this thread have evaluated the options of a `csv(...)` call:
+/// once per csv item, per member of a family whose path varies, and once for a family
+/// whose members differ only in their rows (`data_family.rs`; tests count with it).
+#[cfg(test)]
+pub(crate) fn csv_options_evaluated() -> u64 {
+    CSV_OPTIONS_EVALUATED.with(Cell::get)
+}
+
+/// Counts one evaluation of a `csv(...)` call's options.
+pub(crate) fn count_csv_options() {
+    CSV_OPTIONS_EVALUATED.with(|n| n.set(n.get() + 1));
 }
 
 /// The files read and the row views made so far in one check.
@@ -50,6 +65,22 @@ pub(crate) struct DataCache {
     row_items: Vec<(DataId, Vec<u32>)>,
     /// Other row views made: (parent, start, end) to their item.
     views: HashMap<(u32, usize, usize), DataId>,
+    /// The loaded data counted so far by [`Checker::data_bytes`].
+    counted: CountedData,
+}
+
+/// The bytes of the data items counted so far, each storage once: every composite asks,
+/// and only the items loaded since are looked at.
+#[derive(Default)]
+struct CountedData {
+    /// Items looked at (a prefix of the checker's data).
+    items: usize,
+    /// Their bytes.
+    bytes: u128,
+    /// The storages counted.
+    storages: HashSet<usize>,
+    /// The last storage counted (a family's members share one: no hashing for them).
+    last: Option<usize>,
 }
 
 /// A parsed table's key: file, header, cols.
@@ -79,6 +110,29 @@ impl Checker<'_> {
         self.data_cache.paths.insert(path.to_string(), file);
         self.data_cache.last_path = Some((path.to_string(), file));
         Ok(file)
+    }
+
+    /// Bytes of every data item loaded so far: its record (a family's members one each)
+    /// and 8 per number, storage shared by several items (rows of one file) counted once;
+    /// row views are counted by the estimate.
+    pub(crate) fn data_bytes(&mut self) -> u128 {
+        let counted = &mut self.data_cache.counted;
+        for item in self.data.get(counted.items..).unwrap_or(&[]) {
+            if item.rows_of.is_some() {
+                continue;
+            }
+            counted.bytes += BYTES_PER_DATA_ITEM as u128;
+            let storage = item.value.values.storage_id();
+            if counted.last == Some(storage) {
+                continue;
+            }
+            counted.last = Some(storage);
+            if counted.storages.insert(storage) {
+                counted.bytes += item.value.values.storage_len() as u128 * 8;
+            }
+        }
+        counted.items = self.data.len();
+        counted.bytes
     }
 
     /// The table of a csv file with `header` and `cols`, read and parsed on first use only.
@@ -404,7 +458,9 @@ mod tests {
 
 #[cfg(test)]
 mod estimate_tests {
-    use crate::check::estimate::BYTES_PER_DATA_VIEW;
+    use crate::check::estimate::{
+        BYTES_PER_BOX_DATA_NUMBER, BYTES_PER_DATA_BOX, BYTES_PER_DATA_ITEM, BYTES_PER_DATA_VIEW,
+    };
     use crate::check::{check_source, CheckOptions};
     use crate::diagnostic::SourceFile;
 
@@ -444,7 +500,12 @@ mod estimate_tests {
              objective f(w: real[2]; r: real[2]) { minimize sumsq(w - r); }\n\
              composite c() { for i in 0..1000 { f(w[i]; X[0]); } }\n",
         );
-        // Without the family: the same numbers, so only the records differ.
-        assert_eq!(by_row, alone);
+        // Without the family and with one row for every box: the same numbers, but no
+        // member records, no views and no per-box data (one box type, its data constant).
+        let per_box = BYTES_PER_DATA_BOX + 2 * BYTES_PER_BOX_DATA_NUMBER;
+        assert_eq!(
+            by_row - alone,
+            1000 * (BYTES_PER_DATA_ITEM + BYTES_PER_DATA_VIEW + per_box)
+        );
     }
 }

@@ -13,7 +13,7 @@
 
 use super::composite::Plan;
 use super::consts::LoopEnv;
-use super::program::Callee;
+use super::program::{self, Callee, Objective};
 use super::Checker;
 use crate::syntax::ast::{self, ExprKind};
 
@@ -30,6 +30,15 @@ pub const BYTES_PER_WORKSPACE_ELEMENT: u64 = 24;
 /// Bytes per data item that reads rows of another (`X[i]`, `X[a..b]` in a box call): its
 /// record and lookup entry; the rows themselves are the parent's numbers, not copied.
 pub const BYTES_PER_DATA_VIEW: u64 = std::mem::size_of::<super::program::DataItem>() as u64 + 48;
+/// Bytes per number of a box's per-box data vector (its raw data and what is folded from
+/// it): the vector in the problem's `BoxData`, and its entry-major copy in a batched chunk.
+pub const BYTES_PER_BOX_DATA_NUMBER: u64 = 16;
+/// Bytes per box with per-box data beyond [`BYTES_PER_BOX`]: such a box is an instance of
+/// its own while lowering (its data arguments, its data vector's entry and offset, its open
+/// objective with its decoration; measured 236-246).
+pub const BYTES_PER_DATA_BOX: u64 = 288;
+/// Bytes per data item's record (a family member's, a csv item's), its numbers aside.
+pub const BYTES_PER_DATA_ITEM: u64 = std::mem::size_of::<program::DataItem>() as u64;
 /// Bytes a run takes whatever the problem: the program, its libraries and buffers
 /// (measured 4-9 MB).
 pub const BASE_BYTES: u64 = 8 << 20;
@@ -49,8 +58,14 @@ pub struct Cost {
     /// Private scalar variables of those boxes (junctions are counted after unrolling).
     pub private_scalars: u64,
     /// Workspace numbers of the box types, counted once per distinct type where the
-    /// statement shows it (a call whose data do not depend on a loop variable is one type).
+    /// statement shows it: a call is one type whatever its data (boxes whose data differ
+    /// in values share one type with per-box data), except where a data parameter reaches
+    /// a power's exponent and its data depend on a loop variable (one type per box).
     pub workspace: u64,
+    /// Boxes with per-box data (their data depend on a loop variable).
+    pub data_boxes: u64,
+    /// Numbers of those boxes' per-box data vectors.
+    pub box_data: u64,
     /// Loop iterations, empty ones included.
     pub iterations: u64,
     /// Data arguments that read rows (`X[i]`, `X[a..b]`): at most one data item (a view
@@ -65,6 +80,8 @@ impl Cost {
             port_scalars: self.port_scalars.saturating_add(other.port_scalars),
             private_scalars: self.private_scalars.saturating_add(other.private_scalars),
             workspace: self.workspace.saturating_add(other.workspace),
+            data_boxes: self.data_boxes.saturating_add(other.data_boxes),
+            box_data: self.box_data.saturating_add(other.box_data),
             iterations: self.iterations.saturating_add(other.iterations),
             data_views: self.data_views.saturating_add(other.data_views),
         }
@@ -79,6 +96,8 @@ impl Cost {
             private_scalars: self.private_scalars.saturating_mul(times),
             workspace: once
                 .saturating_add(self.workspace.saturating_sub(once).saturating_mul(times)),
+            data_boxes: self.data_boxes.saturating_mul(times),
+            box_data: self.box_data.saturating_mul(times),
             iterations: self.iterations.saturating_mul(times).saturating_add(times),
             data_views: self.data_views.saturating_mul(times),
         }
@@ -91,6 +110,8 @@ impl Cost {
             + self.port_scalars as u128 * BYTES_PER_PORT_SCALAR as u128
             + self.boxes as u128 * BYTES_PER_BOX as u128
             + self.workspace as u128 * BYTES_PER_WORKSPACE_ELEMENT as u128
+            + self.data_boxes as u128 * BYTES_PER_DATA_BOX as u128
+            + self.box_data as u128 * BYTES_PER_BOX_DATA_NUMBER as u128
             + self.data_views as u128 * BYTES_PER_DATA_VIEW as u128
     }
 }
@@ -119,7 +140,7 @@ impl Checker<'_> {
             let counted = match plan {
                 Plan::Call(b) => {
                     let (mut cost, varies) =
-                        self.call_cost(b.callee, &b.port_shapes, b.data_varies());
+                        self.call_cost(b.callee, &b.port_shapes, b.per_box_data);
                     cost.data_views = b.row_args();
                     Counted {
                         cost,
@@ -184,29 +205,139 @@ impl Checker<'_> {
     }
 
     /// The cost of one box call, and whether its box type differs from iteration to
-    /// iteration (its data depend on a loop variable).
+    /// iteration. `per_box`: the objective's per-box data when the call's data depend on
+    /// a loop variable (a data parameter in an exponent: one type per box).
     fn call_cost(
         &self,
         callee: Callee,
         port_shapes: &[crate::shape::Shape],
-        data_varies: bool,
+        per_box: Option<PerBoxData>,
     ) -> (Cost, bool) {
         match callee {
             Callee::Objective(o) => {
                 let objective = self.objectives[o.0 as usize].as_ref();
-                let cost = Cost {
+                let mut cost = Cost {
                     boxes: 1,
                     port_scalars: port_shapes.iter().map(|s| s.len() as u64).sum(),
                     private_scalars: objective
                         .map_or(0, |o| o.vars.iter().map(|v| v.shape.len() as u64).sum()),
                     workspace: objective.map_or(0, |o| o.workspace_elements()),
-                    iterations: 0,
-                    data_views: 0,
+                    ..Cost::default()
                 };
-                (cost, data_varies)
+                let Some(per_box) = per_box else {
+                    return (cost, false);
+                };
+                if per_box.in_exponent {
+                    return (cost, true);
+                }
+                cost.data_boxes = 1;
+                cost.box_data = per_box.elements;
+                (cost, false)
             }
             // A nested composite's box types are the same in every call.
             Callee::Composite(c) => (self.composite_costs[c.0 as usize], false),
+        }
+    }
+}
+
+/// What one box of an objective keeps as per-box data when its data arguments differ
+/// from box to box (`numerics::BoxData`; lowering, `box_types_of`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerBoxData {
+    /// The most numbers of its data vector: the data parameters that differ and every
+    /// subexpression that reads one of them and nothing but data and numbers (folded once
+    /// per box, `CompiledObjective::box_data`).
+    pub elements: u64,
+    /// Whether a data parameter reaches a power's exponent: boxes whose data differ are
+    /// then one box type each, their data constant.
+    pub in_exponent: bool,
+}
+
+impl PerBoxData {
+    /// The per-box data of `objective` when its data parameters marked in `varying` differ
+    /// from box to box (the others are constants of the box type).
+    pub fn of(objective: &Objective, varying: &[bool]) -> PerBoxData {
+        let mut out = PerBoxData {
+            elements: objective
+                .data_params
+                .iter()
+                .zip(varying)
+                .filter(|(_, &v)| v)
+                .map(|(d, _)| d.shape.len() as u64)
+                .sum(),
+            in_exponent: false,
+        };
+        let mut lets: Vec<Reads> = Vec::with_capacity(objective.lets.len());
+        for l in &objective.lets {
+            let reads = out.walk(&l.expr, &lets, varying);
+            lets.push(reads);
+        }
+        out.walk(&objective.body, &lets, varying);
+        out
+    }
+
+    /// What `e` reads; counts the folded subexpressions and notes an exponent that reads
+    /// a data parameter (the checker bounds the depth of expressions, so the recursion is
+    /// bounded).
+    fn walk(&mut self, e: &program::Expr, lets: &[Reads], varying: &[bool]) -> Reads {
+        use program::ExprKind as K;
+        let reads = match &e.kind {
+            K::Number(_) | K::Data(_) => Reads::DATA,
+            K::Port(_) | K::Var(_) => Reads::VARIABLE,
+            K::DataParam(i) if varying.get(*i) == Some(&true) => Reads::PARAM,
+            K::DataParam(_) => Reads::DATA,
+            K::Let(i) => lets.get(*i).copied().unwrap_or(Reads::VARIABLE),
+            K::Neg(a) | K::Transpose(a) | K::Index(a, _) => self.walk(a, lets, varying),
+            K::Binary(op, a, b) => {
+                let a = self.walk(a, lets, varying);
+                let b = self.walk(b, lets, varying);
+                if *op == program::BinaryOp::Pow && b.param {
+                    self.in_exponent = true;
+                }
+                a.and(b)
+            }
+            K::Call(_, args) | K::Vector(args) => args
+                .iter()
+                .fold(Reads::DATA, |r, a| r.and(self.walk(a, lets, varying))),
+            K::Matrix(rows) => rows
+                .iter()
+                .flatten()
+                .fold(Reads::DATA, |r, a| r.and(self.walk(a, lets, varying))),
+        };
+        if reads.data_only && reads.param && !matches!(e.kind, K::DataParam(_)) {
+            self.elements = self.elements.saturating_add(e.shape.len() as u64);
+        }
+        reads
+    }
+}
+
+/// What a typed subexpression reads.
+#[derive(Clone, Copy)]
+struct Reads {
+    /// Only data and numbers.
+    data_only: bool,
+    /// A data parameter.
+    param: bool,
+}
+
+impl Reads {
+    const DATA: Reads = Reads {
+        data_only: true,
+        param: false,
+    };
+    const PARAM: Reads = Reads {
+        data_only: true,
+        param: true,
+    };
+    const VARIABLE: Reads = Reads {
+        data_only: false,
+        param: false,
+    };
+
+    fn and(self, other: Reads) -> Reads {
+        Reads {
+            data_only: self.data_only && other.data_only,
+            param: self.param || other.param,
         }
     }
 }
@@ -224,7 +355,7 @@ fn bounds_mention(plans: &[Plan], name: &str) -> bool {
 }
 
 /// Whether `expr` mentions the name `name`.
-fn mentions(expr: &ast::Expr, name: &str) -> bool {
+pub(super) fn mentions(expr: &ast::Expr, name: &str) -> bool {
     let mut stack = vec![expr];
     while let Some(e) = stack.pop() {
         match &e.kind {
@@ -249,4 +380,39 @@ fn mentions(expr: &ast::Expr, name: &str) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PerBoxData;
+    use crate::check::{check_source, CheckOptions};
+    use crate::diagnostic::SourceFile;
+
+    #[test]
+    fn per_box_data_counts_the_differing_data_and_what_is_folded_from_it() {
+        let text = "objective f(w: real; r: real[3], k: real) {\n\
+                      let s = sum(r) * 2;\n\
+                      minimize (w - s)^k + w * sum(r / 4);\n\
+                    }\n";
+        let outcome = check_source(SourceFile::new("f.opt", text), &CheckOptions::default());
+        let program = outcome.program.expect("checks");
+        let f = &program.objectives[0];
+        // r (3), sum(r), sum(r) * 2, the let's use `s`, r / 4 (3), sum(r / 4).
+        assert_eq!(
+            PerBoxData::of(f, &[true, false]),
+            PerBoxData {
+                elements: 3 + 1 + 1 + 1 + 3 + 1,
+                in_exponent: false
+            }
+        );
+        // k alone: nothing is folded from it, but it is an exponent.
+        assert_eq!(
+            PerBoxData::of(f, &[false, true]),
+            PerBoxData {
+                elements: 1,
+                in_exponent: true
+            }
+        );
+        assert_eq!(PerBoxData::of(f, &[false, false]), PerBoxData::default());
+    }
 }

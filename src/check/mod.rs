@@ -21,6 +21,7 @@ mod constraints;
 mod consts;
 mod data;
 mod data_cache;
+mod data_family;
 mod data_values;
 mod domains;
 pub mod estimate;
@@ -462,7 +463,7 @@ impl std::fmt::Display for GlobalKind {
 #[derive(Debug, Clone)]
 pub(crate) enum DataEntry {
     Single(program::DataId),
-    Family(data::FamilyMembers),
+    Family(data_family::FamilyMembers),
     Failed,
 }
 
