@@ -58,7 +58,7 @@ fn assert_native_matches(objective: &CompiledObjective, count: usize, seed: u64,
         1e300,
         -1e-300,
     ];
-    let mut draw = |rng: &mut Rng| {
+    let draw = |rng: &mut Rng| {
         if rng.next_f64() < 0.15 {
             special[(rng.next_f64() * special.len() as f64) as usize % special.len()]
         } else {
@@ -296,4 +296,39 @@ fn native_objectives_are_shared_between_threads() {
     drop(native); // the clone keeps the code alive
     assert_eq!(here, there);
     assert_eq!(run(&clone), here);
+}
+
+#[test]
+fn objectives_too_long_for_bounded_code_generation_keep_the_interpreter() {
+    // 3 steps per round: sin, a product, a sum; well over the generator's limit.
+    let mut b = ExprBuilder::new(2);
+    let x = b.input(0, Shape::Scalar);
+    let y = b.input(1, Shape::Scalar);
+    let mut acc = b.binary(BinaryOp::Mul, x, y).unwrap();
+    for _ in 0..400 {
+        let s = b.unary(UnaryOp::Sin, acc);
+        let t = b.binary(BinaryOp::Mul, s, x).unwrap();
+        acc = b.binary(BinaryOp::Add, t, acc).unwrap();
+    }
+    let objective = b.compile(acc).unwrap();
+    let (kept, note) = objective.with_kernels(KernelChoice::Native);
+    assert!(
+        matches!(
+            note,
+            KernelNote::Fallback(Unsupported::TooLarge { steps: 1201, .. })
+        ),
+        "{note}"
+    );
+    assert!(!kept.is_native());
+    // A long objective under the limit still gets native code, with the same bits.
+    let mut b = ExprBuilder::new(2);
+    let x = b.input(0, Shape::Scalar);
+    let y = b.input(1, Shape::Scalar);
+    let mut acc = b.binary(BinaryOp::Mul, x, y).unwrap();
+    for _ in 0..150 {
+        let s = b.unary(UnaryOp::Sin, acc);
+        let t = b.binary(BinaryOp::Mul, s, x).unwrap();
+        acc = b.binary(BinaryOp::Add, t, acc).unwrap();
+    }
+    assert_native_matches(&b.compile(acc).unwrap(), 37, 9, true);
 }

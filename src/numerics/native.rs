@@ -78,6 +78,13 @@ pub enum Unsupported {
     OutputRead,
     /// The plan's adjoint order is not one the generator reproduces.
     AdjointOrder,
+    /// More steps than code generation is allowed to take on (its time grows faster).
+    TooLarge {
+        /// The objective's steps.
+        steps: usize,
+        /// The most the generator takes.
+        limit: usize,
+    },
     /// This machine has no JIT.
     Platform(String),
     /// Cranelift refused the generated code.
@@ -92,6 +99,10 @@ impl fmt::Display for Unsupported {
             Unsupported::Step => write!(f, "a step the code generator does not support"),
             Unsupported::OutputRead => write!(f, "a step reads the objective's value"),
             Unsupported::AdjointOrder => write!(f, "an adjoint order it does not reproduce"),
+            Unsupported::TooLarge { steps, limit } => write!(
+                f,
+                "{steps} steps, more than the {limit} code generation takes on"
+            ),
             Unsupported::Platform(reason) | Unsupported::Codegen(reason) => f.write_str(reason),
         }
     }

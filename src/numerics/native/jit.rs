@@ -157,6 +157,7 @@ fn define_kernels(module: &mut JITModule, plan: &Plan) -> Result<(FuncId, FuncId
         module
             .define_function(id, &mut context)
             .map_err(|e| Unsupported::Codegen(format!("{e:?}")))?;
+
         module.clear_context(&mut context);
         ids[n] = Some(id);
     }
