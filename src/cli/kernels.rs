@@ -32,8 +32,12 @@ pub fn kernels_section(problem: &Problem) -> Result<String, String> {
         };
         let (evaluated, calls) = if group.is_batched() {
             let size = group.chunk_size();
+            let kernels = match group.kernel_note() {
+                crate::numerics::KernelNote::Interpreted => String::new(),
+                note => format!("; {note}"),
+            };
             (
-                format!("batched, up to {size} boxes per call"),
+                format!("batched, up to {size} boxes per call{kernels}"),
                 group.boxes.len().div_ceil(size),
             )
         } else if objective.is_batchable() {

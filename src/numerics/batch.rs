@@ -284,6 +284,12 @@ impl CompiledObjective {
             !backward || gradient.len() == plan.num_inputs * batch,
             "gradient has the wrong length"
         );
+        if let Some(native) = &self.native {
+            let gradient = backward.then_some(gradient);
+            // SAFETY: the lengths the kernel relies on were asserted just above.
+            unsafe { native.run(batch, x, input_offsets, data, values, gradient) };
+            return;
+        }
         let mut start = 0;
         while start < batch {
             let tile = Tile {

@@ -208,6 +208,9 @@ pub(crate) struct BatchBuffers {
 #[derive(Clone, Debug)]
 pub struct CompiledObjective {
     pub(crate) plan: Arc<Plan>,
+    /// The plan's batched kernels as machine code, when asked for and supported
+    /// ([`with_kernels`](Self::with_kernels)); the interpreter otherwise.
+    pub(crate) native: Option<Arc<super::native::NativeKernel>>,
 }
 
 /// The preallocated buffers for evaluating one [`CompiledObjective`] (values and adjoints
@@ -1227,6 +1230,7 @@ pub(crate) fn compile(
             adjoint_home,
             batch_buffers,
         }),
+        native: None,
     })
 }
 

@@ -32,6 +32,7 @@ mod box_data;
 mod builder;
 mod compile;
 mod kernels;
+mod native;
 
 pub use crate::shape::Shape;
 pub use batch::BatchWorkspace;
@@ -40,3 +41,4 @@ pub use builder::{BinaryOp, ExprBuilder, NodeId, Reduction, ShapeError, UnaryOp}
 pub use compile::{CompiledObjective, Workspace};
 pub use kernels::tanh;
 pub(crate) use kernels::{sigmoid, softplus};
+pub use native::{KernelChoice, KernelNote, Unsupported};

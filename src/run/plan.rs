@@ -22,7 +22,7 @@
 
 use super::lanes::{bit, set_bit};
 use crate::lower::Minibatches;
-use crate::numerics::{BoxData, CompiledObjective};
+use crate::numerics::{BoxData, CompiledObjective, KernelChoice, KernelNote};
 use std::sync::Arc;
 
 /// The largest number of boxes evaluated together by one batched kernel call.
@@ -46,6 +46,8 @@ pub struct BoxGroup {
     pub boxes: Vec<u32>,
     /// Whether the objective is evaluated by the batched (vectorised) kernel.
     pub(crate) batched: bool,
+    /// Which code runs the batched kernel (native code, or the interpreter and why).
+    pub(crate) kernels: KernelNote,
 }
 
 impl BoxGroup {
@@ -57,6 +59,11 @@ impl BoxGroup {
     /// True when this group is evaluated by the batched kernel.
     pub fn is_batched(&self) -> bool {
         self.batched
+    }
+
+    /// Which code runs the batched kernel, and for native code its generation time.
+    pub fn kernel_note(&self) -> &KernelNote {
+        &self.kernels
     }
 
     pub(crate) fn chunk_size(&self) -> usize {
@@ -162,7 +169,8 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// Compiles a lowered problem's composite into a plan.
+    /// Compiles a lowered problem's composite into a plan, with the batched kernels
+    /// `CATOPT_KERNELS` asks for ([`KernelChoice::from_env`], the interpreter by default).
     pub fn for_problem(problem: &crate::lower::Problem) -> Result<Plan, PlanError> {
         let mut plan = Plan::new(&PlanInput {
             apex: problem.composite.apex(),
@@ -190,12 +198,25 @@ impl Plan {
             }
             plan.minibatches = Some(minibatches.clone());
         }
+        plan.set_kernels(KernelChoice::from_env());
         Ok(plan)
     }
 
     /// Where the sampled boxes' rows come from, in a minibatch run.
     pub fn minibatches(&self) -> Option<&Arc<Minibatches>> {
         self.minibatches.as_ref()
+    }
+
+    /// Runs every batched group's kernel as `choice` says: native code generated now
+    /// (where the objective and the machine allow it, the interpreter otherwise), or the
+    /// interpreter. The results are the same bit for bit; each group's
+    /// [`kernel_note`](BoxGroup::kernel_note) says which runs.
+    pub fn set_kernels(&mut self, choice: KernelChoice) {
+        for group in self.groups.iter_mut().filter(|g| g.batched) {
+            let (objective, note) = group.objective.with_kernels(choice);
+            group.objective = Arc::new(objective);
+            group.kernels = note;
+        }
     }
 
     /// Compiles the composite into a plan.
@@ -246,6 +267,7 @@ impl Plan {
                     objective,
                     boxes,
                     batched,
+                    kernels: KernelNote::Interpreted,
                 }
             })
             .collect();
