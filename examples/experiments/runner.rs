@@ -3,6 +3,8 @@
 //! `--schedule`, `--batch`, `--sampling`, `--steps`, `--seed`), recording the full objective
 //! every `full_every` steps and evaluating the file's `report` block at the end.
 
+// Each experiment uses part of this module.
+#![allow(dead_code)]
 use catopt::check::program::{CompositeId, Program};
 use catopt::check::{check_file_with, CheckOptions};
 use catopt::cli::settings::{resolve, DataPerStep, Overrides};
@@ -54,8 +56,8 @@ pub struct RunSpec {
     pub seed: u64,
     /// The full objective is recorded every this many steps (from step 0).
     pub full_every: u64,
-    /// Stop as soon as a recorded full objective is at or below this.
-    pub stop_at: Option<f64>,
+    /// Stop as soon as a recorded full objective is at or below this fraction of the first.
+    pub stop_below: Option<f64>,
 }
 
 /// What one run gives.
@@ -75,7 +77,7 @@ pub struct RunResult {
 struct FullTrace {
     executor: Executor,
     every: u64,
-    stop_at: Option<f64>,
+    stop_below: Option<f64>,
     trace: Vec<(u64, f64)>,
 }
 
@@ -86,7 +88,8 @@ impl Observer for FullTrace {
         }
         let value = self.executor.evaluate_value(&info.state.values);
         self.trace.push((info.step, value));
-        Ok(!self.stop_at.is_some_and(|t| value <= t) && value.is_finite())
+        let first = self.trace[0].1;
+        Ok(!self.stop_below.is_some_and(|t| value <= t * first) && value.is_finite())
     }
 }
 
@@ -148,7 +151,7 @@ pub fn run(loaded: &Loaded, spec: &RunSpec) -> Result<RunResult, String> {
     let mut observer = FullTrace {
         executor: Executor::new(full_plan, Backend::serial()),
         every: spec.full_every.max(1),
-        stop_at: spec.stop_at,
+        stop_below: spec.stop_below,
         trace: Vec::new(),
     };
     solve(
