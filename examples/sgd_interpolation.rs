@@ -192,6 +192,16 @@ pub fn experiment(setup: &Setup) -> Result<(Constants, Vec<Row>), String> {
                 };
                 let result = runner::run(&loaded, &spec)?;
                 let f0 = result.trace[0].1;
+                let last = result.trace.last().map_or(f64::NAN, |t| t.1);
+                if !(last <= 1e-12 * f0) {
+                    return Err(format!(
+                        "{written}, batch {batch}, seed {seed}: f = {last:e} = {:e} f(x0) after \
+                         {} steps ({}), not 1e-12 f(x0)",
+                        last / f0,
+                        result.steps,
+                        result.stop_reason
+                    ));
+                }
                 row.factors.push(rate(&result.trace, f0, 1e-12, 1e-4));
                 row.steps_to_1e8.push(
                     result
@@ -302,6 +312,11 @@ pub fn svg(rows: &[Row]) -> Result<String, String> {
         &panels,
         1000,
     )
+}
+
+/// The mean of `values`.
+pub fn mean(values: &[f64]) -> f64 {
+    mean_sd(values).0
 }
 
 /// Parses `--quick` and `--out DIR`.

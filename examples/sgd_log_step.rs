@@ -188,6 +188,11 @@ pub fn svg(setup: &Setup, rows: &[Row]) -> Result<String, String> {
     )
 }
 
+/// The mean of `values`.
+pub fn mean(values: &[f64]) -> f64 {
+    mean_sd(values).0
+}
+
 /// Parses `--quick` and `--out DIR`.
 pub fn arguments() -> Result<(bool, PathBuf), String> {
     let mut quick = false;

@@ -69,9 +69,16 @@ pub struct RunResult {
     pub objective: f64,
     /// Steps done.
     pub steps: u64,
+    /// Why the run stopped: `max_steps`, `interrupted` (the target or [`DIVERGED`]), ...
+    pub stop_reason: &'static str,
     /// The report block's printed lines at the final iterate (empty without one).
     pub report: Vec<(String, f64)>,
 }
+
+/// A run stops when its full objective is above this many times its first (or not a
+/// number): a minibatch run's objective does not rise at every step, so the solver's own
+/// blow-up rule may never fire.
+pub const DIVERGED: f64 = 1e6;
 
 /// Records the full objective at the iterate every `every` steps.
 struct FullTrace {
@@ -89,7 +96,8 @@ impl Observer for FullTrace {
         let value = self.executor.evaluate_value(&info.state.values);
         self.trace.push((info.step, value));
         let first = self.trace[0].1;
-        Ok(!self.stop_below.is_some_and(|t| value <= t * first) && value.is_finite())
+        let diverging = !(value <= DIVERGED * first.abs().max(1.0));
+        Ok(!self.stop_below.is_some_and(|t| value <= t * first) && !diverging)
     }
 }
 
@@ -154,7 +162,7 @@ pub fn run(loaded: &Loaded, spec: &RunSpec) -> Result<RunResult, String> {
         stop_below: spec.stop_below,
         trace: Vec::new(),
     };
-    solve(
+    let outcome = solve(
         &mut executor,
         &mut *method,
         settings.stop,
@@ -184,6 +192,7 @@ pub fn run(loaded: &Loaded, spec: &RunSpec) -> Result<RunResult, String> {
         trace: observer.trace,
         objective,
         steps: state.step,
+        stop_reason: outcome.stop_reason.as_str(),
         report,
     })
 }
