@@ -196,3 +196,27 @@ fn the_experiment_files_run() {
     assert!(objective < 1.0, "{report:#}");
     assert_eq!(report["sampling"]["order"], "replace");
 }
+
+/// A minibatch run that blows up is reported as diverged, as a full-batch run is. FAILS on
+/// main (155ab8e): plain SGD with too large a step on the interpolation example reaches a
+/// full objective of 3e156 after 2000 steps and stops with `max_steps`, exit 0, because the
+/// blow-up rule (`BLOW_UP_FACTOR`, src/run/solver.rs) asks the objective to rise at each of
+/// the last 20 steps, and a minibatch objective does not. Left to the lead to fix on main.
+#[test]
+#[ignore = "fails on main: the blow-up rule misses minibatch runs (see the doc comment)"]
+fn a_blowing_up_minibatch_run_is_reported_as_diverged() {
+    let output = Command::new(env!("CARGO_BIN_EXE_catopt"))
+        .args([
+            "run",
+            "examples/sgd_interpolation.opt",
+            "--method",
+            "gd(lr = 0.2)",
+        ])
+        .args(["--steps", "2000", "--format", "json"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["stop_reason"], "diverged", "{report:#}");
+    assert_eq!(output.status.code(), Some(3));
+}
