@@ -220,3 +220,19 @@ fn a_blowing_up_minibatch_run_is_reported_as_diverged() {
     assert_eq!(report["stop_reason"], "diverged", "{report:#}");
     assert_eq!(output.status.code(), Some(3));
 }
+
+/// docs/experiments.md shows the tables the two commands wrote (docs/images/*.md), and links
+/// their plots.
+#[test]
+fn the_docs_show_the_committed_tables() {
+    let docs = std::fs::read_to_string(root().join("docs/experiments.md")).unwrap();
+    for name in ["sgd_log_step", "sgd_interpolation"] {
+        let table = std::fs::read_to_string(root().join(format!("docs/images/{name}.md"))).unwrap();
+        assert!(
+            docs.contains(&table),
+            "docs/experiments.md lacks docs/images/{name}.md"
+        );
+        assert!(docs.contains(&format!("(images/{name}.svg)")));
+        assert!(root().join(format!("docs/images/{name}.svg")).is_file());
+    }
+}
