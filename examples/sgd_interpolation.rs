@@ -193,7 +193,7 @@ pub fn experiment(setup: &Setup) -> Result<(Constants, Vec<Row>), String> {
                 let result = runner::run(&loaded, &spec)?;
                 let f0 = result.trace[0].1;
                 let last = result.trace.last().map_or(f64::NAN, |t| t.1);
-                if !(last <= 1e-12 * f0) {
+                if last.is_nan() || last > 1e-12 * f0 {
                     return Err(format!(
                         "{written}, batch {batch}, seed {seed}: f = {last:e} = {:e} f(x0) after \
                          {} steps ({}), not 1e-12 f(x0)",

@@ -3,6 +3,9 @@
 //! hold with tolerances that can fail. The examples' `.opt` files also check and run with
 //! the binary.
 
+// Each example includes the shared modules (examples/experiments/) itself: two copies here.
+#![allow(clippy::duplicate_mod)]
+
 #[allow(dead_code)]
 #[path = "../examples/sgd_interpolation.rs"]
 mod sgd_interpolation;

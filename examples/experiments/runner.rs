@@ -96,7 +96,7 @@ impl Observer for FullTrace {
         let value = self.executor.evaluate_value(&info.state.values);
         self.trace.push((info.step, value));
         let first = self.trace[0].1;
-        let diverging = !(value <= DIVERGED * first.abs().max(1.0));
+        let diverging = value.is_nan() || value > DIVERGED * first.abs().max(1.0);
         Ok(!self.stop_below.is_some_and(|t| value <= t * first) && !diverging)
     }
 }
