@@ -240,7 +240,8 @@ pub struct Outcome {
 }
 
 /// A run is *blowing up* when its objective is above `BLOW_UP_FACTOR` times its start
-/// (`max(|F_0|, 1)`) and has risen at each of the last [`BLOW_UP_STEPS`] steps: finite
+/// (`max(|F_0|, 1)`) and has risen at each of the last [`BLOW_UP_STEPS`] steps (in a
+/// minibatch run, whose objective is noisy: has stayed above that at each of them): finite
 /// still, but hopeless. The run then stops as diverged (exit 3), reporting the iterate.
 pub const BLOW_UP_FACTOR: f64 = 1e12;
 
@@ -323,6 +324,7 @@ pub fn solve(
     };
     let mut start_objective: Option<f64> = None;
     let mut rising: u64 = 0;
+    let noisy = executor.plan().minibatches().is_some();
     loop {
         let evaluations_before = executor.evaluations() + executor.value_evaluations();
         let (step, previous_objective) = (state.step, state.previous_objective);
@@ -412,11 +414,15 @@ pub fn solve(
             });
         }
         let start = *start_objective.get_or_insert(evaluation.objective);
+        let threshold = BLOW_UP_FACTOR * start.abs().max(1.0);
         rising = match last_finite {
-            Some(last) if evaluation.objective > last.objective => rising + 1,
+            // A minibatch objective is noisy and need not rise at every step on its way up:
+            // there the rule counts the steps it has stayed above the threshold.
+            _ if noisy && evaluation.objective > threshold => rising + 1,
+            Some(last) if !noisy && evaluation.objective > last.objective => rising + 1,
             _ => 0,
         };
-        if rising >= BLOW_UP_STEPS && evaluation.objective > BLOW_UP_FACTOR * start.abs().max(1.0) {
+        if rising >= BLOW_UP_STEPS && evaluation.objective > threshold {
             let point = if at == 0 {
                 &state.values
             } else {
