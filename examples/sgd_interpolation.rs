@@ -18,8 +18,9 @@ mod plot;
 mod runner;
 
 use nalgebra::{DMatrix, DVector};
-use runner::{mean_sd, Loaded, RunSpec};
-use std::path::{Path, PathBuf};
+pub use runner::mean;
+use runner::{arguments, mean_sd, Loaded, RunSpec};
+use std::path::Path;
 
 /// The problem's constants.
 #[derive(Clone, Copy, Debug)]
@@ -312,26 +313,6 @@ pub fn svg(rows: &[Row]) -> Result<String, String> {
         &panels,
         1000,
     )
-}
-
-/// The mean of `values`.
-pub fn mean(values: &[f64]) -> f64 {
-    mean_sd(values).0
-}
-
-/// Parses `--quick` and `--out DIR`.
-pub fn arguments() -> Result<(bool, PathBuf), String> {
-    let mut quick = false;
-    let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--out" => out = args.next().ok_or("--out needs a folder")?.into(),
-            other => return Err(format!("unknown argument `{other}` (--quick, --out DIR)")),
-        }
-    }
-    Ok((quick, out))
 }
 
 /// Runs the experiment and writes `out/sgd_interpolation.{md,svg}`; returns the constants,

@@ -15,8 +15,9 @@ mod plot;
 #[path = "experiments/runner.rs"]
 mod runner;
 
-use runner::{mean_sd, Loaded, RunSpec};
-use std::path::{Path, PathBuf};
+pub use runner::mean;
+use runner::{arguments, mean_sd, Loaded, RunSpec};
+use std::path::Path;
 
 /// The schedules compared, as `--schedule` takes them, for a restart period `t`.
 pub fn schedules(t: u64) -> [String; 4] {
@@ -186,26 +187,6 @@ pub fn svg(setup: &Setup, rows: &[Row]) -> Result<String, String> {
         &panels,
         500 * setup.lrs.len() as u32,
     )
-}
-
-/// The mean of `values`.
-pub fn mean(values: &[f64]) -> f64 {
-    mean_sd(values).0
-}
-
-/// Parses `--quick` and `--out DIR`.
-pub fn arguments() -> Result<(bool, PathBuf), String> {
-    let mut quick = false;
-    let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--out" => out = args.next().ok_or("--out needs a folder")?.into(),
-            other => return Err(format!("unknown argument `{other}` (--quick, --out DIR)")),
-        }
-    }
-    Ok((quick, out))
 }
 
 /// Runs the experiment and writes `out/sgd_log_step.{md,svg}`; returns the table.

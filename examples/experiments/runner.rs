@@ -14,7 +14,7 @@ use catopt::run::executor::Executor;
 use catopt::run::method::{build_with, MethodContext};
 use catopt::run::plan::Plan;
 use catopt::run::solver::{solve, Observer, SolverState, StepInfo};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A checked `.opt` file and the composite its first solve block names.
@@ -206,4 +206,24 @@ pub fn mean_sd(values: &[f64]) -> (f64, f64) {
     }
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
     (mean, var.sqrt())
+}
+
+/// The mean of `values`.
+pub fn mean(values: &[f64]) -> f64 {
+    mean_sd(values).0
+}
+
+/// Parses `--quick` and `--out DIR`.
+pub fn arguments() -> Result<(bool, PathBuf), String> {
+    let mut quick = false;
+    let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--out" => out = args.next().ok_or("--out needs a folder")?.into(),
+            other => return Err(format!("unknown argument `{other}` (--quick, --out DIR)")),
+        }
+    }
+    Ok((quick, out))
 }
