@@ -24,6 +24,25 @@ use crate::syntax::ast::{self, ValueKind};
 /// The sampling orders, as written.
 pub const SAMPLING_ORDERS: [&str; 2] = ["shuffle", "replace"];
 
+impl SamplingOrder {
+    /// The order written `name` (`shuffle` or `replace`).
+    pub fn from_name(name: &str) -> Option<SamplingOrder> {
+        match name {
+            "shuffle" => Some(SamplingOrder::Shuffle),
+            "replace" => Some(SamplingOrder::Replace),
+            _ => None,
+        }
+    }
+
+    /// Its name, as a solve block writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplingOrder::Shuffle => "shuffle",
+            SamplingOrder::Replace => "replace",
+        }
+    }
+}
+
 /// The rows of a sampled data parameter of this shape (`None` for a scalar: no rows).
 pub fn rows_of(shape: Shape) -> Option<usize> {
     match shape {
@@ -148,10 +167,9 @@ impl Checker<'_> {
             }) => Some(name.as_str()),
             _ => None,
         };
-        match written {
-            Some("shuffle") => Some((SamplingOrder::Shuffle, value.span)),
-            Some("replace") => Some((SamplingOrder::Replace, value.span)),
-            _ => {
+        match written.and_then(SamplingOrder::from_name) {
+            Some(order) => Some((order, value.span)),
+            None => {
                 let found = self.snippet(value.span);
                 let help = match written.and_then(|w| super::closest(w, SAMPLING_ORDERS.iter().copied())) {
                     Some(best) => format!("did you mean `{best}`? Write `sampling = shuffle;` (each epoch a random permutation of the rows, cut into batches) or `sampling = replace;` (rows drawn with replacement)"),
@@ -330,11 +348,12 @@ impl Objective {
 impl std::fmt::Display for Sampling {
     /// As a solve block writes it: `batch = 64, sampling = shuffle, full_every = 100`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let order = match self.order {
-            SamplingOrder::Shuffle => "shuffle",
-            SamplingOrder::Replace => "replace",
-        };
-        write!(f, "batch = {}, sampling = {order}", self.batch)?;
+        write!(
+            f,
+            "batch = {}, sampling = {}",
+            self.batch,
+            self.order.name()
+        )?;
         if let Some(n) = self.full_every {
             write!(f, ", full_every = {n}")?;
         }

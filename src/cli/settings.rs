@@ -224,14 +224,12 @@ fn data_per_step(flags: &Overrides<'_>, solve: Option<&Solve>) -> Result<DataPer
     }
     let order = match flags.sampling {
         None => None,
-        Some("shuffle") => Some(SamplingOrder::Shuffle),
-        Some("replace") => Some(SamplingOrder::Replace),
-        Some(other) => {
-            return Err(format!(
-                "--sampling `{other}`: the orders are {}",
+        Some(name) => Some(SamplingOrder::from_name(name).ok_or_else(|| {
+            format!(
+                "--sampling `{name}`: the orders are {}",
                 SAMPLING_ORDERS.join(", ")
-            ))
-        }
+            )
+        })?),
     };
     let Some(batch) = flags.batch.or(block.map(|b| b.batch)) else {
         if let Some(flag) = order

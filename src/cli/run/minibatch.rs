@@ -4,7 +4,7 @@
 //! `full_every` steps and the report gives at the end), and what it adds to the output.
 
 use super::Failure;
-use crate::check::program::{CompositeId, Program, SamplingOrder};
+use crate::check::program::{CompositeId, Program};
 use crate::lower::{lower_with, MinibatchSpec, Problem, SampledRows};
 use crate::run::backend::Backend;
 use crate::run::executor::{Evaluation, Executor};
@@ -171,7 +171,7 @@ impl FullObjective {
                 "sampling",
                 json!({
                     "batch": self.run.spec.batch,
-                    "order": order_name(self.run.spec.order),
+                    "order": self.run.spec.order.name(),
                     "full_every": self.run.full_every,
                     "seed": self.run.spec.seed,
                 }),
@@ -185,16 +185,9 @@ impl FullObjective {
             "minibatches    {} rows per box and step ({}), {:.3} epochs; last minibatch \
              objective {:.6e}\n",
             self.run.spec.batch,
-            order_name(self.run.spec.order),
+            self.run.spec.order.name(),
             self.epochs(steps),
             minibatch_objective
         )
-    }
-}
-
-fn order_name(order: SamplingOrder) -> &'static str {
-    match order {
-        SamplingOrder::Shuffle => "shuffle",
-        SamplingOrder::Replace => "replace",
     }
 }
