@@ -38,9 +38,12 @@ pub struct MinibatchSpec {
 }
 
 impl SampledRows {
-    /// The shape a sampled parameter of full shape `shape` takes: `batch` rows for a
-    /// minibatch, unchanged otherwise.
-    pub(crate) fn sampled_shape(&self, shape: Shape) -> Shape {
+    /// The shape a data parameter of full shape `shape` takes, `sampled` or not: a
+    /// sampled one has `batch` rows in a minibatch; everything else keeps its shape.
+    pub(crate) fn param_shape(&self, sampled: bool, shape: Shape) -> Shape {
+        if !sampled {
+            return shape;
+        }
         match (*self, shape) {
             (SampledRows::Minibatch(spec), Shape::Vector(_)) => Shape::Vector(spec.batch as usize),
             (SampledRows::Minibatch(spec), Shape::Matrix(_, cols)) => {
@@ -175,7 +178,9 @@ impl MinibatchesBuilder {
             .filter(|(_, p)| **p)
         {
             let full = super::objective::arg_shape(program, param.shape, arg);
-            let batch_len = SampledRows::Minibatch(self.spec).sampled_shape(full).len();
+            let batch_len = SampledRows::Minibatch(self.spec)
+                .param_shape(param.sampled, full)
+                .len();
             if param.sampled {
                 let full_rows = rows_of(full).unwrap_or(1);
                 rows = full_rows as u64;

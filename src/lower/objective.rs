@@ -118,11 +118,7 @@ pub(crate) fn compile_sampled_box_type(
         let node = match *arg {
             _ if per_box => {
                 let shape = arg_shape(program, param.shape, arg);
-                builder.data_input(if param.sampled {
-                    sampled.sampled_shape(shape)
-                } else {
-                    shape
-                })
+                builder.data_input(sampled.param_shape(param.sampled, shape))
             }
             DataArg::Number(value) => {
                 let values = vec![value; param.shape.len()];
@@ -191,12 +187,9 @@ pub(crate) fn raw_data(
         .zip(per_box)
         .filter(|(_, p)| **p)
     {
-        let full = arg_shape(program, param.shape, arg);
-        let len = if param.sampled {
-            sampled.sampled_shape(full).len()
-        } else {
-            full.len()
-        };
+        let len = sampled
+            .param_shape(param.sampled, arg_shape(program, param.shape, arg))
+            .len();
         match *arg {
             DataArg::Number(value) => out.extend(std::iter::repeat(value).take(len)),
             DataArg::Data(id) => {
